@@ -1,0 +1,2 @@
+//! Crate `cws` (skeleton; see ARCHITECTURE.md).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Crate `diffusion-nn` (skeleton; see ARCHITECTURE.md).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Crate `diffusion` (skeleton; see ARCHITECTURE.md).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! Crate `probmap` (skeleton; see ARCHITECTURE.md).
+#![warn(missing_docs)]

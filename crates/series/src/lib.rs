@@ -1,0 +1,2 @@
+//! Crate `series` (skeleton; see ARCHITECTURE.md).
+#![warn(missing_docs)]
