@@ -1,0 +1,42 @@
+//! `kexue diffusion …`: the laboratory on exact scores (`lab.rs`) and the neural pipeline
+//! (`nn.rs`: train, gamma, sample, eval, demo).
+
+mod lab;
+mod nn;
+
+use clap::Subcommand;
+
+/// Arguments of `kexue diffusion`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every sampler on data with a closed-form ε-predictor and compare them.
+    Lab(lab::Args),
+    /// Train an ε-network.
+    Train(nn::TrainArgs),
+    /// Estimate Γ_t (mean squared ε-prediction) for Analytic-DPM from a checkpoint.
+    Gamma(nn::GammaArgs),
+    /// Draw samples from a checkpoint with a chosen sampler.
+    Sample(nn::SampleArgs),
+    /// NELBO in bits/dim on the held-out split for each sampler and step count.
+    Eval(nn::EvalArgs),
+    /// The README's main job: sample and evaluate the shipped digits checkpoint.
+    Demo(nn::DemoArgs),
+}
+
+/// Runs `kexue diffusion`.
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Lab(a) => lab::run(a),
+        Command::Train(a) => nn::train(a),
+        Command::Gamma(a) => nn::gamma(a),
+        Command::Sample(a) => nn::sample(a),
+        Command::Eval(a) => nn::eval(a),
+        Command::Demo(a) => nn::demo(a),
+    }
+}
