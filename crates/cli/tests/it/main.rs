@@ -2,7 +2,9 @@
 
 mod cws;
 mod diffusion_lab;
+mod diffusion_likelihood;
 mod diffusion_nn;
+mod diffusion_trajectory;
 mod probmap;
 mod series;
 

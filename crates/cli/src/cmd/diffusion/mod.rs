@@ -1,8 +1,11 @@
 //! `kexue diffusion …`: the laboratory on exact scores (`lab.rs`) and the neural pipeline
-//! (`nn.rs`: train, gamma, sample, eval, demo).
+//! (`nn.rs`: train, gamma, sample, eval, demo), the ODE likelihood (`likelihood.rs`) and the
+//! optimal trajectory (`trajectory.rs`).
 
 mod lab;
+mod likelihood;
 mod nn;
+mod trajectory;
 
 use clap::Subcommand;
 
@@ -27,6 +30,10 @@ enum Command {
     Eval(nn::EvalArgs),
     /// The README's main job: sample and evaluate the shipped digits checkpoint.
     Demo(nn::DemoArgs),
+    /// Exact log-likelihood through the probability-flow ODE.
+    Likelihood(likelihood::Args),
+    /// Optimal K-step trajectory by dynamic programming (Analytic-DPM).
+    Trajectory(trajectory::Args),
 }
 
 /// Runs `kexue diffusion`.
@@ -38,5 +45,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Sample(a) => nn::sample(a),
         Command::Eval(a) => nn::eval(a),
         Command::Demo(a) => nn::demo(a),
+        Command::Likelihood(a) => likelihood::run(a),
+        Command::Trajectory(a) => trajectory::run(a),
     }
 }

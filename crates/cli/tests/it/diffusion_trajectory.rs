@@ -1,0 +1,1 @@
+//! CLI tests for `kexue diffusion trajectory`.
