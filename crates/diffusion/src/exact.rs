@@ -19,8 +19,9 @@ use crate::{EpsPredictor, Error, NoiseLevel, Result};
 
 /// A data distribution that can be sampled.
 pub trait DataLaw {
-    /// Dimension d of one row.
-    fn dim(&self) -> usize;
+    /// Dimension d of one row (named apart from [`EpsPredictor::dim`], which every law here
+    /// also implements).
+    fn data_dim(&self) -> usize;
     /// Fills `out` (a whole number of rows) with independent draws.
     fn sample_rows(&self, rng: &mut dyn rand::RngCore, out: &mut [f64]);
 }
@@ -136,7 +137,7 @@ impl EpsPredictor for Gaussian {
 }
 
 impl DataLaw for Gaussian {
-    fn dim(&self) -> usize {
+    fn data_dim(&self) -> usize {
         self.mean.len()
     }
 
@@ -313,7 +314,7 @@ impl EpsPredictor for GaussianMixture {
 }
 
 impl DataLaw for GaussianMixture {
-    fn dim(&self) -> usize {
+    fn data_dim(&self) -> usize {
         self.comps.dim
     }
 
@@ -359,7 +360,7 @@ impl EpsPredictor for Empirical {
 }
 
 impl DataLaw for Empirical {
-    fn dim(&self) -> usize {
+    fn data_dim(&self) -> usize {
         self.comps.dim
     }
 
@@ -421,7 +422,7 @@ impl EpsPredictor for Rademacher {
 }
 
 impl DataLaw for Rademacher {
-    fn dim(&self) -> usize {
+    fn data_dim(&self) -> usize {
         self.dim
     }
 
@@ -434,7 +435,7 @@ impl DataLaw for Rademacher {
 
 /// Draws `rows` rows from `law` with a generic rng.
 pub fn sample_law<L: DataLaw + ?Sized, R: Rng>(law: &L, rng: &mut R, rows: usize) -> Vec<f64> {
-    let mut out = vec![0.0; rows * law.dim()];
+    let mut out = vec![0.0; rows * law.data_dim()];
     law.sample_rows(rng, &mut out);
     out
 }
