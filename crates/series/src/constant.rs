@@ -1,0 +1,564 @@
+//! Exact real constants: finite sums `Σ q_i · Π atom^r` with rational `q_i` and `r`.
+//!
+//! | atom | meaning |
+//! |---|---|
+//! | `E` | e |
+//! | `Pi` | π |
+//! | `Prime(p)` | the prime (or unfactored integer) `p`, kept only with exponent in (0, 1) |
+//! | `LnPrime(p)` | ln p |
+//! | `LnPi` | ln π |
+//! | `Opaque` | any other positive constant (sin 1, ln ln 2, …), known by a label and an `f64` value |
+//!
+//! The representation is canonical for products, so identities such as e·e^{−1} = 1,
+//! √2·√2 = 2 or e − e = 0 are exact.
+//! Atoms are treated as independent; a true identity that is not seen (sin²1 + cos²1 − 1) is
+//! never turned into a wrong sign: [`Const::sign`] certifies the sign of a sum only when its
+//! value is far from zero relative to the rounding error bound of the evaluation, and
+//! otherwise reports a zero-equivalence failure.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::rat::Rat;
+use crate::{Error, Result};
+
+/// A constant building block; see the module table.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Atom {
+    /// e.
+    E,
+    /// π.
+    Pi,
+    /// An integer base (normally prime) with a fractional exponent.
+    Prime(u64),
+    /// ln p.
+    LnPrime(u64),
+    /// ln π.
+    LnPi,
+    /// A positive constant known only numerically: label and `f64::to_bits` of the value.
+    Opaque(String, u64),
+}
+
+type Prod = Vec<(Atom, Rat)>;
+
+/// An exact constant; see the module documentation.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Const {
+    terms: BTreeMap<Prod, Rat>,
+}
+
+/// Relative margin used when certifying the sign of a sum of evaluated terms: the `f64`
+/// rounding error of evaluating a handful of atoms is below 1e-14 relative, so a margin of 1e-9
+/// leaves five orders of magnitude of slack.
+const SIGN_MARGIN: f64 = 1e-9;
+
+fn atom_value(a: &Atom) -> f64 {
+    match a {
+        Atom::E => std::f64::consts::E,
+        Atom::Pi => std::f64::consts::PI,
+        Atom::Prime(p) => *p as f64,
+        Atom::LnPrime(p) => (*p as f64).ln(),
+        Atom::LnPi => std::f64::consts::PI.ln(),
+        Atom::Opaque(_, bits) => f64::from_bits(*bits),
+    }
+}
+
+/// Factors `m > 0` into (prime, multiplicity) by trial division; a leftover cofactor above
+/// 10^6 squared is returned as if prime (it only loses identities, never correctness).
+fn factor(mut m: u128) -> Vec<(u64, i128)> {
+    let mut out = Vec::new();
+    let mut p: u128 = 2;
+    while p * p <= m && p < 1_000_000 {
+        let mut k = 0;
+        while m % p == 0 {
+            m /= p;
+            k += 1;
+        }
+        if k > 0 {
+            out.push((p as u64, k));
+        }
+        p += if p == 2 { 1 } else { 2 };
+    }
+    if m > 1 {
+        out.push((u64::try_from(m).unwrap_or(u64::MAX), 1));
+    }
+    out
+}
+
+fn mul_prod(a: &Prod, b: &Prod) -> (Rat, Prod) {
+    let mut map: BTreeMap<Atom, Rat> = BTreeMap::new();
+    for (atom, r) in a.iter().chain(b.iter()) {
+        let e = map.entry(atom.clone()).or_insert(Rat::ZERO);
+        *e = *e + *r;
+    }
+    normalize_prod(map)
+}
+
+fn normalize_prod(map: BTreeMap<Atom, Rat>) -> (Rat, Prod) {
+    let mut coef = Rat::ONE;
+    let mut out = Vec::new();
+    for (atom, r) in map {
+        let r = if let Atom::Prime(p) = atom {
+            let fl = r.floor();
+            coef = coef * Rat::int(p as i128).powi(fl);
+            r - Rat::int(fl)
+        } else {
+            r
+        };
+        if !r.is_zero() {
+            out.push((atom, r));
+        }
+    }
+    (coef, out)
+}
+
+impl Const {
+    /// Zero.
+    pub fn zero() -> Const {
+        Const::default()
+    }
+
+    /// One.
+    pub fn one() -> Const {
+        Const::rat(Rat::ONE)
+    }
+
+    /// A rational constant.
+    pub fn rat(q: Rat) -> Const {
+        let mut terms = BTreeMap::new();
+        if !q.is_zero() {
+            terms.insert(Vec::new(), q);
+        }
+        Const { terms }
+    }
+
+    /// `atom^r`.
+    pub fn atom(a: Atom, r: Rat) -> Const {
+        let mut map = BTreeMap::new();
+        map.insert(a, r);
+        let (q, prod) = normalize_prod(map);
+        let mut c = Const::zero();
+        c.push(prod, q);
+        c
+    }
+
+    /// e.
+    pub fn e() -> Const {
+        Const::atom(Atom::E, Rat::ONE)
+    }
+
+    /// π.
+    pub fn pi() -> Const {
+        Const::atom(Atom::Pi, Rat::ONE)
+    }
+
+    /// A positive constant known only by value; fails when the value is not finite or too close
+    /// to zero to be told apart from it.
+    pub fn opaque(label: String, value: f64) -> Result<Const> {
+        if !value.is_finite() {
+            return Err(Error::Unsupported(format!("{label} is not a finite constant")));
+        }
+        if value.abs() < SIGN_MARGIN {
+            return Err(Error::ZeroEquivalence(label));
+        }
+        let atom = Atom::Opaque(label, value.abs().to_bits());
+        let c = Const::atom(atom, Rat::ONE);
+        Ok(if value < 0.0 { c.neg() } else { c })
+    }
+
+    fn push(&mut self, prod: Prod, q: Rat) {
+        if q.is_zero() {
+            return;
+        }
+        let e = self.terms.entry(prod).or_insert(Rat::ZERO);
+        *e = *e + q;
+        if e.is_zero() {
+            self.terms.retain(|_, v| !v.is_zero());
+        }
+    }
+
+    /// Whether this is exactly zero.
+    pub fn is_zero(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The rational value, when the constant is rational.
+    pub fn as_rat(&self) -> Option<Rat> {
+        match self.terms.len() {
+            0 => Some(Rat::ZERO),
+            1 => {
+                let (p, q) = self.terms.iter().next()?;
+                p.is_empty().then_some(*q)
+            }
+            _ => None,
+        }
+    }
+
+    fn single(&self) -> Option<(Rat, &Prod)> {
+        if self.terms.len() == 1 {
+            self.terms.iter().next().map(|(p, q)| (*q, p))
+        } else {
+            None
+        }
+    }
+
+    /// Sum.
+    pub fn add(&self, o: &Const) -> Const {
+        let mut c = self.clone();
+        for (p, q) in &o.terms {
+            c.push(p.clone(), *q);
+        }
+        c
+    }
+
+    /// Difference.
+    pub fn sub(&self, o: &Const) -> Const {
+        self.add(&o.neg())
+    }
+
+    /// Negation.
+    pub fn neg(&self) -> Const {
+        Const { terms: self.terms.iter().map(|(p, q)| (p.clone(), -*q)).collect() }
+    }
+
+    /// Product.
+    pub fn mul(&self, o: &Const) -> Const {
+        let mut c = Const::zero();
+        for (pa, qa) in &self.terms {
+            for (pb, qb) in &o.terms {
+                let (k, prod) = mul_prod(pa, pb);
+                c.push(prod, *qa * *qb * k);
+            }
+        }
+        c
+    }
+
+    /// Product with a rational.
+    pub fn scale(&self, r: Rat) -> Const {
+        if r.is_zero() {
+            return Const::zero();
+        }
+        Const { terms: self.terms.iter().map(|(p, q)| (p.clone(), *q * r)).collect() }
+    }
+
+    /// Numerical value (display, sanity checks and certified signs only).
+    pub fn to_f64(&self) -> f64 {
+        self.terms.iter().map(|(p, q)| term_value(p, *q)).sum()
+    }
+
+    /// The certified sign.
+    ///
+    /// # Errors
+    /// [`Error::ZeroEquivalence`] when a sum of several terms cannot be told apart from zero.
+    pub fn sign(&self) -> Result<Ordering> {
+        if self.terms.is_empty() {
+            return Ok(Ordering::Equal);
+        }
+        if let Some((q, _)) = self.single() {
+            // Every atom is positive, so the sign is the sign of the rational coefficient.
+            return Ok(q.sign());
+        }
+        let vals: Vec<f64> = self.terms.iter().map(|(p, q)| term_value(p, *q)).collect();
+        let sum: f64 = vals.iter().sum();
+        let bound: f64 = vals.iter().map(|v| v.abs()).sum::<f64>() * SIGN_MARGIN;
+        if sum.is_finite() && sum.abs() > bound {
+            Ok(sum.partial_cmp(&0.0).unwrap_or(Ordering::Equal))
+        } else {
+            Err(Error::ZeroEquivalence(self.to_string()))
+        }
+    }
+
+    /// Compares two constants by certified sign of their difference.
+    pub fn cmp_const(&self, o: &Const) -> Result<Ordering> {
+        self.sub(o).sign()
+    }
+
+    /// `self^r` for rational `r`.
+    ///
+    /// # Errors
+    /// A negative base with a non-integer exponent, or zero to a negative power.
+    pub fn pow_rat(&self, r: Rat) -> Result<Const> {
+        if r.is_zero() {
+            return Ok(Const::one());
+        }
+        if self.is_zero() {
+            return if r.sign() == Ordering::Greater {
+                Ok(Const::zero())
+            } else {
+                Err(Error::Undefined("division by zero".into()))
+            };
+        }
+        if let Some((q, prod)) = self.single() {
+            let mut map: BTreeMap<Atom, Rat> = BTreeMap::new();
+            for (a, e) in prod {
+                map.insert(a.clone(), *e * r);
+            }
+            let mut coef = Rat::ONE;
+            if r.is_integer() {
+                coef = q.powi(r.num());
+            } else {
+                if q.sign() == Ordering::Less {
+                    return Err(Error::Undefined(format!(
+                        "negative constant {self} to the power {r}"
+                    )));
+                }
+                for (m, k) in [(q.num(), Rat::int(1)), (q.den(), Rat::int(-1))] {
+                    for (p, mult) in factor(m.unsigned_abs()) {
+                        let e = map.entry(Atom::Prime(p)).or_insert(Rat::ZERO);
+                        *e = *e + Rat::int(mult) * k * r;
+                    }
+                }
+            }
+            let (k, prod) = normalize_prod(map);
+            let mut c = Const::zero();
+            c.push(prod, coef * k);
+            return Ok(c);
+        }
+        if r.is_integer() && r.num() >= 0 && r.num() <= 16 {
+            let mut acc = Const::one();
+            for _ in 0..r.num() {
+                acc = acc.mul(self);
+            }
+            return Ok(acc);
+        }
+        let v = self.to_f64();
+        if v <= 0.0 && !r.is_integer() {
+            return Err(Error::Undefined(format!("negative constant {self} to the power {r}")));
+        }
+        self.sign()?;
+        Const::opaque(format!("({self})^({r})"), v.powf(r.to_f64()))
+    }
+
+    /// Multiplicative inverse.
+    ///
+    /// # Errors
+    /// Division by zero.
+    pub fn inv(&self) -> Result<Const> {
+        self.pow_rat(Rat::int(-1))
+    }
+
+    /// Natural logarithm of a positive constant.
+    ///
+    /// # Errors
+    /// A constant that is not certified positive.
+    pub fn ln(&self) -> Result<Const> {
+        if self.sign()? != Ordering::Greater {
+            return Err(Error::Undefined(format!("ln of the non-positive constant {self}")));
+        }
+        let Some((q, prod)) = self.single() else {
+            return Const::opaque(format!("ln({self})"), self.to_f64().ln());
+        };
+        let mut out = Const::zero();
+        for (m, k) in [(q.num(), Rat::ONE), (q.den(), Rat::int(-1))] {
+            for (p, mult) in factor(m.unsigned_abs()) {
+                out = out.add(&Const::atom(Atom::LnPrime(p), Rat::ONE).scale(Rat::int(mult) * k));
+            }
+        }
+        for (a, r) in prod {
+            let l = match a {
+                Atom::E => Const::one(),
+                Atom::Pi => Const::atom(Atom::LnPi, Rat::ONE),
+                Atom::Prime(p) => Const::atom(Atom::LnPrime(*p), Rat::ONE),
+                other => {
+                    let v = atom_value(other).ln();
+                    Const::opaque(format!("ln({})", AtomDisplay(other)), v)?
+                }
+            };
+            out = out.add(&l.scale(*r));
+        }
+        Ok(out)
+    }
+
+    /// e^self.
+    ///
+    /// # Errors
+    /// Overflowing values.
+    pub fn exp(&self) -> Result<Const> {
+        let mut out = Const::one();
+        for (prod, q) in &self.terms {
+            let f = match prod.as_slice() {
+                [] => Const::atom(Atom::E, *q),
+                [(Atom::LnPrime(p), r)] if *r == Rat::ONE => Const::atom(Atom::Prime(*p), *q),
+                [(Atom::LnPi, r)] if *r == Rat::ONE => Const::atom(Atom::Pi, *q),
+                _ => {
+                    let v = term_value(prod, *q).exp();
+                    let mut single = Const::zero();
+                    single.push(prod.clone(), *q);
+                    Const::opaque(format!("exp({single})"), v)?
+                }
+            };
+            out = out.mul(&f);
+        }
+        Ok(out)
+    }
+
+    /// If `self = q·π` with rational `q`, returns `q`.
+    fn pi_multiple(&self) -> Option<Rat> {
+        if self.is_zero() {
+            return Some(Rat::ZERO);
+        }
+        let (q, prod) = self.single()?;
+        (prod.as_slice() == [(Atom::Pi, Rat::ONE)]).then_some(q)
+    }
+
+    /// sin, exact at rational multiples of π with denominators 1, 2, 3, 4, 6.
+    pub fn sin(&self) -> Result<Const> {
+        if let Some(q) = self.pi_multiple()
+            && let Some(c) = sin_pi(q)
+        {
+            return Ok(c);
+        }
+        Const::opaque(format!("sin({self})"), self.to_f64().sin())
+    }
+
+    /// cos, exact at rational multiples of π with denominators 1, 2, 3, 4, 6.
+    pub fn cos(&self) -> Result<Const> {
+        if let Some(q) = self.pi_multiple()
+            && let Some(c) = sin_pi(q + Rat::new(1, 2))
+        {
+            return Ok(c);
+        }
+        Const::opaque(format!("cos({self})"), self.to_f64().cos())
+    }
+
+    /// arctan, exact at 0 and ±1.
+    pub fn atan(&self) -> Result<Const> {
+        match self.as_rat() {
+            Some(q) if q.is_zero() => Ok(Const::zero()),
+            Some(q) if q.abs() == Rat::ONE => Ok(Const::pi().scale(Rat::new(1, 4) * q)),
+            _ => Const::opaque(format!("arctan({self})"), self.to_f64().atan()),
+        }
+    }
+}
+
+fn sin_pi(q: Rat) -> Option<Const> {
+    // Reduce q modulo 2.
+    let two = Rat::int(2);
+    let k = (q / two).floor();
+    let q = q - two * Rat::int(k);
+    let (sign, q) = if q >= Rat::ONE { (-1, q - Rat::ONE) } else { (1, q) };
+    // Now q in [0, 1): sin(qπ) >= 0.
+    let q = if q > Rat::new(1, 2) { Rat::ONE - q } else { q };
+    let v = match (q.num(), q.den()) {
+        (0, _) => Const::zero(),
+        (1, 2) => Const::one(),
+        (1, 6) => Const::rat(Rat::new(1, 2)),
+        (1, 4) => Const::atom(Atom::Prime(2), Rat::new(1, 2)).scale(Rat::new(1, 2)),
+        (1, 3) => Const::atom(Atom::Prime(3), Rat::new(1, 2)).scale(Rat::new(1, 2)),
+        _ => return None,
+    };
+    Some(if sign < 0 { v.neg() } else { v })
+}
+
+fn term_value(p: &Prod, q: Rat) -> f64 {
+    p.iter().fold(q.to_f64(), |acc, (a, r)| acc * atom_value(a).powf(r.to_f64()))
+}
+
+struct AtomDisplay<'a>(&'a Atom);
+
+impl fmt::Display for AtomDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Atom::E => write!(f, "e"),
+            Atom::Pi => write!(f, "pi"),
+            Atom::Prime(p) => write!(f, "{p}"),
+            Atom::LnPrime(p) => write!(f, "ln({p})"),
+            Atom::LnPi => write!(f, "ln(pi)"),
+            Atom::Opaque(label, _) => write!(f, "[{label}]"),
+        }
+    }
+}
+
+impl fmt::Display for Const {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.terms.is_empty() {
+            return write!(f, "0");
+        }
+        let many = self.terms.len() > 1;
+        if many {
+            write!(f, "(")?;
+        }
+        for (i, (prod, q)) in self.terms.iter().rev().enumerate() {
+            let mut q = *q;
+            if i > 0 {
+                if q.sign() == Ordering::Less {
+                    write!(f, " - ")?;
+                    q = -q;
+                } else {
+                    write!(f, " + ")?;
+                }
+            }
+            let mut parts: Vec<String> = Vec::new();
+            if prod.is_empty() || q != Rat::ONE {
+                if q == -Rat::ONE && !prod.is_empty() {
+                    write!(f, "-")?;
+                } else {
+                    parts.push(q.to_string());
+                }
+            }
+            for (a, r) in prod {
+                let base = AtomDisplay(a).to_string();
+                if *r == Rat::ONE {
+                    parts.push(base);
+                } else if *r == Rat::new(1, 2) {
+                    parts.push(format!("sqrt({base})"));
+                } else {
+                    parts.push(format!("{base}^({r})"));
+                }
+            }
+            write!(f, "{}", parts.join("*"))?;
+        }
+        if many {
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_are_canonical() {
+        let s2 = Const::rat(Rat::int(2)).pow_rat(Rat::new(1, 2)).unwrap();
+        assert_eq!(s2.mul(&s2), Const::rat(Rat::int(2)));
+        let e = Const::e();
+        assert_eq!(e.mul(&e.inv().unwrap()), Const::one());
+        assert!(e.sub(&e).is_zero());
+        let sqrt8 = Const::rat(Rat::int(8)).pow_rat(Rat::new(1, 2)).unwrap();
+        assert_eq!(sqrt8, s2.scale(Rat::int(2)));
+    }
+
+    #[test]
+    fn ln_and_exp_are_inverse_on_atoms() {
+        let c = Const::rat(Rat::new(12, 5)).mul(&Const::pi());
+        let back = c.ln().unwrap().exp().unwrap();
+        assert_eq!(back, c);
+        assert_eq!(Const::e().ln().unwrap(), Const::one());
+    }
+
+    #[test]
+    fn signs_are_certified() {
+        let ln2_minus_1 = Const::rat(Rat::int(2)).ln().unwrap().sub(&Const::one());
+        assert_eq!(ln2_minus_1.sign().unwrap(), Ordering::Less);
+        let ln3_minus_1 = Const::rat(Rat::int(3)).ln().unwrap().sub(&Const::one());
+        assert_eq!(ln3_minus_1.sign().unwrap(), Ordering::Greater);
+        // sin(1)^2 + cos(1)^2 - 1 is zero but not recognised: the sign must not be guessed.
+        let one = Const::one();
+        let s = one.sin().unwrap();
+        let c = one.cos().unwrap();
+        let z = s.mul(&s).add(&c.mul(&c)).sub(&one);
+        assert!(z.sign().is_err());
+    }
+
+    #[test]
+    fn trig_special_values_are_exact() {
+        assert!(Const::pi().sin().unwrap().is_zero());
+        assert_eq!(Const::pi().cos().unwrap(), Const::rat(Rat::int(-1)));
+        let half = Const::pi().scale(Rat::new(1, 6)).sin().unwrap();
+        assert_eq!(half, Const::rat(Rat::new(1, 2)));
+        assert_eq!(Const::one().atan().unwrap(), Const::pi().scale(Rat::new(1, 4)));
+    }
+}
