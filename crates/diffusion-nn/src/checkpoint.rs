@@ -1,0 +1,227 @@
+//! Checkpoints: a folder with `checkpoint.json` (configuration and step), `model.safetensors`
+//! (weights and EMA weights) and, for `--resume`, `optim.safetensors` (AdamW moments).
+//!
+//! Tensor names (f32, loadable in PyTorch with `safetensors.torch.load_file`):
+//!
+//! | file | name | meaning |
+//! |---|---|---|
+//! | `model.safetensors` | `<layer path>.weight`, `<layer path>.bias` | raw weights, e.g. `down.0.res.1.conv1.weight` (`[out, in, 3, 3]`), `layers.0.weight` (`[out, in]`) |
+//! | `model.safetensors` | `ema.<same name>` | exponential moving average of the weights (used for sampling) |
+//! | `optim.safetensors` | `adam.m.<name>`, `adam.v.<name>` | AdamW first and second moments |
+//! | both | `kexue.step` | i64 `[1]`, the step the file belongs to |
+//!
+//! Every file is written to a temporary name in the same folder and renamed into place, optimizer
+//! first, weights second, JSON last; loading checks that the three steps agree, so an interrupted
+//! write is detected instead of silently mixing two steps.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::DataShape;
+use crate::model::{EpsNetConfig, Model};
+use crate::train::{ScheduleConfig, TrainConfig};
+use crate::{Error, Result};
+
+/// Version of the checkpoint layout.
+pub const FORMAT: u32 = 1;
+/// Name of the JSON file.
+pub const META_FILE: &str = "checkpoint.json";
+/// Name of the weights file.
+pub const MODEL_FILE: &str = "model.safetensors";
+/// Name of the optimizer-state file.
+pub const OPTIM_FILE: &str = "optim.safetensors";
+const STEP_TENSOR: &str = "kexue.step";
+
+/// What the data looked like (enough to reload the held-out split and pick the decoder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataInfo {
+    /// The `--data` spec (`digits`, `moons`, `mnist:PATH`, …).
+    pub spec: String,
+    /// Shape of one row.
+    pub shape: DataShape,
+    /// Discrete levels L (`None` for continuous data).
+    pub levels: Option<u32>,
+}
+
+/// The contents of `checkpoint.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// Layout version ([`FORMAT`]).
+    pub format: u32,
+    /// Training steps done.
+    pub step: u64,
+    /// Network shapes.
+    pub model: EpsNetConfig,
+    /// Noise schedule.
+    pub schedule: ScheduleConfig,
+    /// Data description.
+    pub data: DataInfo,
+    /// Training hyper-parameters.
+    pub train: TrainConfig,
+    /// Smoothed training loss at `step` (sum over dimensions, mean over the batch).
+    pub loss: Option<f64>,
+}
+
+/// Which weights to load for inference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// The EMA weights (`ema.*`), as used for sampling.
+    Ema,
+    /// The raw weights.
+    Raw,
+}
+
+/// Model tensors, EMA tensors and optimizer moments, in the order of [`Model::named_vars`].
+#[derive(Debug)]
+pub(crate) struct TrainState {
+    pub ema: Vec<Tensor>,
+    pub adam_m: Vec<Tensor>,
+    pub adam_v: Vec<Tensor>,
+}
+
+/// Reads `checkpoint.json`.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when the folder has no checkpoint or the JSON is malformed.
+pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
+    let path = dir.join(META_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::checkpoint(dir, format!("no {META_FILE} here (not a checkpoint folder)"))
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
+    let meta: CheckpointMeta =
+        serde_json::from_str(&text).map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
+    if meta.format != FORMAT {
+        return Err(Error::checkpoint(&path, format!("format {} (this build reads {FORMAT})", meta.format)));
+    }
+    meta.model.validate().map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    Ok(meta)
+}
+
+fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+    if !path.is_file() {
+        return Err(Error::checkpoint(path, "file is missing"));
+    }
+    candle_core::safetensors::load(path, device)
+        .map_err(|e| Error::checkpoint(path, format!("corrupt or truncated safetensors: {e}")))
+}
+
+fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
+    let t = tensors.get(STEP_TENSOR).ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
+    let v = t
+        .to_dtype(DType::I64)
+        .and_then(|t| t.flatten_all()?.to_vec1::<i64>())
+        .map_err(|e| Error::checkpoint(path, format!("bad `{STEP_TENSOR}`: {e}")))?;
+    match v.as_slice() {
+        [s] if *s >= 0 => Ok(*s as u64),
+        _ => Err(Error::checkpoint(path, format!("bad `{STEP_TENSOR}` {v:?}"))),
+    }
+}
+
+fn take(tensors: &HashMap<String, Tensor>, name: &str, like: &Tensor, path: &Path) -> Result<Tensor> {
+    let t = tensors.get(name).ok_or_else(|| Error::checkpoint(path, format!("tensor `{name}` is missing")))?;
+    if t.dims() != like.dims() {
+        return Err(Error::checkpoint(
+            path,
+            format!("tensor `{name}` has shape {:?}, the configuration expects {:?}", t.dims(), like.dims()),
+        ));
+    }
+    Ok(t.to_dtype(DType::F32)?)
+}
+
+fn check_step(path: &Path, got: u64, want: u64) -> Result<()> {
+    if got != want {
+        return Err(Error::checkpoint(
+            path,
+            format!("holds step {got} but {META_FILE} says {want} (interrupted write?)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads a checkpoint for inference: its metadata and a model holding the chosen weights.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a missing or corrupt folder, truncated safetensors, missing tensors
+/// or tensors whose shape does not match the configuration.
+pub fn load_model(dir: &Path, weights: Weights, device: &Device) -> Result<(CheckpointMeta, Model)> {
+    let meta = read_meta(dir)?;
+    let model = Model::new(&meta.model, 0, device)?;
+    let path = dir.join(MODEL_FILE);
+    let tensors = load_tensors(&path, device)?;
+    check_step(&path, file_step(&tensors, &path)?, meta.step)?;
+    for (name, var) in model.named_vars() {
+        let key = match weights {
+            Weights::Ema => format!("ema.{name}"),
+            Weights::Raw => name.clone(),
+        };
+        var.set(&take(&tensors, &key, var.as_tensor(), &path)?)?;
+    }
+    Ok((meta, model))
+}
+
+/// Loads everything `--resume` needs: model (raw weights), EMA and AdamW moments.
+pub(crate) fn load_train_state(dir: &Path, device: &Device) -> Result<(CheckpointMeta, Model, TrainState)> {
+    let (meta, model) = load_model(dir, Weights::Raw, device)?;
+    let mpath = dir.join(MODEL_FILE);
+    let model_t = load_tensors(&mpath, device)?;
+    let opath = dir.join(OPTIM_FILE);
+    let optim_t = load_tensors(&opath, device)?;
+    check_step(&opath, file_step(&optim_t, &opath)?, meta.step)?;
+    let mut state = TrainState { ema: vec![], adam_m: vec![], adam_v: vec![] };
+    for (name, var) in model.named_vars() {
+        let like = var.as_tensor();
+        state.ema.push(take(&model_t, &format!("ema.{name}"), like, &mpath)?);
+        state.adam_m.push(take(&optim_t, &format!("adam.m.{name}"), like, &opath)?);
+        state.adam_v.push(take(&optim_t, &format!("adam.v.{name}"), like, &opath)?);
+    }
+    Ok((meta, model, state))
+}
+
+/// Writes `bytes`-producing `write` to a temporary file beside `path`, then renames it.
+pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+fn save_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
+    write_atomic(path, |tmp| {
+        candle_core::safetensors::save(&tensors, tmp).map_err(|e| Error::checkpoint(tmp, format!("cannot write: {e}")))
+    })
+}
+
+/// Writes a whole training checkpoint atomically (see the module docs for the order).
+pub(crate) fn save(dir: &Path, meta: &CheckpointMeta, model: &Model, state: &TrainState) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let step = Tensor::new(&[meta.step as i64], &Device::Cpu)?;
+    let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
+    let vars = model.named_vars();
+    let mut optim = HashMap::with_capacity(2 * vars.len() + 1);
+    let mut weights = HashMap::with_capacity(2 * vars.len() + 1);
+    for (i, (name, var)) in vars.iter().enumerate() {
+        optim.insert(format!("adam.m.{name}"), cpu(&state.adam_m[i])?);
+        optim.insert(format!("adam.v.{name}"), cpu(&state.adam_v[i])?);
+        weights.insert(name.clone(), cpu(var.as_tensor())?);
+        weights.insert(format!("ema.{name}"), cpu(&state.ema[i])?);
+    }
+    optim.insert(STEP_TENSOR.to_string(), step.clone());
+    weights.insert(STEP_TENSOR.to_string(), step);
+    save_tensors(&dir.join(OPTIM_FILE), optim)?;
+    save_tensors(&dir.join(MODEL_FILE), weights)?;
+    let json = serde_json::to_string_pretty(meta).expect("checkpoint metadata always serialises");
+    write_atomic(&dir.join(META_FILE), |tmp| std::fs::write(tmp, json + "\n").map_err(|e| Error::io(tmp, e)))
+}

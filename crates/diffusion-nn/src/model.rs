@@ -1,0 +1,535 @@
+//! ε-networks: an MLP for low-dimensional data and a small U-Net for images.
+//!
+//! Both map a batch of flat rows x_t (shape `[B, d]`, f32) and one model time per row
+//! (`t ∈ 1..=N`, the discrete time of spec §1) to ε̂ of the same shape. The time enters through a
+//! sinusoidal embedding computed on the host (`sin(t·f_i), cos(t·f_i)` with
+//! `f_i = 10000^{−i/half}`).
+//!
+//! | network | layers |
+//! |---|---|
+//! | [`MlpConfig`] | concat(x, sin_T(t)) → Linear(d+T→H) → SiLU → (depth−1)×(Linear(H→H) → SiLU) → Linear(H→d) |
+//! | [`UnetConfig`] | conv3×3 in; per level two ResBlocks (GroupNorm→SiLU→conv3×3, + time bias, GroupNorm→SiLU→conv3×3, 1×1 skip when channels change) and a stride-2 conv down; mirrored up path with concatenated skips and nearest×2 + conv3×3 up; GroupNorm→SiLU→conv3×3 out |
+//!
+//! The reference shapes of the benchmark are [`MlpConfig::reference`] (215,042 parameters for
+//! d=2) and [`UnetConfig::reference`] (599,297 parameters for 8×8×1).
+//!
+//! Weights are initialised from a seeded RNG (not candle's unseeded one), so a seed fixes the
+//! whole training run: weight matrices and convolution kernels ~ U(−1/√fan_in, 1/√fan_in),
+//! biases 0, GroupNorm scale 1 and shift 0.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Shapes of an ε-network (saved as JSON beside each checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum EpsNetConfig {
+    /// A multilayer perceptron on flat vectors.
+    Mlp(MlpConfig),
+    /// A U-Net on `channels × height × width` images (rows are flattened CHW).
+    Unet(UnetConfig),
+}
+
+/// Shapes of the MLP ε-network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MlpConfig {
+    /// Data dimension d.
+    pub dim: usize,
+    /// Hidden width H.
+    pub hidden: usize,
+    /// Number of hidden Linear+SiLU layers (≥ 1).
+    pub depth: usize,
+    /// Width T of the sinusoidal time embedding (even).
+    pub time_dim: usize,
+}
+
+impl MlpConfig {
+    /// The benchmark's reference MLP: H=256, depth 4, T=64 (215,042 parameters for d=2).
+    pub fn reference(dim: usize) -> Self {
+        MlpConfig { dim, hidden: 256, depth: 4, time_dim: 64 }
+    }
+}
+
+/// Shapes of the U-Net ε-network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnetConfig {
+    /// Image channels (1 for grey, 3 for RGB).
+    pub channels: usize,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// Channels of the first level.
+    pub base_channels: usize,
+    /// Channel multiplier per level; `len()` levels, one stride-2 down-sampling between levels.
+    pub channel_mult: Vec<usize>,
+    /// ResBlocks per level on the way down (the way up has the same number).
+    pub num_res_blocks: usize,
+    /// Width of the sinusoidal time embedding (even).
+    pub time_dim: usize,
+    /// Width of the time-embedding MLP output fed to every ResBlock.
+    pub temb_dim: usize,
+    /// GroupNorm groups (must divide every channel count).
+    pub groups: usize,
+}
+
+impl UnetConfig {
+    /// The benchmark's reference U-Net: base 32, levels ×1 and ×2, two ResBlocks per level,
+    /// GroupNorm(8), time embedding 64 → 128 → 128 (599,297 parameters for 8×8×1).
+    pub fn reference(channels: usize, height: usize, width: usize) -> Self {
+        UnetConfig {
+            channels,
+            height,
+            width,
+            base_channels: 32,
+            channel_mult: vec![1, 2],
+            num_res_blocks: 2,
+            time_dim: 64,
+            temb_dim: 128,
+            groups: 8,
+        }
+    }
+}
+
+impl EpsNetConfig {
+    /// Data dimension d of one row.
+    pub fn dim(&self) -> usize {
+        match self {
+            EpsNetConfig::Mlp(c) => c.dim,
+            EpsNetConfig::Unet(c) => c.channels * c.height * c.width,
+        }
+    }
+
+    /// Checks that the shapes are consistent.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the offending field.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            EpsNetConfig::Mlp(c) => {
+                if c.dim == 0 || c.hidden == 0 || c.depth == 0 {
+                    return Err(Error::config("mlp", "dim, hidden and depth must be ≥ 1"));
+                }
+                check_time_dim(c.time_dim)
+            }
+            EpsNetConfig::Unet(c) => {
+                if c.channels == 0 || c.height == 0 || c.width == 0 || c.base_channels == 0 {
+                    return Err(Error::config("unet", "channels, height, width, base must be ≥ 1"));
+                }
+                if c.channel_mult.is_empty() || c.channel_mult.contains(&0) {
+                    return Err(Error::config("unet", "channel_mult must be non-empty and positive"));
+                }
+                if c.num_res_blocks == 0 || c.temb_dim == 0 || c.groups == 0 {
+                    return Err(Error::config("unet", "num_res_blocks, temb_dim, groups must be ≥ 1"));
+                }
+                let scale = 1usize << (c.channel_mult.len() - 1);
+                if c.height % scale != 0 || c.width % scale != 0 {
+                    return Err(Error::config(
+                        "unet",
+                        format!(
+                            "image {}×{} is not divisible by 2^{} (levels − 1)",
+                            c.height,
+                            c.width,
+                            c.channel_mult.len() - 1
+                        ),
+                    ));
+                }
+                for (i, m) in c.channel_mult.iter().enumerate() {
+                    let ch = m * c.base_channels;
+                    let prev = if i == 0 { c.base_channels } else { c.channel_mult[i - 1] * c.base_channels };
+                    for n in [ch, ch + prev, 2 * ch, c.base_channels] {
+                        if n % c.groups != 0 {
+                            return Err(Error::config(
+                                "unet",
+                                format!("{} groups do not divide {n} channels", c.groups),
+                            ));
+                        }
+                    }
+                }
+                check_time_dim(c.time_dim)
+            }
+        }
+    }
+}
+
+fn check_time_dim(t: usize) -> Result<()> {
+    if t == 0 || t % 2 != 0 {
+        return Err(Error::config("time_dim", format!("{t} must be even and ≥ 2")));
+    }
+    Ok(())
+}
+
+/// Sinusoidal embedding of the model times, shape `[t.len(), dim]`.
+///
+/// Row b is `[sin(t_b f_0), …, sin(t_b f_{h−1}), cos(t_b f_0), …]` with h = dim/2 and
+/// `f_i = exp(−ln(10000)·i/h)`, computed in f64 and cast to f32.
+///
+/// # Errors
+/// Only on device allocation failure.
+pub fn sinusoidal_embedding(t: &[f64], dim: usize, device: &Device) -> Result<Tensor> {
+    let half = dim / 2;
+    let mut out = Vec::with_capacity(t.len() * dim);
+    for &tb in t {
+        let freqs = (0..half).map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp());
+        let args: Vec<f64> = freqs.map(|f| tb * f).collect();
+        out.extend(args.iter().map(|a| a.sin() as f32));
+        out.extend(args.iter().map(|a| a.cos() as f32));
+    }
+    Ok(Tensor::from_vec(out, (t.len(), dim), device)?)
+}
+
+/// The MLP ε-network.
+#[derive(Debug)]
+pub struct Mlp {
+    config: MlpConfig,
+    layers: Vec<Linear>,
+}
+
+impl Mlp {
+    fn new(config: &MlpConfig, vb: VarBuilder) -> Result<Self> {
+        let mut layers = Vec::with_capacity(config.depth + 1);
+        let mut width = config.dim + config.time_dim;
+        for k in 0..config.depth {
+            layers.push(candle_nn::linear(width, config.hidden, vb.pp(format!("layers.{k}")))?);
+            width = config.hidden;
+        }
+        layers.push(candle_nn::linear(width, config.dim, vb.pp(format!("layers.{}", config.depth)))?);
+        Ok(Mlp { config: config.clone(), layers })
+    }
+
+    fn forward(&self, x: &Tensor, t: &[f64]) -> Result<Tensor> {
+        let emb = sinusoidal_embedding(t, self.config.time_dim, x.device())?;
+        let mut h = Tensor::cat(&[x, &emb], 1)?;
+        let last = self.layers.len() - 1;
+        for (k, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h)?;
+            if k < last {
+                h = candle_nn::ops::silu(&h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+fn conv3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
+    let cfg = Conv2dConfig { padding: 1, stride, ..Default::default() };
+    Ok(candle_nn::conv2d(cin, cout, 3, cfg, vb)?)
+}
+
+#[derive(Debug)]
+struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    temb_proj: Linear,
+    norm2: GroupNorm,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(cin: usize, cout: usize, temb: usize, groups: usize, vb: VarBuilder) -> Result<Self> {
+        let skip = if cin == cout {
+            None
+        } else {
+            Some(candle_nn::conv2d(cin, cout, 1, Default::default(), vb.pp("skip"))?)
+        };
+        Ok(ResBlock {
+            norm1: candle_nn::group_norm(groups, cin, 1e-5, vb.pp("norm1"))?,
+            conv1: conv3(cin, cout, 1, vb.pp("conv1"))?,
+            temb_proj: candle_nn::linear(temb, cout, vb.pp("temb_proj"))?,
+            norm2: candle_nn::group_norm(groups, cout, 1e-5, vb.pp("norm2"))?,
+            conv2: conv3(cout, cout, 1, vb.pp("conv2"))?,
+            skip,
+        })
+    }
+
+    /// `x`: `[B, cin, H, W]`; `temb_act`: SiLU of the time embedding, `[B, temb]`.
+    fn forward(&self, x: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
+        let h = self.conv1.forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
+        let bias = self.temb_proj.forward(temb_act)?.unsqueeze(2)?.unsqueeze(3)?;
+        let h = h.broadcast_add(&bias)?;
+        let h = self.conv2.forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x)?,
+            None => x.clone(),
+        };
+        Ok((skip + h)?)
+    }
+}
+
+#[derive(Debug)]
+struct Level {
+    res: Vec<ResBlock>,
+    /// Down: stride-2 conv after the blocks; up: conv after nearest×2 up-sampling.
+    resample: Option<Conv2d>,
+}
+
+/// The U-Net ε-network.
+#[derive(Debug)]
+pub struct Unet {
+    config: UnetConfig,
+    temb1: Linear,
+    temb2: Linear,
+    conv_in: Conv2d,
+    down: Vec<Level>,
+    up: Vec<Level>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+impl Unet {
+    fn new(c: &UnetConfig, vb: VarBuilder) -> Result<Self> {
+        let temb1 = candle_nn::linear(c.time_dim, c.temb_dim, vb.pp("temb.0"))?;
+        let temb2 = candle_nn::linear(c.temb_dim, c.temb_dim, vb.pp("temb.1"))?;
+        let conv_in = conv3(c.channels, c.base_channels, 1, vb.pp("conv_in"))?;
+        let levels = c.channel_mult.len();
+        let mut down = Vec::with_capacity(levels);
+        let mut skips = Vec::new();
+        let mut ch = c.base_channels;
+        for (i, m) in c.channel_mult.iter().enumerate() {
+            let out = m * c.base_channels;
+            let vbl = vb.pp(format!("down.{i}"));
+            let mut res = Vec::with_capacity(c.num_res_blocks);
+            for j in 0..c.num_res_blocks {
+                res.push(ResBlock::new(ch, out, c.temb_dim, c.groups, vbl.pp(format!("res.{j}")))?);
+                ch = out;
+                skips.push(ch);
+            }
+            let resample = if i + 1 < levels {
+                Some(conv3(ch, ch, 2, vbl.pp("downsample"))?)
+            } else {
+                None
+            };
+            down.push(Level { res, resample });
+        }
+        let mut up = Vec::with_capacity(levels);
+        for (i, m) in c.channel_mult.iter().enumerate().rev() {
+            let out = m * c.base_channels;
+            let vbl = vb.pp(format!("up.{i}"));
+            let mut res = Vec::with_capacity(c.num_res_blocks);
+            for j in 0..c.num_res_blocks {
+                let skip = skips.pop().expect("one skip per down ResBlock");
+                res.push(ResBlock::new(ch + skip, out, c.temb_dim, c.groups, vbl.pp(format!("res.{j}")))?);
+                ch = out;
+            }
+            let resample = if i > 0 { Some(conv3(ch, ch, 1, vbl.pp("upsample"))?) } else { None };
+            up.push(Level { res, resample });
+        }
+        let norm_out = candle_nn::group_norm(c.groups, ch, 1e-5, vb.pp("norm_out"))?;
+        let conv_out = conv3(ch, c.channels, 1, vb.pp("conv_out"))?;
+        Ok(Unet { config: c.clone(), temb1, temb2, conv_in, down, up, norm_out, conv_out })
+    }
+
+    fn forward(&self, x: &Tensor, t: &[f64]) -> Result<Tensor> {
+        let c = &self.config;
+        let b = x.dim(0)?;
+        let emb = sinusoidal_embedding(t, c.time_dim, x.device())?;
+        let temb = self.temb2.forward(&candle_nn::ops::silu(&self.temb1.forward(&emb)?)?)?;
+        let temb_act = candle_nn::ops::silu(&temb)?;
+        let mut h = self.conv_in.forward(&x.reshape((b, c.channels, c.height, c.width))?)?;
+        let mut skips = Vec::new();
+        for level in &self.down {
+            for block in &level.res {
+                h = block.forward(&h, &temb_act)?;
+                skips.push(h.clone());
+            }
+            if let Some(conv) = &level.resample {
+                h = conv.forward(&h)?;
+            }
+        }
+        for level in &self.up {
+            for block in &level.res {
+                let skip = skips.pop().expect("one skip per down ResBlock");
+                h = block.forward(&Tensor::cat(&[&h, &skip], 1)?, &temb_act)?;
+            }
+            if let Some(conv) = &level.resample {
+                let (_, _, hh, ww) = h.dims4()?;
+                h = conv.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?;
+            }
+        }
+        let h = self.conv_out.forward(&candle_nn::ops::silu(&self.norm_out.forward(&h)?)?)?;
+        Ok(h.reshape((b, c.channels * c.height * c.width))?)
+    }
+}
+
+/// A built ε-network.
+#[derive(Debug)]
+pub enum EpsNet {
+    /// See [`MlpConfig`].
+    Mlp(Mlp),
+    /// See [`UnetConfig`].
+    Unet(Unet),
+}
+
+impl EpsNet {
+    /// Builds the network's layers, creating their variables through `vb`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for inconsistent shapes; candle errors from the var builder.
+    pub fn new(config: &EpsNetConfig, vb: VarBuilder) -> Result<Self> {
+        config.validate()?;
+        Ok(match config {
+            EpsNetConfig::Mlp(c) => EpsNet::Mlp(Mlp::new(c, vb)?),
+            EpsNetConfig::Unet(c) => EpsNet::Unet(Unet::new(c, vb)?),
+        })
+    }
+
+    /// ε̂(x_t, t).
+    ///
+    /// # Shapes
+    /// `x_t`: `[B, d]` f32; `t`: `B` model times; output `[B, d]`.
+    ///
+    /// # Errors
+    /// Candle shape errors when `x_t` does not have `d` columns or `t.len() != B`.
+    pub fn forward(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
+        if x_t.dim(0)? != t.len() {
+            return Err(Error::config("time", format!("{} times for {} rows", t.len(), x_t.dim(0)?)));
+        }
+        match self {
+            EpsNet::Mlp(m) => m.forward(x_t, t),
+            EpsNet::Unet(u) => u.forward(x_t, t),
+        }
+    }
+}
+
+/// A network together with its variables (weights), on one device.
+pub struct Model {
+    config: EpsNetConfig,
+    varmap: VarMap,
+    net: EpsNet,
+    device: Device,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("config", &self.config).field("device", &self.device).finish()
+    }
+}
+
+impl Model {
+    /// Builds a network with weights drawn from a seeded RNG (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for inconsistent shapes; candle errors on allocation.
+    pub fn new(config: &EpsNetConfig, seed: u64, device: &Device) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let net = EpsNet::new(config, vb)?;
+        let model = Model { config: config.clone(), varmap, net, device: device.clone() };
+        model.reinit(seed)?;
+        Ok(model)
+    }
+
+    fn reinit(&self, seed: u64) -> Result<()> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        for (name, var) in self.named_vars() {
+            if name.contains("norm") {
+                continue; // GroupNorm: candle already sets scale 1, shift 0.
+            }
+            let dims = var.dims().to_vec();
+            let n: usize = dims.iter().product();
+            let values: Vec<f32> = if dims.len() >= 2 {
+                let fan_in: usize = dims[1..].iter().product();
+                let bound = 1.0 / (fan_in as f64).sqrt();
+                (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+            } else {
+                vec![0.0; n]
+            };
+            var.set(&Tensor::from_vec(values, dims, &self.device)?)?;
+        }
+        Ok(())
+    }
+
+    /// The network's shapes.
+    pub fn config(&self) -> &EpsNetConfig {
+        &self.config
+    }
+
+    /// The network.
+    pub fn net(&self) -> &EpsNet {
+        &self.net
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Every variable with its name, sorted by name (the safetensors tensor names).
+    pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
+        let data = self.varmap.data().lock().expect("var map lock is never poisoned");
+        let mut vars: Vec<(String, candle_core::Var)> =
+            data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        vars
+    }
+
+    /// Number of scalar parameters.
+    pub fn n_params(&self) -> usize {
+        self.named_vars().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// ε̂ for a batch; see [`EpsNet::forward`].
+    ///
+    /// # Errors
+    /// As [`EpsNet::forward`].
+    pub fn forward(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
+        self.net.forward(x_t, t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_parameter_counts() {
+        let dev = Device::Cpu;
+        let mlp = Model::new(&EpsNetConfig::Mlp(MlpConfig::reference(2)), 0, &dev).unwrap();
+        assert_eq!(mlp.n_params(), 215_042);
+        let unet = Model::new(&EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8)), 0, &dev).unwrap();
+        assert_eq!(unet.n_params(), 599_297);
+    }
+
+    #[test]
+    fn forward_shapes_and_seeded_init() {
+        let dev = Device::Cpu;
+        let cfg = EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8));
+        let a = Model::new(&cfg, 7, &dev).unwrap();
+        let b = Model::new(&cfg, 7, &dev).unwrap();
+        let x = Tensor::ones((3, 64), DType::F32, &dev).unwrap();
+        let t = [1.0, 500.0, 1000.0];
+        let ya = a.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let yb = b.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(ya.len(), 192);
+        assert_eq!(ya, yb, "same seed must give identical networks");
+        let c = Model::new(&cfg, 8, &dev).unwrap();
+        let yc = c.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_ne!(ya, yc);
+    }
+
+    #[test]
+    fn sinusoidal_embedding_closed_form() {
+        let e = sinusoidal_embedding(&[3.0], 4, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        // half = 2: f_0 = 1, f_1 = 10000^{-1/2} = 0.01.
+        let want = [3f64.sin(), 0.03f64.sin(), 3f64.cos(), 0.03f64.cos()];
+        for (g, w) in e[0].iter().zip(want) {
+            assert!((*g as f64 - w).abs() < 1e-6, "{g} vs {w}");
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let mut c = UnetConfig::reference(1, 9, 8);
+        assert!(EpsNetConfig::Unet(c.clone()).validate().is_err());
+        c.height = 8;
+        c.groups = 7;
+        assert!(EpsNetConfig::Unet(c).validate().is_err());
+        let m = MlpConfig { dim: 2, hidden: 8, depth: 1, time_dim: 3 };
+        assert!(EpsNetConfig::Mlp(m).validate().is_err());
+    }
+}

@@ -1,0 +1,376 @@
+//! Training with L_simple (spec §2.2): AdamW, EMA, gradient clipping, seeded batches,
+//! atomic checkpoints, bit-identical `--resume`, stop on a non-finite loss.
+//!
+//! One step k (1-based) draws, from an RNG seeded by (seed, k) alone, a batch of B training rows
+//! x_0 (with replacement), times n ~ U{1..N} and noise ε ~ N(0, I), forms
+//! x_n = √ᾱ_n x_0 + √β̄_n ε and minimises
+//!
+//! L = (1/B) Σ_b ‖ε_b − ε_θ(x_{n_b}, n_b)‖²  (squared norm summed over dimensions).
+//!
+//! Because every random draw of step k depends only on (seed, k), resuming from a checkpoint
+//! written after step k repeats exactly the steps k+1, k+2, … of an uninterrupted run.
+//!
+//! | code | symbol | meaning |
+//! |---|---|---|
+//! | `lr` | η | AdamW step size (after `warmup_steps` of linear warm-up) |
+//! | `beta1`, `beta2`, `adam_eps` | β₁, β₂, ε̂ | AdamW moments and denominator guard |
+//! | `weight_decay` | λ_wd | decoupled weight decay θ ← θ(1 − η λ_wd) |
+//! | `ema_decay` | μ | EMA θ̄ ← μ_k θ̄ + (1 − μ_k) θ with μ_k = min(μ, (1+k)/(10+k)) |
+//! | `grad_clip` | c | the gradient is rescaled to global L2 norm ≤ c |
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand_distr::{Distribution, StandardNormal};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{self, CheckpointMeta, DataInfo, TrainState};
+use crate::data::Dataset;
+use crate::model::{EpsNetConfig, Model};
+use crate::{Error, Result};
+
+/// Which noise schedule (built by the `diffusion` crate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleKind {
+    /// Ho et al.'s linear β schedule (scaled by 1000/N).
+    Linear,
+    /// Nichol & Dhariwal's cosine schedule.
+    Cosine,
+}
+
+/// The forward process a network is trained for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleConfig {
+    /// Shape of the β schedule.
+    pub kind: ScheduleKind,
+    /// Number of timesteps N.
+    pub n_timesteps: usize,
+}
+
+impl ScheduleConfig {
+    /// The paper's setting: linear, N = 1000.
+    pub const LINEAR_1000: ScheduleConfig = ScheduleConfig { kind: ScheduleKind::Linear, n_timesteps: 1000 };
+
+    /// Builds the schedule.
+    ///
+    /// # Errors
+    /// The `diffusion` crate's validation errors (e.g. N = 0).
+    pub fn build(&self) -> Result<diffusion::Schedule> {
+        Ok(match self.kind {
+            ScheduleKind::Linear => diffusion::Schedule::linear(self.n_timesteps)?,
+            ScheduleKind::Cosine => diffusion::Schedule::cosine(self.n_timesteps)?,
+        })
+    }
+}
+
+/// Training hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Total optimisation steps.
+    pub steps: u64,
+    /// Rows per batch B.
+    pub batch_size: usize,
+    /// AdamW learning rate.
+    pub lr: f64,
+    /// Linear learning-rate warm-up length in steps (0 = none).
+    pub warmup_steps: u64,
+    /// Decoupled weight decay.
+    pub weight_decay: f64,
+    /// AdamW β₁.
+    pub beta1: f64,
+    /// AdamW β₂.
+    pub beta2: f64,
+    /// AdamW ε.
+    pub adam_eps: f64,
+    /// EMA decay μ.
+    pub ema_decay: f64,
+    /// Maximum global gradient norm (≤ 0 disables clipping).
+    pub grad_clip: f64,
+    /// Seed of the initial weights and of every batch.
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and after the last step).
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    /// Settings that train the digits U-Net in a few thousand steps on a CPU.
+    fn default() -> Self {
+        TrainConfig {
+            steps: 2000,
+            batch_size: 128,
+            lr: 1e-3,
+            warmup_steps: 100,
+            weight_decay: 0.0,
+            beta1: 0.9,
+            beta2: 0.999,
+            adam_eps: 1e-8,
+            ema_decay: 0.999,
+            grad_clip: 1.0,
+            seed: 0,
+            checkpoint_every: 500,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field's domain.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: &'static str, msg: String| Err(Error::config(what, msg));
+        if self.steps == 0 {
+            return bad("steps", "must be ≥ 1".to_string());
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be ≥ 1".to_string());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr", format!("{} must be a positive number", self.lr));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad("weight_decay", format!("{} must be ≥ 0", self.weight_decay));
+        }
+        for (what, v) in [("beta1", self.beta1), ("beta2", self.beta2), ("ema_decay", self.ema_decay)] {
+            if !(0.0..1.0).contains(&v) {
+                return bad(what, format!("{v} must be in [0, 1)"));
+            }
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return bad("adam_eps", format!("{} must be positive", self.adam_eps));
+        }
+        if self.grad_clip.is_nan() {
+            return bad("grad_clip", "NaN".to_string());
+        }
+        if self.checkpoint_every == 0 {
+            return bad("checkpoint_every", "must be ≥ 1".to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Everything that defines a training run besides the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainSetup {
+    /// Network shapes.
+    pub model: EpsNetConfig,
+    /// Forward process.
+    pub schedule: ScheduleConfig,
+    /// Hyper-parameters.
+    pub train: TrainConfig,
+}
+
+/// Start from fresh weights or continue the checkpoint in the output folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// New weights from the seed; the output folder must not hold a checkpoint yet.
+    Fresh,
+    /// Continue from the checkpoint in the output folder.
+    Resume,
+}
+
+/// Reported after every step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Step just done (1-based).
+    pub step: u64,
+    /// Last step of the run.
+    pub total: u64,
+    /// Loss of this step.
+    pub loss: f64,
+    /// Exponentially smoothed loss.
+    pub smoothed_loss: f64,
+    /// Steps per second since the run (or resume) started.
+    pub steps_per_sec: f64,
+    /// Whether a checkpoint was written after this step.
+    pub checkpointed: bool,
+}
+
+/// Summary of a finished run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainReport {
+    /// First step done by this call.
+    pub first_step: u64,
+    /// Last step done (= the checkpoint's step).
+    pub last_step: u64,
+    /// Smoothed loss at the end.
+    pub smoothed_loss: f64,
+    /// Wall-clock seconds of this call.
+    pub seconds: f64,
+    /// Number of parameters.
+    pub n_params: usize,
+}
+
+fn step_rng(seed: u64, step: u64) -> StdRng {
+    // SplitMix-style mixing so (seed, step) pairs give unrelated streams.
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    StdRng::seed_from_u64(z ^ (z >> 31))
+}
+
+/// Trains (or continues training) an ε-network and writes checkpoints into `out`.
+///
+/// `on_step` is called after every step (for a progress bar); the library itself prints nothing.
+///
+/// # Errors
+/// [`Error::Config`] for invalid settings or data that do not fit the network;
+/// [`Error::Checkpoint`] when `Start::Fresh` finds an existing checkpoint, or `Start::Resume`
+/// finds none or one with a different network, schedule or data;
+/// [`Error::NonFiniteLoss`] when a loss or gradient is NaN/±inf (nothing is written for that
+/// step, the previous checkpoint stays); I/O and candle errors.
+pub fn train(
+    setup: &TrainSetup,
+    data: &Dataset,
+    out: &Path,
+    start: Start,
+    device: &Device,
+    on_step: &mut dyn FnMut(&Progress),
+) -> Result<TrainReport> {
+    let cfg = &setup.train;
+    cfg.validate()?;
+    setup.model.validate()?;
+    if setup.model.dim() != data.dim() {
+        return Err(Error::config(
+            "model",
+            format!("network dimension {} does not match data dimension {}", setup.model.dim(), data.dim()),
+        ));
+    }
+    if data.n_train() == 0 {
+        return Err(Error::config("data", "no training rows"));
+    }
+    let schedule = setup.schedule.build()?;
+    let n_t = schedule.n_steps();
+    let data_info = DataInfo { spec: data.spec.to_string(), shape: data.shape, levels: data.levels };
+
+    let (model, mut state, done) = match start {
+        Start::Fresh => {
+            if out.join(checkpoint::META_FILE).exists() {
+                return Err(Error::checkpoint(
+                    out,
+                    "already holds a checkpoint: resume it (--resume) or choose another output folder",
+                ));
+            }
+            let model = Model::new(&setup.model, cfg.seed, device)?;
+            let mut state = TrainState { ema: vec![], adam_m: vec![], adam_v: vec![] };
+            for (_, var) in model.named_vars() {
+                state.ema.push(var.as_tensor().copy()?);
+                state.adam_m.push(var.as_tensor().zeros_like()?);
+                state.adam_v.push(var.as_tensor().zeros_like()?);
+            }
+            (model, state, 0)
+        }
+        Start::Resume => {
+            let (meta, model, state) = checkpoint::load_train_state(out, device)?;
+            if meta.model != setup.model || meta.schedule != setup.schedule {
+                return Err(Error::checkpoint(out, "was trained with another network or schedule"));
+            }
+            if meta.data != data_info {
+                return Err(Error::checkpoint(out, format!("was trained on `{}`, not `{}`", meta.data.spec, data_info.spec)));
+            }
+            (model, state, meta.step)
+        }
+    };
+    let vars = model.named_vars();
+    let d = data.dim();
+    let n_rows = data.n_train();
+    let started = Instant::now();
+    let mut smoothed = f64::NAN;
+    let mut last_good = done;
+    let sqrt_ab: Vec<f32> = (0..=n_t).map(|n| schedule.alpha_bar(n).sqrt() as f32).collect();
+    let sqrt_bb: Vec<f32> = (0..=n_t).map(|n| schedule.beta_bar(n).sqrt() as f32).collect();
+    let b = cfg.batch_size;
+
+    for step in done + 1..=cfg.steps {
+        let mut rng = step_rng(cfg.seed, step);
+        let mut x_t = Vec::with_capacity(b * d);
+        let mut eps = Vec::with_capacity(b * d);
+        let mut times = Vec::with_capacity(b);
+        for _ in 0..b {
+            let row = rng.random_range(0..n_rows);
+            let n = rng.random_range(1..=n_t);
+            times.push(n as f64);
+            for &x0 in &data.train[row * d..(row + 1) * d] {
+                let e: f32 = StandardNormal.sample(&mut rng);
+                eps.push(e);
+                x_t.push(sqrt_ab[n] * x0 + sqrt_bb[n] * e);
+            }
+        }
+        let x_t = Tensor::from_vec(x_t, (b, d), device)?;
+        let eps = Tensor::from_vec(eps, (b, d), device)?;
+        let eps_hat = model.forward(&x_t, &times)?;
+        let loss = (eps_hat - eps)?.sqr()?.sum(1)?.mean(0)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        if !loss_value.is_finite() {
+            return Err(Error::NonFiniteLoss { step, what: "loss", value: loss_value, last_good });
+        }
+        let grads = loss.backward()?;
+        let mut grad_list = Vec::with_capacity(vars.len());
+        let mut norm2 = 0.0f64;
+        for (_, var) in &vars {
+            let g = match grads.get(var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => var.as_tensor().zeros_like()?,
+            };
+            norm2 += g.sqr()?.sum_all()?.to_scalar::<f32>()? as f64;
+            grad_list.push(g);
+        }
+        let norm = norm2.sqrt();
+        if !norm.is_finite() {
+            return Err(Error::NonFiniteLoss { step, what: "gradient norm", value: norm, last_good });
+        }
+        let scale = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip { cfg.grad_clip / norm } else { 1.0 };
+        let warm = if cfg.warmup_steps > 0 { (step as f64 / cfg.warmup_steps as f64).min(1.0) } else { 1.0 };
+        let lr = cfg.lr * warm;
+        let bc1 = 1.0 - cfg.beta1.powi(step.min(i32::MAX as u64) as i32);
+        let bc2 = 1.0 - cfg.beta2.powi(step.min(i32::MAX as u64) as i32);
+        let mu = cfg.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        for (i, (_, var)) in vars.iter().enumerate() {
+            let g = (&grad_list[i] * scale)?;
+            let m = ((&state.adam_m[i] * cfg.beta1)? + (&g * (1.0 - cfg.beta1))?)?;
+            let v = ((&state.adam_v[i] * cfg.beta2)? + (g.sqr()? * (1.0 - cfg.beta2))?)?;
+            let denom = ((&v / bc2)?.sqrt()? + cfg.adam_eps)?;
+            let update = ((&m / bc1)? / denom)?;
+            let theta = ((var.as_tensor() * (1.0 - lr * cfg.weight_decay))? - (update * lr)?)?;
+            var.set(&theta)?;
+            state.ema[i] = ((&state.ema[i] * mu)? + (&theta * (1.0 - mu))?)?;
+            state.adam_m[i] = m;
+            state.adam_v[i] = v;
+        }
+        smoothed = if smoothed.is_nan() { loss_value } else { 0.98 * smoothed + 0.02 * loss_value };
+        let checkpointed = step % cfg.checkpoint_every == 0 || step == cfg.steps;
+        if checkpointed {
+            let meta = CheckpointMeta {
+                format: checkpoint::FORMAT,
+                step,
+                model: setup.model.clone(),
+                schedule: setup.schedule,
+                data: data_info.clone(),
+                train: cfg.clone(),
+                loss: Some(smoothed),
+            };
+            checkpoint::save(out, &meta, &model, &state)?;
+            last_good = step;
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        on_step(&Progress {
+            step,
+            total: cfg.steps,
+            loss: loss_value,
+            smoothed_loss: smoothed,
+            steps_per_sec: (step - done) as f64 / elapsed.max(1e-9),
+            checkpointed,
+        });
+    }
+    Ok(TrainReport {
+        first_step: done + 1,
+        last_step: cfg.steps.max(done),
+        smoothed_loss: smoothed,
+        seconds: started.elapsed().as_secs_f64(),
+        n_params: model.n_params(),
+    })
+}
