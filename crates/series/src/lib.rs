@@ -1,8 +1,29 @@
-//! Crate `series`: decide convergence of Σ_{n≥n0} a_n for a symbolic positive term a_n.
+//! Crate `series`: decide whether Σ_{n≥n0} a_n converges for a symbolic term a_n, and say why.
+//!
+//! The pipeline is `lexer` → `parser` (Pratt) → [`Expr`] → [`asymptotic`] (expansion at
+//! n → ∞ in the scale exp(Σ c_i t_i) over log-monomials t_i = n^a (ln n)^b (ln ln n)^c …, with
+//! exact rational exponents, exact constants and an explicit error term) → [`decide`] (tests as
+//! values, tried in order: term, p-series, ratio, root, Raabe, Gauss, Bertrand, log scale).
+//! The answer is a [`Report`]: a [`Verdict`], the deciding test, the equivalent a_n ~ c·m and a
+//! justification. "Unknown" is an answer, with its reason; only malformed input and terms that
+//! are undefined are errors.
+//!
+//! The note this crate answers conjectured that every convergent positive series is eventually
+//! below A/n^p for some p > 1; Σ 1/(n ln² n) is the counterexample, decided here by the
+//! logarithmic scale (Bertrand). Spec: `shared/specs/series.md`.
+//!
+//! ```
+//! let r = series::analyze("1/(n*ln(n)^2)", 2).unwrap();
+//! assert_eq!(r.verdict, series::Verdict::Converges);
+//! assert_eq!(r.test, "Bertrand test");
+//! assert_eq!(r.equivalent, "a_n ~ n^-1 (ln n)^-2");
+//! ```
 #![warn(missing_docs)]
 
 pub mod asymptotic;
+pub mod bounds;
 pub mod constant;
+pub mod decide;
 mod error;
 pub mod expr;
 pub mod lexer;
@@ -10,17 +31,212 @@ pub mod parser;
 pub mod rat;
 pub mod scale;
 
+use std::cmp::Ordering;
+
+pub use decide::Verdict;
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use parser::parse;
 
-/// Placeholder until the decider lands.
-#[derive(Debug)]
-pub enum Verdict {
-    /// Σ a_n converges.
-    Converges,
-    /// Σ a_n diverges.
-    Diverges,
-    /// Not decided.
-    Unknown,
+use crate::asymptotic::expand;
+use crate::constant::Const;
+use crate::expr::EvalIssue;
+use crate::scale::Mono;
+
+/// Number of leading terms a_{n0}, …, a_{n0+63} checked numerically for being defined and
+/// positive.
+pub const CHECKED_TERMS: u64 = 64;
+
+/// The outcome of [`analyze`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    /// Converges, diverges or unknown.
+    pub verdict: Verdict,
+    /// The deciding test ("none" when unknown).
+    pub test: String,
+    /// The equivalent, e.g. "a_n ~ n^-1 (ln n)^-2" (empty when not found).
+    pub equivalent: String,
+    /// Short human-readable justification (steps separated by "; ").
+    pub justification: String,
+    /// The first index.
+    pub n0: u64,
+    /// Warnings (positivity not shown for small n, bounded factors removed, …).
+    pub warnings: Vec<String>,
+    /// Leading coefficient and monomial of a_n (or of the reduced term), when found.
+    pub leading: Option<(Const, Mono)>,
+}
+
+fn format_equivalent(c: &Const, m: &Mono) -> String {
+    let one = Const::one();
+    match (c == &one, m.is_one()) {
+        (true, true) => "a_n ~ 1".into(),
+        (true, false) => format!("a_n ~ {m}"),
+        (false, true) => format!("a_n ~ {c}"),
+        (false, false) => format!("a_n ~ {c}·{m}"),
+    }
+}
+
+fn unknown(n0: u64, reason: String, warnings: Vec<String>) -> Report {
+    Report {
+        verdict: Verdict::Unknown,
+        test: "none".into(),
+        equivalent: String::new(),
+        justification: reason,
+        n0,
+        warnings,
+        leading: None,
+    }
+}
+
+/// Checks a_{n0}, …, a_{n0+63}: an undefined term is an error, a negative one a warning.
+fn check_initial_terms(e: &Expr, n0: u64, warnings: &mut Vec<String>) -> Result<()> {
+    let mut non_positive = Vec::new();
+    for n in n0..n0.saturating_add(CHECKED_TERMS) {
+        match e.eval(n as f64) {
+            Ok(v) if v < 0.0 => non_positive.push(n),
+            Ok(_) | Err(EvalIssue::Overflow) => {}
+            Err(EvalIssue::Undefined(reason)) => return Err(Error::UndefinedAt { n, reason }),
+        }
+    }
+    if let Some(first) = non_positive.first() {
+        warnings.push(format!(
+            "a_n < 0 at {} of the first {CHECKED_TERMS} indices (first n = {first}); finitely many terms do not change convergence",
+            non_positive.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Expands a_n, removing bounded oscillating factors when the plain expansion oscillates.
+fn expand_with_bounds(e: &Expr, warnings: &mut Vec<String>) -> Result<(Expr, asymptotic::Series)> {
+    match expand(e) {
+        Err(Error::Oscillation(why)) => {
+            let mut kept = Vec::new();
+            for (f, inv) in bounds::factors(e) {
+                if !matches!(expand(&f), Err(Error::Oscillation(_))) {
+                    kept.push((f, inv));
+                    continue;
+                }
+                match bounds::interval(&f) {
+                    Some((lo, hi)) if lo > 0.0 => warnings.push(format!(
+                        "the factor {} lies in [{lo:.6}, {hi:.6}] for all n; the verdict is that of the remaining factor (comparison both ways)",
+                        f.infix()
+                    )),
+                    _ => {
+                        return Err(Error::Oscillation(format!(
+                            "{why}; the factor {} is not bounded between two positive constants",
+                            f.infix()
+                        )));
+                    }
+                }
+            }
+            let reduced = bounds::product(&kept);
+            let s = expand(&reduced)?;
+            Ok((reduced, s))
+        }
+        other => Ok((e.clone(), other?)),
+    }
+}
+
+/// Decides convergence of Σ_{n≥n0} a_n for the term written in `src`.
+///
+/// # Errors
+/// [`Error::Syntax`] / [`Error::UnknownName`] for malformed input, [`Error::UndefinedAt`] when
+/// a_n is undefined at some n0 ≤ n < n0 + 64, [`Error::Undefined`] when it is undefined for all
+/// large n. Everything else (oscillation, unresolved cancellation, …) is a
+/// [`Verdict::Unknown`] report with the reason.
+pub fn analyze(src: &str, n0: u64) -> Result<Report> {
+    let expr = parse(src)?;
+    analyze_expr(&expr, n0)
+}
+
+/// [`analyze`] on a parsed term.
+///
+/// # Errors
+/// As [`analyze`].
+pub fn analyze_expr(expr: &Expr, n0: u64) -> Result<Report> {
+    rat::take_overflow();
+    let mut warnings = Vec::new();
+    if let Err(e) = check_initial_terms(expr, n0, &mut warnings) {
+        // Prefer the stronger statement when a_n is undefined for every large n.
+        if let Err(Error::Undefined(why)) = expand(expr) {
+            return Err(Error::Undefined(why));
+        }
+        return Err(e);
+    }
+    let report = analyze_tail(expr, n0, warnings);
+    if rat::take_overflow() {
+        return Ok(unknown(n0, "exact rational arithmetic overflowed (i128)".into(), Vec::new()));
+    }
+    report
+}
+
+fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Report> {
+    let (reduced, s) = match expand_with_bounds(expr, &mut warnings) {
+        Ok(x) => x,
+        Err(Error::Undefined(why)) => return Err(Error::Undefined(why)),
+        Err(Error::NeedPrecision) => {
+            let why = "zero-equivalence: the leading terms cancel up to the highest expansion order tried (16 terms)";
+            return Ok(unknown(n0, why.into(), warnings));
+        }
+        Err(other) => return Ok(unknown(n0, other.to_string(), warnings)),
+    };
+    let Some(lead) = s.terms.first() else {
+        // Exact zero: a_n = 0 for all large n.
+        return Ok(Report {
+            verdict: Verdict::Converges,
+            test: "trivial".into(),
+            equivalent: "a_n = 0".into(),
+            justification: "a_n is identically zero for large n".into(),
+            n0,
+            warnings,
+            leading: None,
+        });
+    };
+    let (c0, m0) = (lead.c.clone(), lead.m.clone());
+    let equivalent = format_equivalent(&c0, &m0);
+    let sign = match c0.sign() {
+        Ok(s) => s,
+        Err(e) => return Ok(unknown(n0, e.to_string(), warnings)),
+    };
+    if sign == Ordering::Less {
+        let abs = decide::decide(&reduced, c0.neg(), m0.clone()).ok().flatten();
+        let extra = abs
+            .map(|d| format!("; for |a_n|: {} by the {}", d.verdict, d.test))
+            .unwrap_or_default();
+        let mut r = unknown(
+            n0,
+            format!("a_n is negative for all large n ({equivalent}): not a positive series{extra}"),
+            warnings,
+        );
+        r.equivalent = equivalent;
+        return Ok(r);
+    }
+    let positivity = format!("{equivalent} (leading coefficient {c0} > 0, so a_n > 0 for all large n)");
+    match decide::decide(&reduced, c0.clone(), m0.clone()) {
+        Ok(Some(d)) => {
+            let mut steps = vec![positivity];
+            steps.extend(d.steps);
+            steps.push(format!("so the series {}", d.verdict));
+            Ok(Report {
+                verdict: d.verdict,
+                test: d.test,
+                equivalent,
+                justification: steps.join("; "),
+                n0,
+                warnings,
+                leading: Some((c0, m0)),
+            })
+        }
+        Ok(None) => {
+            let mut r = unknown(n0, "no test of the ladder applies".into(), warnings);
+            r.equivalent = equivalent;
+            Ok(r)
+        }
+        Err(e) => {
+            let mut r = unknown(n0, e.to_string(), warnings);
+            r.equivalent = equivalent;
+            Ok(r)
+        }
+    }
 }

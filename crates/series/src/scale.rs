@@ -221,6 +221,23 @@ impl Mono {
         self.mul(&o.inv()).tendency()
     }
 
+    /// Numerical value at `x` (numeric cross-checks only; needs ln_k x > 0 at every level used).
+    pub fn to_f64_at(&self, x: f64) -> f64 {
+        let mut levels = [x; SLOTS];
+        for k in 1..SLOTS {
+            levels[k] = levels[k - 1].ln();
+        }
+        let expo: f64 = self
+            .log
+            .iter()
+            .map(|(t, c)| {
+                let tv: f64 = t.0.iter().zip(levels).map(|(a, l)| l.powf(a.to_f64())).product();
+                c.to_f64() * tv
+            })
+            .sum();
+        expo.exp()
+    }
+
     /// The log-monomial this monomial equals, if it has only rational powers of ln_k n.
     pub fn as_log_mono(&self) -> Option<LogMono> {
         let mut a = [Rat::ZERO; SLOTS];
@@ -250,11 +267,10 @@ impl fmt::Display for Mono {
                     _ => pow_part.push(format!("{base}^({c})")),
                 }
             } else {
-                let tt = if *t == LogMono::unit(0) { String::new() } else { format!("*{t}") };
                 match c.as_rat() {
                     Some(r) if r == Rat::ONE => exp_part.push(t.to_string()),
                     Some(r) if r == -Rat::ONE => exp_part.push(format!("-{t}")),
-                    _ => exp_part.push(format!("{c}{tt}").replace("*n", " n")),
+                    _ => exp_part.push(format!("{c} {t}")),
                 }
             }
         }
