@@ -247,7 +247,7 @@ pub fn train(
     let n_t = schedule.n_steps();
     let data_info = DataInfo { spec: data.spec.to_string(), shape: data.shape, levels: data.levels };
 
-    let (model, mut state, done) = match start {
+    let (model, mut state, done, mut smoothed) = match start {
         Start::Fresh => {
             if out.join(checkpoint::META_FILE).exists() {
                 return Err(Error::checkpoint(
@@ -262,7 +262,7 @@ pub fn train(
                 state.adam_m.push(var.as_tensor().zeros_like()?);
                 state.adam_v.push(var.as_tensor().zeros_like()?);
             }
-            (model, state, 0)
+            (model, state, 0, f64::NAN)
         }
         Start::Resume => {
             let (meta, model, state) = checkpoint::load_train_state(out, device)?;
@@ -272,14 +272,13 @@ pub fn train(
             if meta.data != data_info {
                 return Err(Error::checkpoint(out, format!("was trained on `{}`, not `{}`", meta.data.spec, data_info.spec)));
             }
-            (model, state, meta.step)
+            (model, state, meta.step, meta.loss.unwrap_or(f64::NAN))
         }
     };
     let vars = model.named_vars();
     let d = data.dim();
     let n_rows = data.n_train();
     let started = Instant::now();
-    let mut smoothed = f64::NAN;
     let mut last_good = done;
     let sqrt_ab: Vec<f32> = (0..=n_t).map(|n| schedule.alpha_bar(n).sqrt() as f32).collect();
     let sqrt_bb: Vec<f32> = (0..=n_t).map(|n| schedule.beta_bar(n).sqrt() as f32).collect();
