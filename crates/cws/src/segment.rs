@@ -1,0 +1,187 @@
+//! The segmenter: pre-splitting into atoms and Han runs, then one of three segmentations of
+//! each Han run.
+//!
+//! - [`Mode::Dict`]: the unigram maximum-probability route ([`Dict::route`]).
+//! - [`Mode::Neural`]: the tagger's logits decoded by the constrained Viterbi.
+//! - [`Mode::Hybrid`]: a word lattice whose edges are all spans of at most [`MAX_SPAN`]
+//!   characters plus every dictionary word, scored
+//!   `ln P_tagger(tags of the span) + λ · ln(max(c_w, 1) / T)`.
+//!   With λ = 0 this is exactly the neural Viterbi (for words up to `MAX_SPAN`); as λ grows it
+//!   approaches the dictionary route.
+//!
+//! Invariant: the tokens concatenate to the input, byte for byte, and none is empty.
+
+use crate::chunk::{PieceKind, pieces};
+use crate::dict::Dict;
+use crate::infer::{FastTagger, log_softmax_rows};
+use crate::tag::{Tag, ends};
+use crate::{Error, Result};
+
+/// Longest non-dictionary word the hybrid lattice considers.
+pub const MAX_SPAN: usize = 8;
+
+/// Which segmentation runs on Han text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Tagger + constrained Viterbi.
+    Neural,
+    /// Unigram DAG + maximum-probability route.
+    Dict,
+    /// Tagger scores combined with dictionary log-probabilities on a word lattice.
+    Hybrid,
+}
+
+/// A ready segmenter.
+#[derive(Debug, Clone)]
+pub struct Segmenter {
+    mode: Mode,
+    dict: Option<Dict>,
+    tagger: Option<FastTagger>,
+    lambda: f32,
+}
+
+#[derive(Default)]
+struct Scratch {
+    chars: Vec<char>,
+    offsets: Vec<usize>,
+    ends: Vec<usize>,
+    route: Vec<(f64, u32)>,
+    hidden: Vec<f32>,
+    logits: Vec<[f32; 4]>,
+    back: Vec<[u8; 4]>,
+    tags: Vec<Tag>,
+    best: Vec<(f32, u32)>,
+    cum_m: Vec<f32>,
+    words: Vec<(usize, f64)>,
+}
+
+impl Segmenter {
+    /// Dictionary mode.
+    pub fn dict(dict: Dict) -> Self {
+        Segmenter { mode: Mode::Dict, dict: Some(dict), tagger: None, lambda: 0.0 }
+    }
+
+    /// Neural mode.
+    pub fn neural(tagger: FastTagger) -> Self {
+        Segmenter { mode: Mode::Neural, dict: None, tagger: Some(tagger), lambda: 0.0 }
+    }
+
+    /// Hybrid mode with dictionary weight `lambda ≥ 0`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] if `lambda` is negative or not finite.
+    pub fn hybrid(tagger: FastTagger, dict: Dict, lambda: f32) -> Result<Self> {
+        if !(lambda.is_finite() && lambda >= 0.0) {
+            return Err(Error::Invalid(format!("hybrid weight must be ≥ 0, got {lambda}")));
+        }
+        Ok(Segmenter { mode: Mode::Hybrid, dict: Some(dict), tagger: Some(tagger), lambda })
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Segments UTF-8 bytes.
+    ///
+    /// # Errors
+    /// [`Error::Utf8`] with the offset of the first invalid byte.
+    pub fn segment_bytes<'a>(&self, bytes: &'a [u8]) -> Result<Vec<&'a str>> {
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 { offset: e.valid_up_to() })?;
+        Ok(self.segment(text))
+    }
+
+    /// Segments `text`; the tokens borrow from it and concatenate to it exactly.
+    pub fn segment<'a>(&self, text: &'a str) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        let mut s = Scratch::default();
+        for (kind, range) in pieces(text) {
+            let piece = &text[range.clone()];
+            if kind == PieceKind::Atom {
+                out.push(piece);
+                continue;
+            }
+            s.chars.clear();
+            s.offsets.clear();
+            for (b, c) in piece.char_indices() {
+                s.chars.push(c);
+                s.offsets.push(b);
+            }
+            self.han_ends(&mut s);
+            let mut start = 0;
+            for &e in &s.ends {
+                let b = s.offsets.get(e).copied().unwrap_or(piece.len());
+                out.push(&piece[start..b]);
+                start = b;
+            }
+        }
+        out
+    }
+
+    fn han_ends(&self, s: &mut Scratch) {
+        match (self.mode, &self.dict, &self.tagger) {
+            (Mode::Dict, Some(d), _) => {
+                d.route(&s.chars, &mut s.route, &mut s.ends);
+            }
+            (Mode::Neural, _, Some(t)) => {
+                t.logits(&s.chars, &mut s.hidden, &mut s.logits);
+                crate::viterbi::decode(&s.logits, &mut s.back, &mut s.tags);
+                ends(&s.tags, &mut s.ends);
+            }
+            (Mode::Hybrid, Some(d), Some(t)) => self.hybrid_ends(d, t, s),
+            _ => unreachable!("constructors pair each mode with what it needs"),
+        }
+    }
+
+    fn hybrid_ends(&self, d: &Dict, t: &FastTagger, s: &mut Scratch) {
+        let n = s.chars.len();
+        t.logits(&s.chars, &mut s.hidden, &mut s.logits);
+        log_softmax_rows(&mut s.logits);
+        let lp = &s.logits;
+        s.cum_m.clear();
+        s.cum_m.push(0.0);
+        for row in lp {
+            let last = *s.cum_m.last().expect("non-empty");
+            s.cum_m.push(last + row[Tag::M.index()]);
+        }
+        let span = |i: usize, j: usize| -> f32 {
+            if j == i + 1 {
+                lp[i][Tag::S.index()]
+            } else {
+                lp[i][Tag::B.index()] + (s.cum_m[j - 1] - s.cum_m[i + 1]) + lp[j - 1][Tag::E.index()]
+            }
+        };
+        let unknown = d.unknown_logp() as f32;
+        s.best.clear();
+        s.best.resize(n + 1, (f32::NEG_INFINITY, 0));
+        s.best[0].0 = 0.0;
+        for i in 0..n {
+            let base = s.best[i].0;
+            s.words.clear();
+            d.for_each_word(&s.chars, i, |e, w| s.words.push((e, w)));
+            let mut wi = 0;
+            let last = (i + MAX_SPAN).min(n).max(s.words.last().map_or(0, |w| w.0));
+            for j in i + 1..=last {
+                let dict_lp = if wi < s.words.len() && s.words[wi].0 == j {
+                    wi += 1;
+                    s.words[wi - 1].1 as f32
+                } else if j - i > MAX_SPAN {
+                    continue;
+                } else {
+                    unknown
+                };
+                let score = base + span(i, j) + self.lambda * dict_lp;
+                if score > s.best[j].0 {
+                    s.best[j] = (score, i as u32);
+                }
+            }
+        }
+        s.ends.clear();
+        let mut j = n;
+        while j > 0 {
+            s.ends.push(j);
+            j = s.best[j].1 as usize;
+        }
+        s.ends.reverse();
+    }
+}

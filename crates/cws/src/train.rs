@@ -1,0 +1,276 @@
+//! Training the tagger on streamed pseudo-sentences.
+//!
+//! Each step draws `batch` pseudo-sentences ([`crate::sample::Sampler`]), pads them to the
+//! longest, replaces a fraction `unk_rate` of the characters by the unknown id (so the model
+//! learns to segment around characters it has never seen), and takes one AdamW step on the
+//! masked cross-entropy of the B/M/E/S tags.
+//! The learning rate decays by a cosine from `lr` to `lr / 10`.
+//!
+//! Checkpoints are atomic (written to `*.tmp`, then renamed): `model.safetensors` first, then
+//! `state.json` with the step. Resuming reloads the weights and continues from the saved step
+//! with a sampler seeded by `(seed, step)`; the AdamW moments restart from zero.
+//! A non-finite loss stops training with [`Error::NonFinite`], leaving the last checkpoint.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Optimizer, VarBuilder, VarMap};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+
+use crate::dict::Dict;
+use crate::infer::{ModelFile, files};
+use crate::model::{Tagger, TaggerConfig};
+use crate::sample::Sampler;
+use crate::tag::Tag;
+use crate::vocab::{UNK, Vocab};
+use crate::{Error, Result};
+
+/// Training hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Optimiser steps.
+    pub steps: usize,
+    /// Sentences per step.
+    pub batch: usize,
+    /// Longest pseudo-sentence in characters (the note's maxlen).
+    pub max_chars: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Seed for initialisation and sampling.
+    pub seed: u64,
+    /// Fraction of characters replaced by the unknown id.
+    pub unk_rate: f64,
+    /// Steps between checkpoints.
+    pub checkpoint_every: usize,
+    /// Most characters in the vocabulary.
+    pub vocab_chars: usize,
+    /// Embedding dimension.
+    pub emb_dim: usize,
+    /// Hidden channels.
+    pub hidden: usize,
+    /// First convolution width (odd).
+    pub window: usize,
+    /// Output convolution width (odd).
+    pub out_window: usize,
+}
+
+/// Whether to continue from a checkpoint found in the output directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resume {
+    /// Continue if `state.json` exists and the configuration matches.
+    IfPresent,
+    /// Start from scratch, overwriting.
+    Never,
+}
+
+/// Progress reported after every step.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Steps done.
+    pub step: usize,
+    /// Total steps.
+    pub steps: usize,
+    /// Running mean loss (nats per character).
+    pub loss: f32,
+    /// Running tag accuracy on the training batches.
+    pub accuracy: f32,
+}
+
+/// What a training run did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// Steps done.
+    pub step: usize,
+    /// Running loss at the last checkpoint.
+    pub loss: f32,
+    /// Running accuracy at the last checkpoint.
+    pub accuracy: f32,
+    /// The configuration.
+    pub config: TrainConfig,
+}
+
+const STATE: &str = "state.json";
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+fn save(dir: &Path, varmap: &VarMap, state: &State, file: &ModelFile, vocab: &Vocab) -> Result<()> {
+    let tmp = dir.join("model.safetensors.tmp");
+    varmap.save(&tmp)?;
+    std::fs::rename(&tmp, dir.join(files::WEIGHTS))?;
+    write_atomic(&dir.join(files::CONFIG), serde_json::to_string_pretty(file)?.as_bytes())?;
+    write_atomic(&dir.join(files::VOCAB), vocab.to_text().as_bytes())?;
+    write_atomic(&dir.join(STATE), serde_json::to_string_pretty(state)?.as_bytes())?;
+    Ok(())
+}
+
+/// Builds one padded batch: ids `[B, T]`, targets `[B·T]` and mask `[B·T]`.
+fn batch(
+    sampler: &Sampler,
+    rng: &mut StdRng,
+    cfg: &TrainConfig,
+    dev: &Device,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let mut sents = Vec::with_capacity(cfg.batch);
+    for _ in 0..cfg.batch {
+        let (mut ids, mut tags) = (Vec::new(), Vec::new());
+        sampler.sentence(rng, cfg.max_chars, &mut ids, &mut tags);
+        for id in ids.iter_mut() {
+            if rng.random::<f64>() < cfg.unk_rate {
+                *id = UNK;
+            }
+        }
+        sents.push((ids, tags));
+    }
+    let t = sents.iter().map(|s| s.0.len()).max().unwrap_or(1);
+    let (mut ids, mut tgt, mut mask) = (
+        Vec::with_capacity(cfg.batch * t),
+        Vec::with_capacity(cfg.batch * t),
+        Vec::with_capacity(cfg.batch * t),
+    );
+    for (s_ids, s_tags) in &sents {
+        for i in 0..t {
+            ids.push(s_ids.get(i).copied().unwrap_or(0));
+            tgt.push(s_tags.get(i).map_or(0, |t: &Tag| t.index() as u32));
+            mask.push(if i < s_ids.len() { 1f32 } else { 0.0 });
+        }
+    }
+    Ok((
+        Tensor::from_vec(ids, (cfg.batch, t), dev)?,
+        Tensor::from_vec(tgt, cfg.batch * t, dev)?,
+        Tensor::from_vec(mask, cfg.batch * t, dev)?,
+    ))
+}
+
+/// Re-initialises every variable from a seeded RNG (candle cannot seed its CPU generator):
+/// biases 0, embeddings U(−√3, √3) (unit variance), convolution weights U(−a, a) with
+/// `a = 1/√fan_in` (candle's default bound).
+///
+/// # Errors
+/// Candle errors.
+pub fn init_weights(varmap: &VarMap, seed: u64) -> Result<()> {
+    let data = varmap.data().lock().map_err(|_| Error::Model("poisoned var map".into()))?;
+    let mut named: Vec<(&String, &candle_core::Var)> = data.iter().collect();
+    named.sort_by(|a, b| a.0.cmp(b.0));
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (name, var) in named {
+        let dims = var.dims().to_vec();
+        let n: usize = dims.iter().product();
+        let bound = if name.ends_with("bias") {
+            0.0
+        } else if name.starts_with("emb") {
+            3f32.sqrt()
+        } else {
+            1.0 / (dims[1..].iter().product::<usize>() as f32).sqrt()
+        };
+        let vals: Vec<f32> = (0..n)
+            .map(|_| if bound == 0.0 { 0.0 } else { rng.random_range(-bound..bound) })
+            .collect();
+        var.set(&Tensor::from_vec(vals, dims, var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Trains a tagger on pseudo-sentences from `dict`, writing checkpoints into `out`.
+/// `on_step` is called after every step (the library never prints).
+///
+/// # Errors
+/// Invalid configuration, I/O, candle errors, or [`Error::NonFinite`].
+pub fn train(
+    dict: &Dict,
+    out: &Path,
+    cfg: &TrainConfig,
+    resume: Resume,
+    dev: &Device,
+    mut on_step: impl FnMut(&Progress),
+) -> Result<State> {
+    if cfg.batch == 0 || cfg.checkpoint_every == 0 || cfg.max_chars == 0 {
+        return Err(Error::Invalid("batch, checkpoint interval and max chars must be positive".into()));
+    }
+    std::fs::create_dir_all(out)?;
+    let vocab = Vocab::from_dict(dict, cfg.vocab_chars);
+    let sampler = Sampler::new(dict, &vocab)?;
+    if sampler.longest_word() > cfg.max_chars {
+        return Err(Error::Invalid(format!(
+            "max chars {} is shorter than the longest word ({})",
+            cfg.max_chars,
+            sampler.longest_word()
+        )));
+    }
+    let tcfg = TaggerConfig {
+        n_ids: vocab.n_ids(),
+        emb_dim: cfg.emb_dim,
+        hidden: cfg.hidden,
+        window: cfg.window,
+        out_window: cfg.out_window,
+    };
+    let file = ModelFile {
+        tagger: tcfg.clone(),
+        trained: serde_json::json!({
+            "method": "pseudo-sentences from the dictionary (kexue.fm/archives/4245)",
+            "config": cfg,
+        }),
+    };
+    let mut varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, dev);
+    let model = Tagger::new(&tcfg, vb)?;
+    init_weights(&varmap, cfg.seed)?;
+    let mut start = 0;
+    let state_path = out.join(STATE);
+    if resume == Resume::IfPresent && state_path.exists() {
+        let prev: State = serde_json::from_slice(&std::fs::read(&state_path)?)?;
+        if prev.config != *cfg {
+            return Err(Error::Invalid(format!(
+                "{} was written with another configuration; use a new --out or start over",
+                state_path.display()
+            )));
+        }
+        varmap.load(out.join(files::WEIGHTS))?;
+        start = prev.step;
+    }
+    let mut opt = candle_nn::AdamW::new(
+        varmap.all_vars(),
+        candle_nn::ParamsAdamW { lr: cfg.lr, weight_decay: 0.0, ..Default::default() },
+    )?;
+    let mut rng = StdRng::seed_from_u64(cfg.seed ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let (mut run_loss, mut run_acc) = (f32::NAN, f32::NAN);
+    let mut state = State { step: start, loss: run_loss, accuracy: run_acc, config: cfg.clone() };
+    for step in start..cfg.steps {
+        let progress = step as f64 / cfg.steps.max(1) as f64;
+        let lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()));
+        opt.set_learning_rate(lr);
+        let (ids, tgt, mask) = batch(&sampler, &mut rng, cfg, dev)?;
+        let logits = model.forward(&ids)?.flatten_to(1)?; // [B·T, 4]
+        let logp = candle_nn::ops::log_softmax(&logits, 1)?;
+        let picked = logp.gather(&tgt.unsqueeze(1)?, 1)?.squeeze(1)?;
+        let n_real = mask.sum_all()?;
+        let loss = (picked.mul(&mask)?.sum_all()?.neg()? / n_real.to_scalar::<f32>()? as f64)?;
+        let loss_v = loss.to_scalar::<f32>()?;
+        if !loss_v.is_finite() {
+            return Err(Error::NonFinite { step, loss: loss_v });
+        }
+        opt.backward_step(&loss)?;
+        let hits = logits.argmax(1)?.eq(&tgt)?.to_dtype(DType::F32)?.mul(&mask)?.sum_all()?;
+        let acc = hits.to_scalar::<f32>()? / n_real.to_scalar::<f32>()?;
+        if run_loss.is_nan() {
+            (run_loss, run_acc) = (loss_v, acc);
+        } else {
+            run_loss = 0.98 * run_loss + 0.02 * loss_v;
+            run_acc = 0.98 * run_acc + 0.02 * acc;
+        }
+        state = State { step: step + 1, loss: run_loss, accuracy: run_acc, config: cfg.clone() };
+        if (step + 1) % cfg.checkpoint_every == 0 || step + 1 == cfg.steps {
+            save(out, &varmap, &state, &file, &vocab)?;
+        }
+        on_step(&Progress { step: step + 1, steps: cfg.steps, loss: run_loss, accuracy: run_acc });
+    }
+    if start >= cfg.steps && !out.join(files::WEIGHTS).exists() {
+        save(out, &varmap, &state, &file, &vocab)?;
+    }
+    Ok(state)
+}
