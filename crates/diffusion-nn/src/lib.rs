@@ -7,6 +7,8 @@ pub mod checkpoint;
 pub mod data;
 mod error;
 pub mod model;
+pub mod output;
+pub mod pipeline;
 pub mod predictor;
 pub mod train;
 
