@@ -24,7 +24,7 @@ use std::cmp::Ordering;
 
 use crate::constant::Const;
 use crate::expr::{Expr, Func};
-use crate::rat::Rat;
+use crate::rat::{self, Rat};
 use crate::scale::Mono;
 use crate::{Error, Result};
 
@@ -260,8 +260,13 @@ impl Engine {
         let mut pw = u.clone();
         let mut k = 1;
         loop {
+            // A step whose exact coefficients overflow i128 is dropped and the series truncated
+            // before it: the remainder O(lead(u)^k) stays valid whatever the coefficients are.
+            let earlier_overflow = rat::take_overflow();
             let ck = coef(k);
-            if !ck.is_zero() {
+            let step = if ck.is_zero() {
+                Ok(acc.clone())
+            } else {
                 let term = Series {
                     terms: pw
                         .terms
@@ -270,8 +275,17 @@ impl Engine {
                         .collect(),
                     err: pw.err.clone(),
                 };
-                acc = self.add(&acc, &term)?;
+                self.add(&acc, &term)
+            };
+            let overflowed = rat::take_overflow();
+            if earlier_overflow {
+                rat::set_overflow();
             }
+            if overflowed {
+                let rem = Series { terms: Vec::new(), err: Some(lead_m.pow_rat(Rat::int(k as i128))) };
+                return self.add(&acc, &rem);
+            }
+            acc = step?;
             k += 1;
             let next_m = lead_m.pow_rat(Rat::int(k as i128));
             let below = match &acc.err {
@@ -282,7 +296,17 @@ impl Engine {
                 let rem = Series { terms: Vec::new(), err: Some(next_m) };
                 return self.add(&acc, &rem);
             }
-            pw = self.mul(&pw, u)?;
+            let earlier_overflow = rat::take_overflow();
+            let next = self.mul(&pw, u);
+            let overflowed = rat::take_overflow();
+            if earlier_overflow {
+                rat::set_overflow();
+            }
+            if overflowed {
+                let rem = Series { terms: Vec::new(), err: Some(next_m) };
+                return self.add(&acc, &rem);
+            }
+            pw = next?;
         }
     }
 

@@ -19,6 +19,11 @@ pub(crate) fn take_overflow() -> bool {
     OVERFLOW.with(|c| c.replace(false))
 }
 
+/// Raises the overflow flag (used to restore it after a guarded computation).
+pub(crate) fn set_overflow() {
+    OVERFLOW.with(|c| c.set(true));
+}
+
 fn flag_overflow() -> Rat {
     OVERFLOW.with(|c| c.set(true));
     Rat::ZERO

@@ -40,16 +40,32 @@ pub struct Args {
     pub file: Option<PathBuf>,
 }
 
-fn report_json(src: &str, r: &series::Report) -> serde_json::Value {
-    serde_json::json!({
-        "verdict": r.verdict.to_string(),
-        "test": r.test,
-        "equivalent": r.equivalent,
-        "justification": r.justification,
-        "expr": src,
-        "from": r.n0,
-        "warnings": r.warnings,
-    })
+/// The JSON record, fields in the documented order.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    verdict: String,
+    test: &'a str,
+    equivalent: &'a str,
+    justification: &'a str,
+    expr: &'a str,
+    from: u64,
+    warnings: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<usize>,
+}
+
+fn report_json(src: &str, r: &series::Report, line: Option<usize>) -> anyhow::Result<String> {
+    let j = JsonReport {
+        verdict: r.verdict.to_string(),
+        test: &r.test,
+        equivalent: &r.equivalent,
+        justification: &r.justification,
+        expr: src,
+        from: r.n0,
+        warnings: &r.warnings,
+        line,
+    };
+    Ok(serde_json::to_string(&j)?)
 }
 
 /// Runs `kexue series`.
@@ -61,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let r = series::analyze(src, args.from).with_context(|| format!("cannot decide \"{src}\""))?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", report_json(src, &r))?;
+        writeln!(out, "{}", report_json(src, &r, None)?)?;
         return Ok(());
     }
     writeln!(out, "{}", r.verdict)?;
@@ -112,9 +128,7 @@ fn run_file(path: &PathBuf, default_n0: u64, json: bool) -> anyhow::Result<()> {
             .and_then(|(src, n0)| Ok((series::analyze(&src, n0).map_err(anyhow::Error::from)?, src)));
         match (outcome, json) {
             (Ok((r, src)), true) => {
-                let mut v = report_json(&src, &r);
-                v["line"] = serde_json::json!(i + 1);
-                writeln!(out, "{v}")?;
+                writeln!(out, "{}", report_json(&src, &r, Some(i + 1))?)?;
             }
             (Ok((r, src)), false) => {
                 writeln!(out, "{}\t{}\t{}\t{}", r.verdict, r.test, r.equivalent, src)?;

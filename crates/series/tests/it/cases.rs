@@ -86,3 +86,26 @@ fn the_notes_counterexample_converges_with_an_explanation() {
     assert!(r.justification.contains("L_1 = 2"), "{}", r.justification);
     assert!(r.justification.contains("no bound a_n <= A/n^p"), "{}", r.justification);
 }
+
+#[test]
+fn verdicts_are_invariant_under_harmless_changes() {
+    // Spec §7 (metamorphic): a positive constant factor, a factor 2 + sin n, and the shift
+    // n -> n + 3 never change a verdict.
+    let mut failures = Vec::new();
+    for c in cases().into_iter().filter(|c| c.verdict != Verdict::Unknown) {
+        let shifted = series::parse(&c.src).unwrap().subst_n(&series::parse("n + 3").unwrap());
+        let variants = [
+            format!("3/7*({})", c.src),
+            format!("(2 + sin(n))*({})", c.src),
+            shifted.infix(),
+        ];
+        for v in variants {
+            match analyze(&v, c.n0) {
+                Ok(r) if r.verdict == c.verdict => {}
+                Ok(r) => failures.push(format!("`{v}`: {} ({})", r.verdict, r.justification)),
+                Err(e) => failures.push(format!("`{v}`: error {e}")),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+}
