@@ -1,0 +1,75 @@
+//! The crate's error type.
+
+/// Everything that can go wrong with outside input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The score vector is empty.
+    #[error("the score vector mu is empty")]
+    EmptyInput,
+    /// A score (or direction entry) is NaN or infinite.
+    #[error("{what}[{index}] = {value} is not finite")]
+    NonFinite {
+        /// Which argument (`mu`, `v`).
+        what: &'static str,
+        /// Position of the bad entry.
+        index: usize,
+        /// The bad value.
+        value: f64,
+    },
+    /// Scale (temperature) is not a positive finite number.
+    #[error("scale must be positive and finite, got {value}")]
+    InvalidScale {
+        /// The bad value.
+        value: f64,
+    },
+    /// Student-t degrees of freedom not positive and finite.
+    #[error("degrees of freedom ν must be positive and finite, got {value}")]
+    InvalidDof {
+        /// The bad value.
+        value: f64,
+    },
+    /// A Student-t family name without ν.
+    #[error("noise family {name:?} needs its degrees of freedom: write student:ν, e.g. student:3")]
+    MissingDof {
+        /// The name as given.
+        name: String,
+    },
+    /// Unknown noise family name.
+    #[error("unknown noise family {name:?} (known: {known})")]
+    UnknownFamily {
+        /// The name as given.
+        name: String,
+        /// The accepted names.
+        known: String,
+    },
+    /// Two vectors that must have the same length do not.
+    #[error("length mismatch: mu has {expected} entries, {what} has {found}")]
+    LengthMismatch {
+        /// Which argument.
+        what: &'static str,
+        /// Length of mu.
+        expected: usize,
+        /// Length found.
+        found: usize,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {msg}")]
+    InvalidConfig {
+        /// What is wrong.
+        msg: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Checks that `xs` is non-empty and finite.
+pub(crate) fn check_finite(what: &'static str, xs: &[f64]) -> Result<()> {
+    if xs.is_empty() && what == "mu" {
+        return Err(Error::EmptyInput);
+    }
+    if let Some((index, &value)) = xs.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(Error::NonFinite { what, index, value });
+    }
+    Ok(())
+}

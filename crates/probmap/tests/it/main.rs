@@ -1,0 +1,3 @@
+//! Integration tests of the public API (one binary). Slow tests are gated by `SLOW_TESTS`.
+
+mod reference;
