@@ -48,10 +48,17 @@ impl Trajectory {
     pub fn quadratic(n_steps: usize, k: usize) -> Result<Self> {
         check_k(n_steps, k)?;
         let end = (0.8 * n_steps as f64).sqrt();
-        let steps = crate::schedule::linspace(0.0, end, k)
+        let steps: Vec<usize> = crate::schedule::linspace(0.0, end, k)
             .into_iter()
             .map(|x| (x * x).floor() as usize + 1)
             .collect();
+        if let Some(w) = steps.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(invalid(format!(
+                "the quadratic trajectory with K = {k} on N = {n_steps} repeats node {} \
+                 (use fewer steps or the even trajectory)",
+                w[0]
+            )));
+        }
         Self::from_steps(n_steps, steps)
     }
 

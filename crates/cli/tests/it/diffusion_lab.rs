@@ -238,6 +238,15 @@ fn bad_input_is_one_line_and_non_zero() {
     one_line_error(&["diffusion", "lab", "--steps", "ten"], "--steps");
     one_line_error(&["diffusion", "lab", "--steps", "NaN"], "--steps");
     one_line_error(&["diffusion", "lab", "--samples", "1"], "--samples");
+    one_line_error(
+        &["diffusion", "lab", "--samples", "99999999999"],
+        "--samples",
+    );
+    one_line_error(
+        &["diffusion", "lab", "--trajectory", "quad", "--steps", "900"],
+        "repeats node",
+    );
+    one_line_error(&["diffusion", "lab", "--total-steps", "0"], "N ≥ 1");
     one_line_error(&["diffusion", "lab", "--seed", "-1"], "--seed");
     one_line_error(
         &[

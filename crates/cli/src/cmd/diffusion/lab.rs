@@ -24,6 +24,9 @@ use serde::Serialize;
 /// Energy distances use at most this many rows of each sample (the statistic is O(M²)).
 const ENERGY_ROWS: usize = 5000;
 
+/// Upper limit of --samples (memory: a few f64 vectors of M·d values).
+const MAX_SAMPLES: usize = 2_000_000;
+
 /// Arguments of `kexue diffusion lab`.
 ///
 /// Runs ddpm-tilde, ddpm-beta, analytic-ddpm, ddim and analytic-ddim with the exact
@@ -184,8 +187,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.seed.trim().parse().with_context(|| {
             format!("--seed: `{}` is not a non-negative whole number", args.seed)
         })?;
-    if m < 2 {
-        bail!("--samples must be at least 2, got {m}");
+    if !(2..=MAX_SAMPLES).contains(&m) {
+        bail!("--samples must be in 2..={MAX_SAMPLES}, got {m}");
     }
     if args.gmm_file.is_some() && law != Law::Gmm {
         bail!("--gmm-file needs --data gmm");
