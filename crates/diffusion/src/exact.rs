@@ -134,6 +134,21 @@ impl EpsPredictor for Gaussian {
         }
         Ok(())
     }
+
+    /// ∂ε*/∂x_t = diag(√β̄ / v_i).
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        let d = self.mean.len();
+        check_batch(x_t, out, d)?;
+        check_batch(x_t, v, d)?;
+        let (sa, bb) = level_parts(level)?;
+        let sb = bb.sqrt();
+        for (vr, or) in v.chunks(d).zip(out.chunks_mut(d)) {
+            for i in 0..d {
+                or[i] = sb * vr[i] / (sa * sa * self.var[i] + bb);
+            }
+        }
+        Ok(true)
+    }
 }
 
 impl DataLaw for Gaussian {
@@ -179,24 +194,9 @@ impl Components {
         let k_n = self.n();
         let mut logr = vec![0.0; k_n];
         for (xr, er) in x_t.chunks(d).zip(eps.chunks_mut(d)) {
-            for k in 0..k_n {
-                let mut acc = self.log_weights[k];
-                for i in 0..d {
-                    let v = ab * self.vars[k * d + i] + bb;
-                    let diff = xr[i] - sa * self.means[k * d + i];
-                    acc -= 0.5 * (v.ln() + diff * diff / v);
-                }
-                logr[k] = acc;
-            }
-            let max = logr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let mut norm = 0.0;
-            for l in logr.iter_mut() {
-                *l = (*l - max).exp();
-                norm += *l;
-            }
+            self.responsibilities(xr, sa, bb, &mut logr);
             er.fill(0.0);
-            for (k, &r) in logr.iter().enumerate() {
-                let w = r / norm;
+            for (k, &w) in logr.iter().enumerate() {
                 if w == 0.0 {
                     continue;
                 }
@@ -207,6 +207,71 @@ impl Components {
             }
             for e in er.iter_mut() {
                 *e *= sb;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the posterior responsibilities r_k(x_t) of one row into `r` (length K).
+    fn responsibilities(&self, xr: &[f64], sa: f64, bb: f64, r: &mut [f64]) {
+        let d = self.dim;
+        let ab = sa * sa;
+        for (k, rk) in r.iter_mut().enumerate() {
+            let mut acc = self.log_weights[k];
+            for i in 0..d {
+                let v = ab * self.vars[k * d + i] + bb;
+                let diff = xr[i] - sa * self.means[k * d + i];
+                acc -= 0.5 * (v.ln() + diff * diff / v);
+            }
+            *rk = acc;
+        }
+        let max = r.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mut norm = 0.0;
+        for l in r.iter_mut() {
+            *l = (*l - max).exp();
+            norm += *l;
+        }
+        for l in r.iter_mut() {
+            *l /= norm;
+        }
+    }
+
+    /// vᵀ ∂ε*/∂x_t. With u_k = (x_t − √ᾱ m_k)/v_k and ū = Σ_k r_k u_k, the Jacobian is the
+    /// symmetric matrix √β̄ [Σ_k r_k diag(1/v_k) − Σ_k r_k u_k u_kᵀ + ū ūᵀ] (∂r_k/∂x = −r_k(u_k − ū)).
+    #[allow(clippy::needless_range_loop)]
+    fn vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<()> {
+        let d = self.dim;
+        check_batch(x_t, out, d)?;
+        check_batch(x_t, v, d)?;
+        let (sa, bb) = level_parts(level)?;
+        let ab = sa * sa;
+        let mut r = vec![0.0; self.n()];
+        let mut u = vec![0.0; d];
+        let mut u_bar = vec![0.0; d];
+        for ((xr, vr), or) in x_t.chunks(d).zip(v.chunks(d)).zip(out.chunks_mut(d)) {
+            self.responsibilities(xr, sa, bb, &mut r);
+            or.fill(0.0);
+            u_bar.fill(0.0);
+            for (k, &w) in r.iter().enumerate() {
+                if w == 0.0 {
+                    continue;
+                }
+                let mut u_dot_v = 0.0;
+                for i in 0..d {
+                    let var = ab * self.vars[k * d + i] + bb;
+                    u[i] = (xr[i] - sa * self.means[k * d + i]) / var;
+                    u_dot_v += u[i] * vr[i];
+                    or[i] += w * vr[i] / var;
+                    u_bar[i] += w * u[i];
+                }
+                for i in 0..d {
+                    or[i] -= w * u[i] * u_dot_v;
+                }
+            }
+            let ub_dot_v: f64 = u_bar.iter().zip(vr).map(|(a, b)| a * b).sum();
+            let sb = bb.sqrt();
+            for i in 0..d {
+                or[i] = sb * (or[i] + u_bar[i] * ub_dot_v);
             }
         }
         Ok(())
@@ -311,6 +376,11 @@ impl EpsPredictor for GaussianMixture {
     fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
         self.comps.predict(x_t, level, eps)
     }
+
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        self.comps.vjp(x_t, level, v, out)?;
+        Ok(true)
+    }
 }
 
 impl DataLaw for GaussianMixture {
@@ -356,6 +426,11 @@ impl EpsPredictor for Empirical {
 
     fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
         self.comps.predict(x_t, level, eps)
+    }
+
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        self.comps.vjp(x_t, level, v, out)?;
+        Ok(true)
     }
 }
 
@@ -418,6 +493,18 @@ impl EpsPredictor for Rademacher {
             *e = Self::eps1(sa, bb, *x);
         }
         Ok(())
+    }
+
+    /// Diagonal: ∂ε*/∂x = (1 − (ᾱ/β̄) sech²(√ᾱ x/β̄))/√β̄.
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        check_batch(x_t, out, self.dim)?;
+        check_batch(x_t, v, self.dim)?;
+        let (sa, bb) = level_parts(level)?;
+        for ((x, vi), o) in x_t.iter().zip(v).zip(out.iter_mut()) {
+            let th = (sa * x / bb).tanh();
+            *o = vi * (1.0 - sa * sa / bb * (1.0 - th * th)) / bb.sqrt();
+        }
+        Ok(true)
     }
 }
 

@@ -56,6 +56,8 @@ pub mod predictor;
 pub mod quadrature;
 pub mod sample;
 pub mod schedule;
+pub mod sde;
+pub mod solvers;
 pub mod step;
 pub mod trajectory;
 

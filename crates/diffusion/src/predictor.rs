@@ -29,4 +29,17 @@ pub trait EpsPredictor {
     /// # Errors
     /// Implementation-defined (a network may fail); exact predictors never fail.
     fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()>;
+
+    /// Vector–Jacobian product of ε̂ in x_t: writes vᵀ(∂ε̂/∂x_t) for each row of `x_t` (with
+    /// that row's `v`) into `out` and returns `Ok(true)`, or returns `Ok(false)` without
+    /// touching `out` when the predictor has no derivative (the default). Exact divergences of
+    /// the probability-flow ODE (`likelihood`) use it; callers fall back to finite differences
+    /// when it is missing.
+    ///
+    /// # Errors
+    /// As [`EpsPredictor::predict_eps`].
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        let _ = (x_t, level, v, out);
+        Ok(false)
+    }
 }
