@@ -12,8 +12,9 @@
 //! - s^r = c₀^r m₀^r (1 + u)^r (binomial series); s^t = exp(t ln s) otherwise;
 //! - sin, cos, arctan, sinh, cosh, tanh around their (constant) limits; sin/cos of an unbounded
 //!   argument is an oscillation, never guessed;
-//! - m! by Stirling's series ln Γ(s+1) = (s+½) ln s − s + ½ ln 2π + Σ_{k≤K} B_{2k}/(2k(2k−1) s^{2k−1})
-//!   + O(s^{−2K−1}) (the remainder is bounded by the first omitted term), and
+//! - m! by Stirling's series ln Γ(s+1) = (s+½) ln s − s + ½ ln 2π
+//!   plus Σ_{k≤K} B_{2k}/(2k(2k−1) s^{2k−1}) plus O(s^{−2K−1}) (the remainder is bounded by
+//!   the first omitted term), and
 //!   m!! = 2^{m/2} Γ(m/2+1) · (1 or √(2/π) for even or odd m).
 //!
 //! When a cancellation leaves only the error term (e − (1+1/n)^n at too low an order), the
@@ -57,7 +58,10 @@ impl Series {
         if c.is_zero() {
             return Series::default();
         }
-        Series { terms: vec![Term { c, m }], err: None }
+        Series {
+            terms: vec![Term { c, m }],
+            err: None,
+        }
     }
 
     /// The value when the series is an exact constant.
@@ -92,7 +96,14 @@ impl Series {
 
     fn neg(&self) -> Series {
         Series {
-            terms: self.terms.iter().map(|t| Term { c: t.c.neg(), m: t.m.clone() }).collect(),
+            terms: self
+                .terms
+                .iter()
+                .map(|t| Term {
+                    c: t.c.neg(),
+                    m: t.m.clone(),
+                })
+                .collect(),
             err: self.err.clone(),
         }
     }
@@ -100,7 +111,14 @@ impl Series {
     /// Multiplies by the non-zero c·m (no change in relative precision).
     fn times(&self, c: &Const, m: &Mono) -> Series {
         Series {
-            terms: self.terms.iter().map(|t| Term { c: t.c.mul(c), m: t.m.mul(m) }).collect(),
+            terms: self
+                .terms
+                .iter()
+                .map(|t| Term {
+                    c: t.c.mul(c),
+                    m: t.m.mul(m),
+                })
+                .collect(),
             err: self.err.as_ref().map(|e| e.mul(m)),
         }
     }
@@ -110,7 +128,10 @@ impl Series {
         let lead = self.lead(what)?.clone();
         let cinv = lead.c.inv()?;
         let minv = lead.m.inv();
-        let rest = Series { terms: self.terms[1..].to_vec(), err: self.err.clone() };
+        let rest = Series {
+            terms: self.terms[1..].to_vec(),
+            err: self.err.clone(),
+        };
         Ok((lead.c, lead.m, rest.times(&cinv, &minv)))
     }
 }
@@ -141,7 +162,11 @@ fn try_sort(v: Vec<Term>) -> Result<Vec<Term>> {
 
 fn max_err(a: Option<Mono>, b: Option<Mono>) -> Result<Option<Mono>> {
     Ok(match (a, b) {
-        (Some(x), Some(y)) => Some(if x.cmp_growth(&y)? == Ordering::Less { y } else { x }),
+        (Some(x), Some(y)) => Some(if x.cmp_growth(&y)? == Ordering::Less {
+            y
+        } else {
+            x
+        }),
         (x, None) => x,
         (None, y) => y,
     })
@@ -236,7 +261,10 @@ impl Engine {
                 {
                     continue;
                 }
-                terms.push(Term { c: x.c.mul(&y.c), m });
+                terms.push(Term {
+                    c: x.c.mul(&y.c),
+                    m,
+                });
             }
         }
         self.normalize(terms, err)
@@ -271,7 +299,10 @@ impl Engine {
                     terms: pw
                         .terms
                         .iter()
-                        .map(|t| Term { c: t.c.scale(ck), m: t.m.clone() })
+                        .map(|t| Term {
+                            c: t.c.scale(ck),
+                            m: t.m.clone(),
+                        })
                         .collect(),
                     err: pw.err.clone(),
                 };
@@ -282,7 +313,10 @@ impl Engine {
                 rat::set_overflow();
             }
             if overflowed {
-                let rem = Series { terms: Vec::new(), err: Some(lead_m.pow_rat(Rat::int(k as i128))) };
+                let rem = Series {
+                    terms: Vec::new(),
+                    err: Some(lead_m.pow_rat(Rat::int(k as i128))),
+                };
                 return self.add(&acc, &rem);
             }
             acc = step?;
@@ -293,7 +327,10 @@ impl Engine {
                 None => false,
             };
             if k > self.order || below {
-                let rem = Series { terms: Vec::new(), err: Some(next_m) };
+                let rem = Series {
+                    terms: Vec::new(),
+                    err: Some(next_m),
+                };
                 return self.add(&acc, &rem);
             }
             let earlier_overflow = rat::take_overflow();
@@ -303,7 +340,10 @@ impl Engine {
                 rat::set_overflow();
             }
             if overflowed {
-                let rem = Series { terms: Vec::new(), err: Some(next_m) };
+                let rem = Series {
+                    terms: Vec::new(),
+                    err: Some(next_m),
+                };
                 return self.add(&acc, &rem);
             }
             pw = next?;
@@ -332,7 +372,10 @@ impl Engine {
         {
             return Err(Error::NeedPrecision);
         }
-        let small = Series { terms: small, err: s.err.clone() };
+        let small = Series {
+            terms: small,
+            err: s.err.clone(),
+        };
         let t = self.taylor(&small, &|k| Rat::ONE / factorial_rat(k))?;
         Ok(t.times(&cst.exp()?, &big))
     }
@@ -343,7 +386,11 @@ impl Engine {
         if c0.sign()? != Ordering::Greater {
             return Err(Error::Undefined(format!(
                 "ln of a quantity that tends to {} (negative for all large n)",
-                if m0.tendency()? == Ordering::Greater { "-infinity" } else { "a negative value or 0 from below" }
+                if m0.tendency()? == Ordering::Greater {
+                    "-infinity"
+                } else {
+                    "a negative value or 0 from below"
+                }
             )));
         }
         let mut out = Series::constant(c0.ln()?);
@@ -407,7 +454,9 @@ impl Engine {
                 )));
             }
             if b.is_exact_zero() {
-                return Err(Error::Unsupported("0 raised to a power depending on n".into()));
+                return Err(Error::Unsupported(
+                    "0 raised to a power depending on n".into(),
+                ));
             }
         }
         let l = self.ln(&b)?;
@@ -434,7 +483,13 @@ impl Engine {
         {
             return Err(Error::NeedPrecision);
         }
-        Ok((c, Series { terms: small, err: s.err.clone() }))
+        Ok((
+            c,
+            Series {
+                terms: small,
+                err: s.err.clone(),
+            },
+        ))
     }
 
     fn sin_cos(&self, s: &Series) -> Result<(Series, Series)> {
@@ -481,7 +536,11 @@ impl Engine {
         let lead = s.lead("arctan")?;
         if lead.m.tendency()? == Ordering::Greater {
             let half_pi = Const::pi().scale(Rat::new(1, 2));
-            let base = if lead.c.sign()? == Ordering::Greater { half_pi } else { half_pi.neg() };
+            let base = if lead.c.sign()? == Ordering::Greater {
+                half_pi
+            } else {
+                half_pi.neg()
+            };
             let inv = self.pow_rat(s, Rat::int(-1))?;
             return self.sub(&Series::constant(base), &self.atan_small(&inv)?);
         }
@@ -503,21 +562,29 @@ impl Engine {
         };
         if tends_to_zero {
             return self.taylor(s, &|k| {
-                if (k % 2 == 1) == odd { Rat::ONE / factorial_rat(k) } else { Rat::ZERO }
+                if (k % 2 == 1) == odd {
+                    Rat::ONE / factorial_rat(k)
+                } else {
+                    Rat::ZERO
+                }
             });
         }
         let a = self.exp(s)?;
         let b = self.exp(&s.neg())?;
-        let sum = if odd { self.sub(&a, &b)? } else { self.add(&a, &b)? };
+        let sum = if odd {
+            self.sub(&a, &b)?
+        } else {
+            self.add(&a, &b)?
+        };
         Ok(sum.times(&Const::rat(Rat::new(1, 2)), &Mono::one()))
     }
 
     fn factorial(&self, s: &Series) -> Result<Series> {
         if let Some(c) = s.exact_const() {
             return match c.as_rat() {
-                Some(r) if r.is_integer() && r.num() >= 0 && r.num() <= 33 => {
-                    Ok(Series::constant(Const::rat(factorial_rat(r.num() as usize))))
-                }
+                Some(r) if r.is_integer() && r.num() >= 0 && r.num() <= 33 => Ok(Series::constant(
+                    Const::rat(factorial_rat(r.num() as usize)),
+                )),
                 _ => Err(Error::Unsupported(format!("factorial of the constant {c}"))),
             };
         }
@@ -532,14 +599,23 @@ impl Engine {
         let half = Series::constant(Const::rat(Rat::new(1, 2)));
         let mut lg = self.mul(&self.add(s, &half)?, &ln_s)?;
         lg = self.sub(&lg, s)?;
-        let half_ln_2pi = Const::rat(Rat::int(2)).mul(&Const::pi()).ln()?.scale(Rat::new(1, 2));
+        let half_ln_2pi = Const::rat(Rat::int(2))
+            .mul(&Const::pi())
+            .ln()?
+            .scale(Rat::new(1, 2));
         lg = self.add(&lg, &Series::constant(half_ln_2pi))?;
         for (k, (p, q)) in STIRLING.iter().enumerate().take(k_max) {
             let pw = self.pow_rat(s, Rat::int(1 - 2 * (k as i128 + 1)))?;
             lg = self.add(&lg, &pw.times(&Const::rat(Rat::new(*p, *q)), &Mono::one()))?;
         }
         let rem = lead.m.pow_rat(Rat::int(-(2 * k_max as i128 + 1)));
-        lg = self.add(&lg, &Series { terms: Vec::new(), err: Some(rem) })?;
+        lg = self.add(
+            &lg,
+            &Series {
+                terms: Vec::new(),
+                err: Some(rem),
+            },
+        )?;
         self.exp(&lg)
     }
 
@@ -572,7 +648,9 @@ impl Engine {
         let two_pow = self.exp(&self.mul(&half, &ln2)?)?;
         let mut out = self.mul(&g, &two_pow)?;
         if odd {
-            let k = Const::rat(Rat::int(2)).mul(&Const::pi().inv()?).pow_rat(Rat::new(1, 2))?;
+            let k = Const::rat(Rat::int(2))
+                .mul(&Const::pi().inv()?)
+                .pow_rat(Rat::new(1, 2))?;
             out = out.times(&k, &Mono::one());
         }
         Ok(out)
@@ -628,7 +706,11 @@ impl Engine {
                             return Ok(s);
                         }
                         let lead = s.lead("abs")?;
-                        Ok(if lead.c.sign()? == Ordering::Less { s.neg() } else { s })
+                        Ok(if lead.c.sign()? == Ordering::Less {
+                            s.neg()
+                        } else {
+                            s
+                        })
                     }
                 }
             }
@@ -699,9 +781,21 @@ mod tests {
 
     #[test]
     fn domain_errors_are_reported() {
-        assert!(matches!(expand(&parse("ln(-n)").unwrap()), Err(Error::Undefined(_))));
-        assert!(matches!(expand(&parse("sin(n)").unwrap()), Err(Error::Oscillation(_))));
-        assert!(matches!(expand(&parse("(-1)^n").unwrap()), Err(Error::Oscillation(_))));
-        assert!(matches!(expand(&parse("1/(n-n)").unwrap()), Err(Error::Undefined(_))));
+        assert!(matches!(
+            expand(&parse("ln(-n)").unwrap()),
+            Err(Error::Undefined(_))
+        ));
+        assert!(matches!(
+            expand(&parse("sin(n)").unwrap()),
+            Err(Error::Oscillation(_))
+        ));
+        assert!(matches!(
+            expand(&parse("(-1)^n").unwrap()),
+            Err(Error::Oscillation(_))
+        ));
+        assert!(matches!(
+            expand(&parse("1/(n-n)").unwrap()),
+            Err(Error::Undefined(_))
+        ));
     }
 }

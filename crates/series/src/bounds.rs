@@ -12,7 +12,10 @@ use crate::expr::{Expr, Func};
 pub type Interval = (f64, f64);
 
 fn widen((lo, hi): Interval) -> Interval {
-    (lo - lo.abs() * 1e-12 - 1e-300, hi + hi.abs() * 1e-12 + 1e-300)
+    (
+        lo - lo.abs() * 1e-12 - 1e-300,
+        hi + hi.abs() * 1e-12 + 1e-300,
+    )
 }
 
 /// The range of `e` over all n, if this simple interval evaluation can bound it.
@@ -49,7 +52,11 @@ pub fn interval(e: &Expr) -> Option<Interval> {
                     Expr::Num(r) => r.to_f64() == -1.0,
                     _ => false,
                 };
-                return if is_minus_one { Some((-1.0, 1.0)) } else { None };
+                return if is_minus_one {
+                    Some((-1.0, 1.0))
+                } else {
+                    None
+                };
             }
             let k = expo.eval(0.0).ok()?;
             pow(interval(base)?, k)?
@@ -93,7 +100,10 @@ pub fn interval(e: &Expr) -> Option<Interval> {
 
 fn mul(a: Interval, b: Interval) -> Interval {
     let c = [a.0 * b.0, a.0 * b.1, a.1 * b.0, a.1 * b.1];
-    (c.iter().copied().fold(f64::INFINITY, f64::min), c.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+    (
+        c.iter().copied().fold(f64::INFINITY, f64::min),
+        c.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
 }
 
 fn pow((lo, hi): Interval, k: f64) -> Option<Interval> {
@@ -202,6 +212,9 @@ mod tests {
         let fs = factors(&e);
         assert_eq!(fs.len(), 3);
         assert!(!fs[0].1 && fs[1].1 && fs[2].1);
-        assert_eq!(product(&fs).to_string(), "(/ (+ 2 (sin n)) (* (^ n 2) (ln n)))");
+        assert_eq!(
+            product(&fs).to_string(),
+            "(/ (+ 2 (sin n)) (* (^ n 2) (ln n)))"
+        );
     }
 }

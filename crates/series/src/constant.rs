@@ -71,7 +71,7 @@ fn factor(mut m: u128) -> Vec<(u64, i128)> {
     let mut p: u128 = 2;
     while p * p <= m && p < 1_000_000 {
         let mut k = 0;
-        while m % p == 0 {
+        while m.is_multiple_of(p) {
             m /= p;
             k += 1;
         }
@@ -157,7 +157,9 @@ impl Const {
     /// to zero to be told apart from it.
     pub fn opaque(label: String, value: f64) -> Result<Const> {
         if !value.is_finite() {
-            return Err(Error::Unsupported(format!("{label} is not a finite constant")));
+            return Err(Error::Unsupported(format!(
+                "{label} is not a finite constant"
+            )));
         }
         if value.abs() < SIGN_MARGIN {
             return Err(Error::ZeroEquivalence(label));
@@ -219,7 +221,9 @@ impl Const {
 
     /// Negation.
     pub fn neg(&self) -> Const {
-        Const { terms: self.terms.iter().map(|(p, q)| (p.clone(), -*q)).collect() }
+        Const {
+            terms: self.terms.iter().map(|(p, q)| (p.clone(), -*q)).collect(),
+        }
     }
 
     /// Product.
@@ -239,7 +243,13 @@ impl Const {
         if r.is_zero() {
             return Const::zero();
         }
-        Const { terms: self.terms.iter().map(|(p, q)| (p.clone(), *q * r)).collect() }
+        Const {
+            terms: self
+                .terms
+                .iter()
+                .map(|(p, q)| (p.clone(), *q * r))
+                .collect(),
+        }
     }
 
     /// Numerical value (display, sanity checks and certified signs only).
@@ -324,7 +334,9 @@ impl Const {
         }
         let v = self.to_f64();
         if v <= 0.0 && !r.is_integer() {
-            return Err(Error::Undefined(format!("negative constant {self} to the power {r}")));
+            return Err(Error::Undefined(format!(
+                "negative constant {self} to the power {r}"
+            )));
         }
         self.sign()?;
         Const::opaque(format!("({self})^({r})"), v.powf(r.to_f64()))
@@ -344,7 +356,9 @@ impl Const {
     /// A constant that is not certified positive.
     pub fn ln(&self) -> Result<Const> {
         if self.sign()? != Ordering::Greater {
-            return Err(Error::Undefined(format!("ln of the non-positive constant {self}")));
+            return Err(Error::Undefined(format!(
+                "ln of the non-positive constant {self}"
+            )));
         }
         let Some((q, prod)) = self.single() else {
             return Const::opaque(format!("ln({self})"), self.to_f64().ln());
@@ -437,7 +451,11 @@ fn sin_pi(q: Rat) -> Option<Const> {
     let two = Rat::int(2);
     let k = (q / two).floor();
     let q = q - two * Rat::int(k);
-    let (sign, q) = if q >= Rat::ONE { (-1, q - Rat::ONE) } else { (1, q) };
+    let (sign, q) = if q >= Rat::ONE {
+        (-1, q - Rat::ONE)
+    } else {
+        (1, q)
+    };
     // Now q in [0, 1): sin(qπ) >= 0.
     let q = if q > Rat::new(1, 2) { Rat::ONE - q } else { q };
     let v = match (q.num(), q.den()) {
@@ -452,7 +470,9 @@ fn sin_pi(q: Rat) -> Option<Const> {
 }
 
 fn term_value(p: &Prod, q: Rat) -> f64 {
-    p.iter().fold(q.to_f64(), |acc, (a, r)| acc * atom_value(a).powf(r.to_f64()))
+    p.iter().fold(q.to_f64(), |acc, (a, r)| {
+        acc * atom_value(a).powf(r.to_f64())
+    })
 }
 
 struct AtomDisplay<'a>(&'a Atom);
@@ -559,6 +579,9 @@ mod tests {
         assert_eq!(Const::pi().cos().unwrap(), Const::rat(Rat::int(-1)));
         let half = Const::pi().scale(Rat::new(1, 6)).sin().unwrap();
         assert_eq!(half, Const::rat(Rat::new(1, 2)));
-        assert_eq!(Const::one().atan().unwrap(), Const::pi().scale(Rat::new(1, 4)));
+        assert_eq!(
+            Const::one().atan().unwrap(),
+            Const::pi().scale(Rat::new(1, 4))
+        );
     }
 }

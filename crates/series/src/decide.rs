@@ -17,12 +17,12 @@ use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::fmt;
 
+use crate::Result;
 use crate::asymptotic::{Series, expand_until};
 use crate::constant::Const;
 use crate::expr::Expr;
 use crate::rat::Rat;
 use crate::scale::{LogMono, Mono, level_name};
-use crate::Result;
 
 /// The answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -133,7 +133,13 @@ fn n_pow(r: Rat) -> Mono {
 
 /// Computes the level of the log-scale test from ℓ.
 pub fn level_of(ell: &Mono) -> Result<Level> {
-    let depth = ell.entries().iter().filter_map(|(t, _)| t.depth()).max().unwrap_or(0).max(1);
+    let depth = ell
+        .entries()
+        .iter()
+        .filter_map(|(t, _)| t.depth())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let mut d = ell.clone();
     for j in 1..=depth {
         d = d.mul(&Mono::exp_of(LogMono::unit(j), Const::rat(Rat::int(-1))));
@@ -141,18 +147,34 @@ pub fn level_of(ell: &Mono) -> Result<Level> {
     let Some((t, c)) = d.entries().first() else {
         return Ok(Level::Boundary { k: depth - 1 });
     };
-    let inf = |s: Ordering| if s == Ordering::Greater { Limit::PlusInf } else { Limit::MinusInf };
+    let inf = |s: Ordering| {
+        if s == Ordering::Greater {
+            Limit::PlusInf
+        } else {
+            Limit::MinusInf
+        }
+    };
     let s = c.sign()?;
     let j = t.first_slot().unwrap_or(0);
     if j == 0 {
-        return Ok(Level::At { k: 0, limit: inf(s) });
+        return Ok(Level::At {
+            k: 0,
+            limit: inf(s),
+        });
     }
     Ok(match t.cmp(&LogMono::unit(j)) {
-        Ordering::Equal => {
-            Level::At { k: j - 1, limit: Limit::Finite(Const::one().add(c)) }
-        }
-        Ordering::Greater => Level::At { k: j - 1, limit: inf(s) },
-        Ordering::Less => Level::At { k: j, limit: inf(s) },
+        Ordering::Equal => Level::At {
+            k: j - 1,
+            limit: Limit::Finite(Const::one().add(c)),
+        },
+        Ordering::Greater => Level::At {
+            k: j - 1,
+            limit: inf(s),
+        },
+        Ordering::Less => Level::At {
+            k: j,
+            limit: inf(s),
+        },
     })
 }
 
@@ -166,7 +188,11 @@ fn ladder(k: usize, q: &str) -> String {
         parts.push(level_name(j));
     }
     let last = level_name(k);
-    let last = if q == "1" { last } else { format!("({last})^{q}") };
+    let last = if q == "1" {
+        last
+    } else {
+        format!("({last})^{q}")
+    };
     parts.push(last);
     format!("sum 1/({})", parts.join(" "))
 }
@@ -206,12 +232,19 @@ fn level_statement(level: &Level) -> String {
     match level {
         Level::At { k, limit } => {
             let ones: Vec<String> = (0..*k).map(|j| format!("L_{j} = 1")).collect();
-            let prefix = if ones.is_empty() { String::new() } else { format!("{}, ", ones.join(", ")) };
+            let prefix = if ones.is_empty() {
+                String::new()
+            } else {
+                format!("{}, ", ones.join(", "))
+            };
             format!("{prefix}L_{k} = {limit}")
         }
         Level::Boundary { k } => {
             let ones: Vec<String> = (0..=*k).map(|j| format!("L_{j} = 1")).collect();
-            format!("{} and a_n is a constant multiple of the boundary series", ones.join(", "))
+            format!(
+                "{} and a_n is a constant multiple of the boundary series",
+                ones.join(", ")
+            )
         }
     }
 }
@@ -266,7 +299,11 @@ fn log_scale_decision(f: &Facts, test: &str) -> Result<Decision> {
             v
         }
     };
-    Ok(Decision { verdict, test: test.into(), steps })
+    Ok(Decision {
+        verdict,
+        test: test.into(),
+        steps,
+    })
 }
 
 fn term_test(f: &Facts) -> Result<Option<Decision>> {
@@ -274,11 +311,17 @@ fn term_test(f: &Facts) -> Result<Option<Decision>> {
     if t == Ordering::Less {
         return Ok(None);
     }
-    let lim = if t == Ordering::Greater { "+infinity".to_string() } else { f.c0.to_string() };
+    let lim = if t == Ordering::Greater {
+        "+infinity".to_string()
+    } else {
+        f.c0.to_string()
+    };
     Ok(Some(Decision {
         verdict: Verdict::Diverges,
         test: "term test".into(),
-        steps: vec![format!("a_n -> {lim} != 0, so the terms do not tend to zero")],
+        steps: vec![format!(
+            "a_n -> {lim} != 0, so the terms do not tend to zero"
+        )],
     }))
 }
 
@@ -293,27 +336,39 @@ fn root_test(f: &Facts) -> Result<Option<Decision>> {
     if !geometric(f) {
         return Ok(None);
     }
-    let Some((t, c)) = ell_lead(f) else { return Ok(None) };
+    let Some((t, c)) = ell_lead(f) else {
+        return Ok(None);
+    };
     let s = c.sign()?;
     let (lim, verdict) = if t == LogMono::unit(0) {
         let r = c.neg().exp()?;
-        let v = if s == Ordering::Greater { Verdict::Converges } else { Verdict::Diverges };
+        let v = if s == Ordering::Greater {
+            Verdict::Converges
+        } else {
+            Verdict::Diverges
+        };
         (r.to_string(), v)
     } else if s == Ordering::Greater {
         ("0".to_string(), Verdict::Converges)
     } else {
         ("+infinity".to_string(), Verdict::Diverges)
     };
-    let cmp = if verdict == Verdict::Converges { "< 1" } else { "> 1" };
-    let via = if f.has_factorial { " (from Stirling's formula)" } else { "" };
+    let cmp = if verdict == Verdict::Converges {
+        "< 1"
+    } else {
+        "> 1"
+    };
+    let via = if f.has_factorial {
+        " (from Stirling's formula)"
+    } else {
+        ""
+    };
     Ok(Some(Decision {
         verdict,
         test: "root test".into(),
         steps: vec![format!(
             "-ln(a_n) = {} {} + o({}), so a_n^(1/n) -> {lim} {cmp}{via}",
-            c,
-            t,
-            t
+            c, t, t
         )],
     }))
 }
@@ -328,7 +383,9 @@ impl Facts<'_> {
     }
 
     fn raabe(&self) -> Option<RaabeData> {
-        self.raabe.get_or_init(|| self.compute_raabe().ok().flatten()).clone()
+        self.raabe
+            .get_or_init(|| self.compute_raabe().ok().flatten())
+            .clone()
     }
 
     fn compute_raabe(&self) -> Result<Option<RaabeData>> {
@@ -338,7 +395,9 @@ impl Facts<'_> {
             None => true,
             Some(e) => e.cmp_growth(&inv_n).is_ok_and(|o| o == Ordering::Less),
         })?;
-        let Some(first) = s.terms.first() else { return Ok(None) };
+        let Some(first) = s.terms.first() else {
+            return Ok(None);
+        };
         if !first.m.is_one() || first.c != Const::one() {
             return Ok(None);
         }
@@ -346,12 +405,19 @@ impl Facts<'_> {
         let (limit, rest) = match second {
             Some(t) => match t.m.cmp_growth(&inv_n)? {
                 Ordering::Greater => {
-                    let l = if t.c.sign()? == Ordering::Greater { Limit::PlusInf } else { Limit::MinusInf };
+                    let l = if t.c.sign()? == Ordering::Greater {
+                        Limit::PlusInf
+                    } else {
+                        Limit::MinusInf
+                    };
                     (l, None)
                 }
                 Ordering::Equal => (
                     Limit::Finite(t.c.clone()),
-                    s.terms.get(2).map(|t| t.m.clone()).or_else(|| s.err.clone()),
+                    s.terms
+                        .get(2)
+                        .map(|t| t.m.clone())
+                        .or_else(|| s.err.clone()),
                 ),
                 Ordering::Less => (Limit::Finite(Const::zero()), Some(t.m.clone())),
             },
@@ -378,7 +444,9 @@ fn ratio_test(f: &Facts) -> Result<Option<Decision>> {
     if !f.has_factorial || !geometric(f) {
         return Ok(None);
     }
-    let Some((c, m)) = f.raabe_like_ratio() else { return Ok(None) };
+    let Some((c, m)) = f.raabe_like_ratio() else {
+        return Ok(None);
+    };
     let (lim, verdict) = match m.tendency()? {
         Ordering::Less => ("0".to_string(), Verdict::Converges),
         Ordering::Greater => ("+infinity".to_string(), Verdict::Diverges),
@@ -388,11 +456,17 @@ fn ratio_test(f: &Facts) -> Result<Option<Decision>> {
             Ordering::Equal => return Ok(None),
         },
     };
-    let cmp = if verdict == Verdict::Converges { "< 1" } else { "> 1" };
+    let cmp = if verdict == Verdict::Converges {
+        "< 1"
+    } else {
+        "> 1"
+    };
     Ok(Some(Decision {
         verdict,
         test: "ratio test".into(),
-        steps: vec![format!("a_(n+1)/a_n -> {lim} {cmp} (expansion of the quotient)")],
+        steps: vec![format!(
+            "a_(n+1)/a_n -> {lim} {cmp} (expansion of the quotient)"
+        )],
     }))
 }
 
@@ -405,7 +479,11 @@ fn raabe_test(f: &Facts) -> Result<Option<Decision>> {
         Limit::Finite(l) if l.cmp_const(&Const::one())? == Ordering::Equal => return Ok(None),
         other => limit_verdict(other)?,
     };
-    let cmp = if verdict == Verdict::Converges { "> 1" } else { "< 1" };
+    let cmp = if verdict == Verdict::Converges {
+        "> 1"
+    } else {
+        "< 1"
+    };
     Ok(Some(Decision {
         verdict,
         test: "Raabe test".into(),
@@ -421,7 +499,9 @@ fn gauss_test(f: &Facts) -> Result<Option<Decision>> {
         return Ok(None);
     }
     let Some(r) = f.raabe() else { return Ok(None) };
-    let Limit::Finite(l) = &r.limit else { return Ok(None) };
+    let Limit::Finite(l) = &r.limit else {
+        return Ok(None);
+    };
     if l.cmp_const(&Const::one())? != Ordering::Equal || !r.gauss_form {
         return Ok(None);
     }
@@ -455,7 +535,10 @@ fn stirling_comparison(f: &Facts) -> Result<Option<Decision>> {
         return Ok(None);
     }
     let mut d = log_scale_decision(f, "limit comparison (Stirling)")?;
-    d.steps.insert(0, "the asymptotics of the factorials come from Stirling's series".into());
+    d.steps.insert(
+        0,
+        "the asymptotics of the factorials come from Stirling's series".into(),
+    );
     Ok(Some(d))
 }
 
@@ -498,4 +581,3 @@ pub fn decide(expr: &Expr, c0: Const, m0: Mono) -> Result<Option<Decision>> {
     }
     Ok(None)
 }
-

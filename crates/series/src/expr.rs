@@ -171,7 +171,11 @@ impl Expr {
     /// Evaluates at `n` in `f64`; domain violations are reported, overflow is not an error.
     pub fn eval(&self, n: f64) -> Result<f64, EvalIssue> {
         let v = self.eval_raw(n)?;
-        if v.is_finite() { Ok(v) } else { Err(EvalIssue::Overflow) }
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(EvalIssue::Overflow)
+        }
     }
 
     fn eval_raw(&self, n: f64) -> Result<f64, EvalIssue> {
@@ -223,7 +227,10 @@ impl Expr {
                     f64::INFINITY
                 } else {
                     let m = x as i64;
-                    (1..=m.max(0)).filter(|k| k % 2 == m % 2).map(|k| k as f64).product()
+                    (1..=m.max(0))
+                        .filter(|k| k % 2 == m % 2)
+                        .map(|k| k as f64)
+                        .product()
                 }
             }
             Expr::Call(f, a) => {
@@ -269,7 +276,11 @@ impl Expr {
         let (s, p) = match self {
             Expr::Num(r) => {
                 let s = r.to_string();
-                let p = if r.is_integer() && r.sign() != std::cmp::Ordering::Less { 9 } else { 2 };
+                let p = if r.is_integer() && r.sign() != std::cmp::Ordering::Less {
+                    9
+                } else {
+                    2
+                };
                 (s, p)
             }
             Expr::N => ("n".into(), 9),

@@ -88,18 +88,30 @@ pub fn lex(src: &str) -> Result<Vec<Token>> {
             i += 1;
         } else if c == '*' {
             if chars.get(i + 1) == Some(&'*') {
-                out.push(Token { tok: Tok::Caret, column });
+                out.push(Token {
+                    tok: Tok::Caret,
+                    column,
+                });
                 i += 2;
             } else {
-                out.push(Token { tok: Tok::Star, column });
+                out.push(Token {
+                    tok: Tok::Star,
+                    column,
+                });
                 i += 1;
             }
         } else if c == '!' {
             if chars.get(i + 1) == Some(&'!') {
-                out.push(Token { tok: Tok::BangBang, column });
+                out.push(Token {
+                    tok: Tok::BangBang,
+                    column,
+                });
                 i += 2;
             } else {
-                out.push(Token { tok: Tok::Bang, column });
+                out.push(Token {
+                    tok: Tok::Bang,
+                    column,
+                });
                 i += 1;
             }
         } else if c.is_ascii_digit() || c == '.' {
@@ -108,24 +120,39 @@ pub fn lex(src: &str) -> Result<Vec<Token>> {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
-            out.push(Token { tok: Tok::Num(parse_number(&text, column)?), column });
+            out.push(Token {
+                tok: Tok::Num(parse_number(&text, column)?),
+                column,
+            });
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 i += 1;
             }
-            out.push(Token { tok: Tok::Ident(chars[start..i].iter().collect()), column });
+            out.push(Token {
+                tok: Tok::Ident(chars[start..i].iter().collect()),
+                column,
+            });
         } else {
-            return Err(Error::Syntax { column, msg: format!("unexpected character '{c}'") });
+            return Err(Error::Syntax {
+                column,
+                msg: format!("unexpected character '{c}'"),
+            });
         }
     }
-    out.push(Token { tok: Tok::Eof, column: chars.len() + 1 });
+    out.push(Token {
+        tok: Tok::Eof,
+        column: chars.len() + 1,
+    });
     Ok(out)
 }
 
 /// Parses a decimal literal exactly.
 fn parse_number(text: &str, column: usize) -> Result<Rat> {
-    let bad = || Error::Syntax { column, msg: format!("malformed number '{text}'") };
+    let bad = || Error::Syntax {
+        column,
+        msg: format!("malformed number '{text}'"),
+    };
     let (int, frac) = match text.split_once('.') {
         Some((a, b)) => (a, b),
         None => (text, ""),
@@ -135,7 +162,10 @@ fn parse_number(text: &str, column: usize) -> Result<Rat> {
     }
     let digits = format!("{int}{frac}");
     if digits.len() > 30 {
-        return Err(Error::Syntax { column, msg: format!("number '{text}' has too many digits") });
+        return Err(Error::Syntax {
+            column,
+            msg: format!("number '{text}' has too many digits"),
+        });
     }
     let num: i128 = digits.parse().map_err(|_| bad())?;
     let den = 10i128.pow(frac.len() as u32);

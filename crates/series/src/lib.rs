@@ -166,7 +166,11 @@ pub fn analyze_expr(expr: &Expr, n0: u64) -> Result<Report> {
     }
     let report = analyze_tail(expr, n0, warnings);
     if rat::take_overflow() {
-        return Ok(unknown(n0, "exact rational arithmetic overflowed (i128)".into(), Vec::new()));
+        return Ok(unknown(
+            n0,
+            "exact rational arithmetic overflowed (i128)".into(),
+            Vec::new(),
+        ));
     }
     report
 }
@@ -200,7 +204,9 @@ fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Repor
         Err(e) => return Ok(unknown(n0, e.to_string(), warnings)),
     };
     if sign == Ordering::Less {
-        let abs = decide::decide(&reduced, c0.neg(), m0.clone()).ok().flatten();
+        let abs = decide::decide(&reduced, c0.neg(), m0.clone())
+            .ok()
+            .flatten();
         let extra = abs
             .map(|d| format!("; for |a_n|: {} by the {}", d.verdict, d.test))
             .unwrap_or_default();
@@ -212,7 +218,8 @@ fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Repor
         r.equivalent = equivalent;
         return Ok(r);
     }
-    let positivity = format!("{equivalent} (leading coefficient {c0} > 0, so a_n > 0 for all large n)");
+    let positivity =
+        format!("{equivalent} (leading coefficient {c0} > 0, so a_n > 0 for all large n)");
     match decide::decide(&reduced, c0.clone(), m0.clone()) {
         Ok(Some(d)) => {
             let mut steps = vec![positivity];

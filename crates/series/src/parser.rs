@@ -33,7 +33,11 @@ const MAX_DEPTH: usize = 200;
 /// ```
 pub fn parse(src: &str) -> Result<Expr> {
     let tokens = lex(src)?;
-    let mut p = Parser { tokens, pos: 0, depth: 0 };
+    let mut p = Parser {
+        tokens,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.expr(0)?;
     let t = p.peek();
     if t.tok != Tok::Eof {
@@ -52,11 +56,17 @@ fn unexpected(t: &Token) -> Error {
     let msg = match &t.tok {
         Tok::Eof => "unexpected end of input".to_string(),
         Tok::Num(_) | Tok::Ident(_) | Tok::LParen => {
-            format!("unexpected {} (write '*' for multiplication)", t.tok.describe())
+            format!(
+                "unexpected {} (write '*' for multiplication)",
+                t.tok.describe()
+            )
         }
         other => format!("unexpected {}", other.describe()),
     };
-    Error::Syntax { column: t.column, msg }
+    Error::Syntax {
+        column: t.column,
+        msg,
+    }
 }
 
 impl Parser {
@@ -76,7 +86,10 @@ impl Parser {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             let column = self.peek().column;
-            return Err(Error::Syntax { column, msg: "expression nested too deeply".into() });
+            return Err(Error::Syntax {
+                column,
+                msg: "expression nested too deeply".into(),
+            });
         }
         let r = self.expr_inner(min_bp);
         self.depth -= 1;
@@ -97,7 +110,11 @@ impl Parser {
             Tok::Ident(name) => {
                 if self.peek().tok == Tok::LParen {
                     let Some(f) = Func::from_name(&name) else {
-                        return Err(Error::UnknownName { kind: "function", name, column: t.column });
+                        return Err(Error::UnknownName {
+                            kind: "function",
+                            name,
+                            column: t.column,
+                        });
                     };
                     self.next();
                     let arg = self.expr(0)?;
@@ -110,11 +127,18 @@ impl Parser {
                         "pi" => Expr::Pi,
                         _ if Func::from_name(&name).is_some() => {
                             let msg = format!("function '{name}' needs an argument in parentheses");
-                            return Err(Error::Syntax { column: t.column, msg });
+                            return Err(Error::Syntax {
+                                column: t.column,
+                                msg,
+                            });
                         }
                         _ => {
                             let kind = "identifier";
-                            return Err(Error::UnknownName { kind, name, column: t.column });
+                            return Err(Error::UnknownName {
+                                kind,
+                                name,
+                                column: t.column,
+                            });
                         }
                     }
                 }
@@ -165,7 +189,10 @@ impl Parser {
             Ok(())
         } else {
             let found = t.tok.describe();
-            Err(Error::Syntax { column: t.column, msg: format!("expected ')', found {found}") })
+            Err(Error::Syntax {
+                column: t.column,
+                msg: format!("expected ')', found {found}"),
+            })
         }
     }
 }
@@ -204,7 +231,10 @@ mod tests {
     fn errors_point_at_the_column() {
         check_err("(n + 1))", "unexpected ')' at column 8");
         check_err("1/(n^2", "expected ')', found end of input at column 7");
-        check_err("2n", "unexpected 'n' (write '*' for multiplication) at column 2");
+        check_err(
+            "2n",
+            "unexpected 'n' (write '*' for multiplication) at column 2",
+        );
         check_err("foo(n)", "unknown function 'foo' at column 1");
         check_err("x + 1", "unknown identifier 'x' at column 1");
         check_err("", "unexpected end of input at column 1");

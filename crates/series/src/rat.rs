@@ -134,7 +134,10 @@ impl Rat {
 
     /// Absolute value.
     pub fn abs(self) -> Rat {
-        Rat { num: self.num.abs(), den: self.den }
+        Rat {
+            num: self.num.abs(),
+            den: self.den,
+        }
     }
 }
 
@@ -168,7 +171,10 @@ impl Sub for Rat {
 impl Neg for Rat {
     type Output = Rat;
     fn neg(self) -> Rat {
-        Rat { num: -self.num, den: self.den }
+        Rat {
+            num: -self.num,
+            den: self.den,
+        }
     }
 }
 
@@ -189,7 +195,11 @@ impl Div for Rat {
         if o.num == 0 {
             return flag_overflow();
         }
-        self * Rat { num: o.den, den: o.num }.normalized()
+        self * Rat {
+            num: o.den,
+            den: o.num,
+        }
+        .normalized()
     }
 }
 

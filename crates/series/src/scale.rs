@@ -40,7 +40,11 @@ impl LogMono {
 
     /// Growth: `Greater` when it tends to infinity, `Less` when to zero.
     pub fn tendency(&self) -> Ordering {
-        self.0.iter().map(|r| r.sign()).find(|s| *s != Ordering::Equal).unwrap_or(Ordering::Equal)
+        self.0
+            .iter()
+            .map(|r| r.sign())
+            .find(|s| *s != Ordering::Equal)
+            .unwrap_or(Ordering::Equal)
     }
 
     /// Index of the first non-zero exponent.
@@ -89,14 +93,22 @@ impl fmt::Display for LogMono {
             if a.is_zero() {
                 continue;
             }
-            let base = if k == 0 { "n".to_string() } else { format!("({})", level_name(k)) };
+            let base = if k == 0 {
+                "n".to_string()
+            } else {
+                format!("({})", level_name(k))
+            };
             if *a == Rat::ONE {
                 parts.push(base);
             } else {
                 parts.push(format!("{base}^({a})"));
             }
         }
-        if parts.is_empty() { write!(f, "1") } else { write!(f, "{}", parts.join(" ")) }
+        if parts.is_empty() {
+            write!(f, "1")
+        } else {
+            write!(f, "{}", parts.join(" "))
+        }
     }
 }
 
@@ -231,7 +243,11 @@ impl Mono {
             .log
             .iter()
             .map(|(t, c)| {
-                let tv: f64 = t.0.iter().zip(levels).map(|(a, l)| l.powf(a.to_f64())).product();
+                let tv: f64 =
+                    t.0.iter()
+                        .zip(levels)
+                        .map(|(a, l)| l.powf(a.to_f64()))
+                        .product();
                 c.to_f64() * tv
             })
             .sum();
@@ -257,10 +273,16 @@ impl fmt::Display for Mono {
         let mut exp_part: Vec<String> = Vec::new();
         let mut pow_part: Vec<String> = Vec::new();
         for (t, c) in &self.log {
-            let is_level = t.first_slot().is_some_and(|k| k > 0 && *t == LogMono::unit(k));
+            let is_level = t
+                .first_slot()
+                .is_some_and(|k| k > 0 && *t == LogMono::unit(k));
             if is_level {
                 let k = t.first_slot().unwrap_or(1) - 1;
-                let base = if k == 0 { "n".to_string() } else { format!("({})", level_name(k)) };
+                let base = if k == 0 {
+                    "n".to_string()
+                } else {
+                    format!("({})", level_name(k))
+                };
                 match c.as_rat() {
                     Some(r) if r == Rat::ONE => pow_part.push(base),
                     Some(r) if r.is_integer() => pow_part.push(format!("{base}^{r}")),
@@ -276,10 +298,17 @@ impl fmt::Display for Mono {
         }
         let mut parts = Vec::new();
         if !exp_part.is_empty() {
-            parts.push(format!("exp({})", exp_part.join(" + ").replace("+ -", "- ")));
+            parts.push(format!(
+                "exp({})",
+                exp_part.join(" + ").replace("+ -", "- ")
+            ));
         }
         parts.extend(pow_part);
-        if parts.is_empty() { write!(f, "1") } else { write!(f, "{}", parts.join(" ")) }
+        if parts.is_empty() {
+            write!(f, "1")
+        } else {
+            write!(f, "{}", parts.join(" "))
+        }
     }
 }
 
@@ -294,7 +323,17 @@ mod tests {
             .unwrap()
             .mul(&Mono::level_pow(1, Rat::int(-5)).unwrap());
         assert_eq!(n2.cmp_growth(&n_ln).unwrap(), Ordering::Greater);
-        let exp_sqrt_ln = Mono::exp_of(LogMono([Rat::ZERO, Rat::new(1, 2), Rat::ZERO, Rat::ZERO, Rat::ZERO, Rat::ZERO]), Const::one());
+        let exp_sqrt_ln = Mono::exp_of(
+            LogMono([
+                Rat::ZERO,
+                Rat::new(1, 2),
+                Rat::ZERO,
+                Rat::ZERO,
+                Rat::ZERO,
+                Rat::ZERO,
+            ]),
+            Const::one(),
+        );
         let n_eps = Mono::level_pow(0, Rat::new(1, 100)).unwrap();
         // e^{sqrt(ln n)} is below every positive power of n.
         assert_eq!(exp_sqrt_ln.cmp_growth(&n_eps).unwrap(), Ordering::Less);

@@ -52,9 +52,17 @@ struct JsonReport<'a> {
     warnings: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<usize>,
+    /// Wall time of the decision in microseconds (file mode only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elapsed_us: Option<u128>,
 }
 
-fn report_json(src: &str, r: &series::Report, line: Option<usize>) -> anyhow::Result<String> {
+fn report_json(
+    src: &str,
+    r: &series::Report,
+    line: Option<usize>,
+    elapsed_us: Option<u128>,
+) -> anyhow::Result<String> {
     let j = JsonReport {
         verdict: r.verdict.to_string(),
         test: &r.test,
@@ -64,6 +72,7 @@ fn report_json(src: &str, r: &series::Report, line: Option<usize>) -> anyhow::Re
         from: r.n0,
         warnings: &r.warnings,
         line,
+        elapsed_us,
     };
     Ok(serde_json::to_string(&j)?)
 }
@@ -77,7 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let r = series::analyze(src, args.from).with_context(|| format!("cannot decide \"{src}\""))?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", report_json(src, &r, None)?)?;
+        writeln!(out, "{}", report_json(src, &r, None, None)?)?;
         return Ok(());
     }
     writeln!(out, "{}", r.verdict)?;
@@ -101,7 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 fn split_case(line: &str, default_n0: u64) -> anyhow::Result<(String, u64)> {
     match line.rsplit_once(';') {
         Some((e, n)) => {
-            let n0 = n.trim().parse().with_context(|| format!("bad n0 '{}'", n.trim()))?;
+            let n0 = n
+                .trim()
+                .parse()
+                .with_context(|| format!("bad n0 '{}'", n.trim()))?;
             Ok((e.trim().to_string(), n0))
         }
         None => Ok((line.trim().to_string(), default_n0)),
@@ -124,11 +136,18 @@ fn run_file(path: &PathBuf, default_n0: u64, json: bool) -> anyhow::Result<()> {
             continue;
         }
         n_cases += 1;
-        let outcome = split_case(t, default_n0)
-            .and_then(|(src, n0)| Ok((series::analyze(&src, n0).map_err(anyhow::Error::from)?, src)));
+        let start = std::time::Instant::now();
+        let outcome = split_case(t, default_n0).and_then(|(src, n0)| {
+            Ok((series::analyze(&src, n0).map_err(anyhow::Error::from)?, src))
+        });
+        let elapsed_us = start.elapsed().as_micros();
         match (outcome, json) {
             (Ok((r, src)), true) => {
-                writeln!(out, "{}", report_json(&src, &r, Some(i + 1))?)?;
+                writeln!(
+                    out,
+                    "{}",
+                    report_json(&src, &r, Some(i + 1), Some(elapsed_us))?
+                )?;
             }
             (Ok((r, src)), false) => {
                 writeln!(out, "{}\t{}\t{}\t{}", r.verdict, r.test, r.equivalent, src)?;
@@ -146,7 +165,10 @@ fn run_file(path: &PathBuf, default_n0: u64, json: bool) -> anyhow::Result<()> {
     }
     out.flush()?;
     if n_errors > 0 {
-        anyhow::bail!("{n_errors} of {n_cases} cases in {} could not be decided", path.display());
+        anyhow::bail!(
+            "{n_errors} of {n_cases} cases in {} could not be decided",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ fn stdout(out: &std::process::Output) -> String {
 #[test]
 fn counterexample_of_the_note_converges() {
     let out = kexue(&["series", "1/(n*ln(n)^2)", "--from", "2"], "");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
     let first = text.lines().next().unwrap_or_default();
     assert!(first.starts_with("converges"), "{text}");
@@ -43,14 +47,20 @@ fn divergent_and_unknown_first_lines() {
 fn bad_input_is_a_one_line_error() {
     for (args, needle) in [
         (vec!["series", "(n + 1))"], "unexpected ')' at column 8"),
-        (vec!["series", "foo(n)"], "unknown function 'foo' at column 1"),
+        (
+            vec!["series", "foo(n)"],
+            "unknown function 'foo' at column 1",
+        ),
         (vec!["series", "1/ln(n)"], "undefined at n = 1"),
         (vec!["series", "ln(-n)"], "undefined for all large n"),
     ] {
         let out = kexue(&args, "");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.starts_with("error: ") && err.contains(needle), "{args:?}: {err}");
+        assert!(
+            err.starts_with("error: ") && err.contains(needle),
+            "{args:?}: {err}"
+        );
         assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     }
 }
@@ -59,15 +69,23 @@ fn bad_input_is_a_one_line_error() {
 fn file_mode_gives_one_line_per_case() {
     let input = "# comment\n1/n^2\n\n1/(n*ln(n)) ; 2\n(2*n)!/(4^n*n!^2)\n";
     let out = kexue(&["series", "--file", "-"], input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = stdout(&out);
-    let verdicts: Vec<&str> =
-        text.lines().map(|l| l.split('\t').next().unwrap_or_default()).collect();
+    let verdicts: Vec<&str> = text
+        .lines()
+        .map(|l| l.split('\t').next().unwrap_or_default())
+        .collect();
     assert_eq!(verdicts, ["converges", "diverges", "diverges"], "{text}");
     let out = kexue(&["series", "--file", "-", "--json"], "1/n^2\n1/(n\n");
     assert_eq!(out.status.code(), Some(2));
-    let lines: Vec<serde_json::Value> =
-        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["verdict"], "converges");
     assert!(lines[1]["error"].as_str().unwrap().contains("column"));
@@ -78,7 +96,13 @@ fn help_explains_the_language() {
     let out = kexue(&["series", "--help"], "");
     assert!(out.status.success());
     let text = stdout(&out);
-    for needle in ["--from", "--json", "--file", "arctan", "No implicit multiplication"] {
+    for needle in [
+        "--from",
+        "--json",
+        "--file",
+        "arctan",
+        "No implicit multiplication",
+    ] {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }

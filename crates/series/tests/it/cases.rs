@@ -67,14 +67,26 @@ fn every_public_case_gets_its_verdict_and_test() {
                 if r.verdict != c.verdict || r.test != c.test {
                     failures.push(format!(
                         "line {} `{}`: expected {} by {}, got {} by {} ({}; {})",
-                        c.line, c.src, c.verdict, c.test, r.verdict, r.test, r.equivalent, r.justification
+                        c.line,
+                        c.src,
+                        c.verdict,
+                        c.test,
+                        r.verdict,
+                        r.test,
+                        r.equivalent,
+                        r.justification
                     ));
                 }
             }
             Err(e) => failures.push(format!("line {} `{}`: error {e}", c.line, c.src)),
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -84,7 +96,11 @@ fn the_notes_counterexample_converges_with_an_explanation() {
     assert_eq!(r.test, "Bertrand test");
     assert_eq!(r.equivalent, "a_n ~ n^-1 (ln n)^-2");
     assert!(r.justification.contains("L_1 = 2"), "{}", r.justification);
-    assert!(r.justification.contains("no bound a_n <= A/n^p"), "{}", r.justification);
+    assert!(
+        r.justification.contains("no bound a_n <= A/n^p"),
+        "{}",
+        r.justification
+    );
 }
 
 #[test]
@@ -92,8 +108,13 @@ fn verdicts_are_invariant_under_harmless_changes() {
     // Spec §7 (metamorphic): a positive constant factor, a factor 2 + sin n, and the shift
     // n -> n + 3 never change a verdict.
     let mut failures = Vec::new();
-    for c in cases().into_iter().filter(|c| c.verdict != Verdict::Unknown) {
-        let shifted = series::parse(&c.src).unwrap().subst_n(&series::parse("n + 3").unwrap());
+    for c in cases()
+        .into_iter()
+        .filter(|c| c.verdict != Verdict::Unknown)
+    {
+        let shifted = series::parse(&c.src)
+            .unwrap()
+            .subst_n(&series::parse("n + 3").unwrap());
         let variants = [
             format!("3/7*({})", c.src),
             format!("(2 + sin(n))*({})", c.src),
@@ -107,5 +128,10 @@ fn verdicts_are_invariant_under_harmless_changes() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

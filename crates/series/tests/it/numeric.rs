@@ -84,6 +84,10 @@ fn block_sums_follow_the_claimed_equivalent() {
         let c = c.to_f64();
         let approx = integral(|x| c * m.to_f64_at(x), n as f64 - 0.5, 2.0 * n as f64 - 0.5);
         let rel = (block / approx - 1.0).abs();
-        assert!(rel < 0.02, "{src}: block {block} vs {approx} ({}), rel {rel}", r.equivalent);
+        assert!(
+            rel < 0.02,
+            "{src}: block {block} vs {approx} ({}), rel {rel}",
+            r.equivalent
+        );
     }
 }
