@@ -3,5 +3,6 @@
 
 mod exact_gaussian;
 mod gamma;
+mod identities;
 mod nelbo;
 mod sampling;
