@@ -213,6 +213,7 @@ impl Components {
     }
 
     /// Writes the posterior responsibilities r_k(x_t) of one row into `r` (length K).
+    #[allow(clippy::needless_range_loop)] // K × d kernel over parallel arrays
     fn responsibilities(&self, xr: &[f64], sa: f64, bb: f64, r: &mut [f64]) {
         let d = self.dim;
         let ab = sa * sa;
