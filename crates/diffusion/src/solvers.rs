@@ -340,6 +340,49 @@ impl<'a> ScoreModel<'a> {
         Ok(())
     }
 
+    /// vᵀ ∂ε̂(x_t)/∂x_t per row (not counted as an evaluation): the predictor's exact
+    /// product when it has one ([`EpsPredictor::eps_vjp`]), otherwise a central difference
+    /// (ε̂(x + h v) − ε̂(x − h v))/(2h) with step `fd_step` (two predictor calls).
+    ///
+    /// # Errors
+    /// The predictor's errors.
+    pub fn eps_vjp(
+        &mut self,
+        x: &[f64],
+        t: f64,
+        v: &[f64],
+        out: &mut [f64],
+        fd_step: f64,
+    ) -> Result<Derivative> {
+        let (c, level) = self.sde.eps_input(t, self.time_scale);
+        self.scaled.clear();
+        self.scaled.extend(x.iter().map(|a| a / c));
+        if self.predictor.eps_vjp(&self.scaled, level, v, out)? {
+            // ε̂ is evaluated at x/c, so its x-derivative carries 1/c.
+            for o in out.iter_mut() {
+                *o /= c;
+            }
+            return Ok(Derivative::Exact);
+        }
+        let mut minus = vec![0.0; x.len()];
+        for ((p, m), (&xi, &vi)) in self
+            .scaled
+            .iter_mut()
+            .zip(minus.iter_mut())
+            .zip(x.iter().zip(v))
+        {
+            *p = (xi + fd_step * vi) / c;
+            *m = (xi - fd_step * vi) / c;
+        }
+        let mut e_minus = vec![0.0; x.len()];
+        self.predictor.predict_eps(&self.scaled, level, out)?;
+        self.predictor.predict_eps(&minus, level, &mut e_minus)?;
+        for (o, em) in out.iter_mut().zip(&e_minus) {
+            *o = (*o - em) / (2.0 * fd_step);
+        }
+        Ok(Derivative::FiniteDifference)
+    }
+
     /// (f_t, ½ g_t²/σ_t): the drift is f_t x + (½ g_t²/σ_t) ε̂.
     pub fn pf_coefs(&self, t: f64) -> (f64, f64) {
         (
@@ -347,6 +390,15 @@ impl<'a> ScoreModel<'a> {
             0.5 * self.sde.diffusion2(t) / self.sde.std(t),
         )
     }
+}
+
+/// How a derivative of ε̂ was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derivative {
+    /// The predictor's own (analytic) vector–Jacobian product.
+    Exact,
+    /// Central finite differences of ε̂ (predictors without a derivative, e.g. networks).
+    FiniteDifference,
 }
 
 /// One step x_t → x_s = `coef_x`·x_t + `coef_eps`·ε̂(x_t, t) + `noise_std`·z as data.
