@@ -50,15 +50,13 @@
 pub mod analytic;
 mod error;
 pub mod exact;
+pub mod likelihood;
 pub mod metrics;
 pub mod nelbo;
 pub mod predictor;
 pub mod quadrature;
-pub mod likelihood;
 pub mod sample;
 pub mod schedule;
-pub mod sde;
-pub mod solvers;
 pub mod sde;
 pub mod solvers;
 pub mod step;
