@@ -53,6 +53,7 @@ pub mod exact;
 pub mod likelihood;
 pub mod metrics;
 pub mod nelbo;
+pub mod optimal;
 pub mod predictor;
 pub mod quadrature;
 pub mod sample;
@@ -64,6 +65,7 @@ pub mod trajectory;
 
 pub use error::{Error, Result};
 pub use nelbo::{Decoder, Nelbo, nelbo};
+pub use optimal::{OptimalTrajectory, optimal_trajectory};
 pub use predictor::{EpsPredictor, NoiseLevel};
 pub use sample::{Moments, propagate_gaussian, sample, standard_normal};
 pub use schedule::Schedule;
