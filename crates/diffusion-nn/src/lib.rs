@@ -15,3 +15,27 @@ pub mod train;
 pub use error::{Error, Result};
 pub use model::{EpsNet, EpsNetConfig, MlpConfig, Model, UnetConfig};
 pub use predictor::NetPredictor;
+
+pub use candle_core::Device;
+
+/// Which device to run the networks on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// The CPU (always available).
+    Cpu,
+    /// The first CUDA GPU (needs the `cuda` feature and a GPU).
+    Cuda,
+}
+
+/// Opens the chosen device.
+///
+/// # Errors
+/// [`Error::Config`] when CUDA was asked for but this build has no `cuda` feature or no GPU.
+pub fn device(choice: DeviceChoice) -> Result<Device> {
+    match choice {
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda => Device::new_cuda(0).map_err(|e| {
+            Error::config("device", format!("cuda is not available ({e}); build with `--features cuda`"))
+        }),
+    }
+}

@@ -117,6 +117,14 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Parses a TOML file of training settings (any subset of the fields; the rest default).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for malformed TOML or unknown fields.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::config("training config", e.to_string()))
+    }
+
     /// Checks every field's domain.
     ///
     /// # Errors
@@ -258,9 +266,9 @@ pub fn train(
             let model = Model::new(&setup.model, cfg.seed, device)?;
             let mut state = TrainState { ema: vec![], adam_m: vec![], adam_v: vec![] };
             for (_, var) in model.named_vars() {
-                state.ema.push(var.as_tensor().copy()?);
-                state.adam_m.push(var.as_tensor().zeros_like()?);
-                state.adam_v.push(var.as_tensor().zeros_like()?);
+                state.ema.push(var.as_tensor().detach().copy()?);
+                state.adam_m.push(var.as_tensor().detach().zeros_like()?);
+                state.adam_v.push(var.as_tensor().detach().zeros_like()?);
             }
             (model, state, 0, f64::NAN)
         }
@@ -328,13 +336,16 @@ pub fn train(
         let bc1 = 1.0 - cfg.beta1.powi(step.min(i32::MAX as u64) as i32);
         let bc2 = 1.0 - cfg.beta2.powi(step.min(i32::MAX as u64) as i32);
         let mu = cfg.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        // Optimizer arithmetic runs on detached tensors: otherwise every new weight would keep
+        // the autograd graph of all previous steps alive (unbounded memory).
         for (i, (_, var)) in vars.iter().enumerate() {
-            let g = (&grad_list[i] * scale)?;
+            let g = (grad_list[i].detach() * scale)?;
+            let w = var.as_tensor().detach();
             let m = ((&state.adam_m[i] * cfg.beta1)? + (&g * (1.0 - cfg.beta1))?)?;
             let v = ((&state.adam_v[i] * cfg.beta2)? + (g.sqr()? * (1.0 - cfg.beta2))?)?;
             let denom = ((&v / bc2)?.sqrt()? + cfg.adam_eps)?;
             let update = ((&m / bc1)? / denom)?;
-            let theta = ((var.as_tensor() * (1.0 - lr * cfg.weight_decay))? - (update * lr)?)?;
+            let theta = ((w * (1.0 - lr * cfg.weight_decay))? - (update * lr)?)?;
             var.set(&theta)?;
             state.ema[i] = ((&state.ema[i] * mu)? + (&theta * (1.0 - mu))?)?;
             state.adam_m[i] = m;
