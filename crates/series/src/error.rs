@@ -26,12 +26,15 @@ pub enum Error {
         column: usize,
     },
     /// The term is undefined at an index the series starts from.
-    #[error("a_n is undefined at n = {n}: {reason}")]
+    #[error("a_n is undefined at n = {n}: {reason}{}", hint.map(|h| format!(" (start the sum at n = {h} or later)")).unwrap_or_default())]
     UndefinedAt {
         /// The index.
         n: u64,
         /// Why (division by zero, ln of a non-positive number, …).
         reason: String,
+        /// The first later start from which the checked terms are all defined, if one was
+        /// found within 1000 indices.
+        hint: Option<u64>,
     },
     /// The term is undefined for every large n (e.g. `ln(-n)`).
     #[error("a_n is undefined for all large n: {0}")]

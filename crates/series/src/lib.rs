@@ -62,6 +62,8 @@ pub struct Report {
     pub n0: u64,
     /// Warnings (positivity not shown for small n, bounded factors removed, …).
     pub warnings: Vec<String>,
+    /// The expansion used: "a_n = c·m·(1 + O(r))" (empty when not found).
+    pub asymptotics: String,
     /// Leading coefficient and monomial of a_n (or of the reduced term), when found.
     pub leading: Option<(Const, Mono)>,
 }
@@ -84,6 +86,7 @@ fn unknown(n0: u64, reason: String, warnings: Vec<String>) -> Report {
         justification: reason,
         n0,
         warnings,
+        asymptotics: String::new(),
         leading: None,
     }
 }
@@ -95,7 +98,13 @@ fn check_initial_terms(e: &Expr, n0: u64, warnings: &mut Vec<String>) -> Result<
         match e.eval(n as f64) {
             Ok(v) if v < 0.0 => non_positive.push(n),
             Ok(_) | Err(EvalIssue::Overflow) => {}
-            Err(EvalIssue::Undefined(reason)) => return Err(Error::UndefinedAt { n, reason }),
+            Err(EvalIssue::Undefined(reason)) => {
+                let hint = (n + 1..n0.saturating_add(1000)).find(|&m| {
+                    (m..m.saturating_add(CHECKED_TERMS))
+                        .all(|k| !matches!(e.eval(k as f64), Err(EvalIssue::Undefined(_))))
+                });
+                return Err(Error::UndefinedAt { n, reason, hint });
+            }
         }
     }
     if let Some(first) = non_positive.first() {
@@ -194,11 +203,23 @@ fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Repor
             justification: "a_n is identically zero for large n".into(),
             n0,
             warnings,
+            asymptotics: "a_n = 0".into(),
             leading: None,
         });
     };
     let (c0, m0) = (lead.c.clone(), lead.m.clone());
     let equivalent = format_equivalent(&c0, &m0);
+    let rel = s
+        .terms
+        .get(1)
+        .map(|t| t.m.clone())
+        .or_else(|| s.err.clone());
+    let asymptotics = match rel {
+        Some(r) => {
+            format!("{}·(1 + O({}))", &equivalent, r.mul(&m0.inv())).replacen(" ~ ", " = ", 1)
+        }
+        None => format!("{equivalent} (exact)").replacen(" ~ ", " = ", 1),
+    };
     let sign = match c0.sign() {
         Ok(s) => s,
         Err(e) => return Ok(unknown(n0, e.to_string(), warnings)),
@@ -232,6 +253,7 @@ fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Repor
                 justification: steps.join("; "),
                 n0,
                 warnings,
+                asymptotics,
                 leading: Some((c0, m0)),
             })
         }

@@ -47,6 +47,7 @@ struct JsonReport<'a> {
     test: &'a str,
     equivalent: &'a str,
     justification: &'a str,
+    asymptotics: &'a str,
     expr: &'a str,
     from: u64,
     warnings: &'a [String],
@@ -68,6 +69,7 @@ fn report_json(
         test: &r.test,
         equivalent: &r.equivalent,
         justification: &r.justification,
+        asymptotics: &r.asymptotics,
         expr: src,
         from: r.n0,
         warnings: &r.warnings,
@@ -98,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         writeln!(out, "test: {}", r.test)?;
         writeln!(out, "equivalent: {}", r.equivalent)?;
+        writeln!(out, "asymptotics: {}", r.asymptotics)?;
         writeln!(out, "justification: {}", r.justification)?;
     }
     for w in &r.warnings {
