@@ -28,6 +28,7 @@ TRUTH_FOR_UNKNOWN_ROWS = {
     "1/(n^2*sin(n))": None,  # tied to the irrationality measure of pi: open
     "sin(n)^2/n": "D",  # sin^2 n averages 1/2
     "(-1)^n/n": "C",  # alternating harmonic series (conditionally)
+    "sin(n)/n": "C",  # Dirichlet test (conditionally)
     "(sin(1)^2 + cos(1)^2 - 1)/n": "C",  # identically zero
     "-1/n^2": "C",
     "exp(exp(n))/exp(exp(n + 1))": "C",

@@ -116,34 +116,80 @@ fn check_initial_terms(e: &Expr, n0: u64, warnings: &mut Vec<String>) -> Result<
     Ok(())
 }
 
+/// How the oscillating factors removed from a_n are bounded.
+enum Bounded {
+    /// Nothing was removed.
+    None,
+    /// Every removed factor lies in [m, M] with m > 0: Σ a_n and Σ b_n converge together.
+    /// The string names the factors.
+    BothWays(String),
+    /// Only |factor| <= M is known: convergence of Σ b_n gives absolute convergence of Σ a_n,
+    /// divergence gives nothing. The string names the factors.
+    Above(String),
+}
+
+/// A bound for messages (the interval evaluation widens by 1e-12; hide that).
+fn fmt_bound(x: f64) -> String {
+    let r = (x * 1e6).round() / 1e6;
+    if r == 0.0 { "0".into() } else { format!("{r}") }
+}
+
 /// Expands a_n, removing bounded oscillating factors when the plain expansion oscillates.
-fn expand_with_bounds(e: &Expr, warnings: &mut Vec<String>) -> Result<(Expr, asymptotic::Series)> {
+fn expand_with_bounds(
+    e: &Expr,
+    warnings: &mut Vec<String>,
+) -> Result<(Expr, asymptotic::Series, Bounded)> {
     match expand(e) {
         Err(Error::Oscillation(why)) => {
             let mut kept = Vec::new();
+            let mut both_ways = Vec::new();
+            let mut above_only = Vec::new();
+            let mut notes = Vec::new();
             for (f, inv) in bounds::factors(e) {
                 if !matches!(expand(&f), Err(Error::Oscillation(_))) {
                     kept.push((f, inv));
                     continue;
                 }
                 match bounds::interval(&f) {
-                    Some((lo, hi)) if lo > 0.0 => warnings.push(format!(
-                        "the factor {} lies in [{lo:.6}, {hi:.6}] for all n; the verdict is that of the remaining factor (comparison both ways)",
-                        f.infix()
-                    )),
+                    Some((lo, hi)) if lo > 0.0 => {
+                        both_ways.push(f.infix());
+                        notes.push(format!(
+                            "the factor {} lies in [{}, {}] for all n; the verdict is that of the remaining factor b_n (comparison both ways)",
+                            f.infix(),
+                            fmt_bound(lo),
+                            fmt_bound(hi)
+                        ));
+                    }
+                    Some((lo, hi)) if !inv => {
+                        let m = lo.abs().max(hi.abs());
+                        above_only.push(f.infix());
+                        notes.push(format!(
+                            "the factor {} lies in [{}, {}], so |a_n| <= {}·b_n for the remaining factor b_n",
+                            f.infix(),
+                            fmt_bound(lo),
+                            fmt_bound(hi),
+                            fmt_bound(m)
+                        ));
+                    }
                     _ => {
                         return Err(Error::Oscillation(format!(
-                            "{why}; the factor {} is not bounded between two positive constants",
+                            "{why}; the factor {} is not bounded",
                             f.infix()
                         )));
                     }
                 }
             }
+            warnings.extend(notes);
             let reduced = bounds::product(&kept);
             let s = expand(&reduced)?;
-            Ok((reduced, s))
+            let how = if above_only.is_empty() {
+                Bounded::BothWays(both_ways.join(", "))
+            } else {
+                Bounded::Above(above_only.join(", "))
+            };
+            Ok((reduced, s, how))
         }
-        other => Ok((e.clone(), other?)),
+        other => Ok((e.clone(), other?, Bounded::None)),
     }
 }
 
@@ -185,7 +231,7 @@ pub fn analyze_expr(expr: &Expr, n0: u64) -> Result<Report> {
 }
 
 fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Report> {
-    let (reduced, s) = match expand_with_bounds(expr, &mut warnings) {
+    let (reduced, s, bounded) = match expand_with_bounds(expr, &mut warnings) {
         Ok(x) => x,
         Err(Error::Undefined(why)) => return Err(Error::Undefined(why)),
         Err(Error::NeedPrecision) => {
@@ -242,8 +288,55 @@ fn analyze_tail(expr: &Expr, n0: u64, mut warnings: Vec<String>) -> Result<Repor
     let positivity =
         format!("{equivalent} (leading coefficient {c0} > 0, so a_n > 0 for all large n)");
     match decide::decide(&reduced, c0.clone(), m0.clone()) {
+        Ok(Some(d)) if matches!(bounded, Bounded::Above(_)) => {
+            let Bounded::Above(names) = bounded else {
+                unreachable!("matched above")
+            };
+            if d.verdict == Verdict::Converges {
+                let mut steps = vec![format!(
+                    "b_n = a_n without the bounded factor(s) {names}: b_n {}",
+                    positivity.trim_start_matches("a_n ")
+                )];
+                steps.extend(d.steps);
+                steps.push(
+                    "so sum b_n converges, and |a_n| <= M·b_n: the series converges absolutely"
+                        .to_string(),
+                );
+                Ok(Report {
+                    verdict: Verdict::Converges,
+                    test: d.test,
+                    equivalent: format!("|a_n| <= M·b_n, b_n{}", &equivalent[3..]),
+                    justification: steps.join("; "),
+                    n0,
+                    warnings,
+                    asymptotics: format!("b_n{}", &asymptotics[3..]),
+                    leading: Some((c0, m0)),
+                })
+            } else {
+                let mut r = unknown(
+                    n0,
+                    format!(
+                        "oscillation: the factor(s) {names} can vanish or change sign, and sum b_n of the remaining factor diverges by the {}, so neither comparison applies (conditional convergence is not examined)",
+                        d.test
+                    ),
+                    warnings,
+                );
+                r.equivalent = format!("|a_n| <= M·b_n, b_n{}", &equivalent[3..]);
+                Ok(r)
+            }
+        }
         Ok(Some(d)) => {
             let mut steps = vec![positivity];
+            let mut equivalent = equivalent;
+            let mut asymptotics = asymptotics;
+            if let Bounded::BothWays(names) = &bounded {
+                steps[0] = format!(
+                    "b_n = a_n without the bounded factor(s) {names}: b_n {}",
+                    steps[0].trim_start_matches("a_n ")
+                );
+                equivalent = format!("a_n = (bounded factor)·b_n, b_n{}", &equivalent[3..]);
+                asymptotics = format!("b_n{}", &asymptotics[3..]);
+            }
             steps.extend(d.steps);
             steps.push(format!("so the series {}", d.verdict));
             Ok(Report {
