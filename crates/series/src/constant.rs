@@ -64,9 +64,10 @@ fn atom_value(a: &Atom) -> f64 {
     }
 }
 
-/// Factors `m > 0` into (prime, multiplicity) by trial division; a leftover cofactor above
-/// 10^6 squared is returned as if prime (it only loses identities, never correctness).
-fn factor(mut m: u128) -> Vec<(u64, i128)> {
+/// Factors `m > 0` into (prime, multiplicity) by trial division up to 10^6; a leftover cofactor
+/// is returned as if prime (that only loses identities, never correctness). `None` when the
+/// cofactor does not fit in `u64`.
+fn factor(mut m: u128) -> Option<Vec<(u64, i128)>> {
     let mut out = Vec::new();
     let mut p: u128 = 2;
     while p * p <= m && p < 1_000_000 {
@@ -81,28 +82,78 @@ fn factor(mut m: u128) -> Vec<(u64, i128)> {
         p += if p == 2 { 1 } else { 2 };
     }
     if m > 1 {
-        out.push((u64::try_from(m).unwrap_or(u64::MAX), 1));
+        out.push((u64::try_from(m).ok()?, 1));
     }
-    out
+    Some(out)
 }
 
-fn mul_prod(a: &Prod, b: &Prod) -> (Rat, Prod) {
+/// Adds the prime factorisation of |q|^r to `map`; `false` if q cannot be factored.
+fn add_prime_powers(map: &mut BTreeMap<Atom, Rat>, q: Rat, r: Rat) -> bool {
+    for (m, k) in [(q.num(), Rat::ONE), (q.den(), -Rat::ONE)] {
+        let Some(fs) = factor(m.unsigned_abs()) else {
+            return false;
+        };
+        for (p, mult) in fs {
+            let e = map.entry(Atom::Prime(p)).or_insert(Rat::ZERO);
+            *e = *e + Rat::int(mult) * k * r;
+        }
+    }
+    true
+}
+
+/// Runs `f`; `None` if it overflowed (the overflow flag is left as it was before).
+fn guarded(f: impl FnOnce() -> Rat) -> Option<Rat> {
+    let earlier = crate::rat::take_overflow();
+    let v = f();
+    let overflowed = crate::rat::take_overflow();
+    if earlier {
+        crate::rat::set_overflow();
+    }
+    (!overflowed).then_some(v)
+}
+
+/// (qa·Πa)·(qb·Πb) as a coefficient and a normalised product.
+fn mul_terms(qa: Rat, a: &Prod, qb: Rat, b: &Prod) -> (Rat, Prod) {
     let mut map: BTreeMap<Atom, Rat> = BTreeMap::new();
     for (atom, r) in a.iter().chain(b.iter()) {
         let e = map.entry(atom.clone()).or_insert(Rat::ZERO);
         *e = *e + *r;
     }
-    normalize_prod(map)
+    if let Some(q) = guarded(|| qa * qb) {
+        return normalize_prod_from(map, q);
+    }
+    // The rational product overflows: move both coefficients into prime atoms.
+    let sign = if (qa.sign() == Ordering::Less) != (qb.sign() == Ordering::Less) {
+        -Rat::ONE
+    } else {
+        Rat::ONE
+    };
+    if add_prime_powers(&mut map, qa, Rat::ONE) && add_prime_powers(&mut map, qb, Rat::ONE) {
+        normalize_prod_from(map, sign)
+    } else {
+        (qa * qb, Vec::new()) // raises the overflow flag: the analysis answers "unknown"
+    }
 }
 
 fn normalize_prod(map: BTreeMap<Atom, Rat>) -> (Rat, Prod) {
-    let mut coef = Rat::ONE;
+    normalize_prod_from(map, Rat::ONE)
+}
+
+fn normalize_prod_from(map: BTreeMap<Atom, Rat>, start: Rat) -> (Rat, Prod) {
+    let mut coef = start;
     let mut out = Vec::new();
     for (atom, r) in map {
         let r = if let Atom::Prime(p) = atom {
+            // Move the integer part of the exponent into the coefficient when it fits in i128;
+            // otherwise keep it in the atom (10^1000 stays 2^1000·5^1000).
             let fl = r.floor();
-            coef = coef * Rat::int(p as i128).powi(fl);
-            r - Rat::int(fl)
+            match guarded(|| coef * Rat::int(p as i128).powi(fl)) {
+                Some(c) => {
+                    coef = c;
+                    r - Rat::int(fl)
+                }
+                None => r,
+            }
         } else {
             r
         };
@@ -231,8 +282,8 @@ impl Const {
         let mut c = Const::zero();
         for (pa, qa) in &self.terms {
             for (pb, qb) in &o.terms {
-                let (k, prod) = mul_prod(pa, pb);
-                c.push(prod, *qa * *qb * k);
+                let (q, prod) = mul_terms(*qa, pa, *qb, pb);
+                c.push(prod, q);
             }
         }
         c
@@ -305,24 +356,32 @@ impl Const {
                 map.insert(a.clone(), *e * r);
             }
             let mut coef = Rat::ONE;
-            if r.is_integer() {
-                coef = q.powi(r.num());
+            let exact_power = if r.is_integer() {
+                guarded(|| q.powi(r.num()))
             } else {
-                if q.sign() == Ordering::Less {
+                None
+            };
+            if let Some(c) = exact_power {
+                coef = c;
+            } else {
+                if r.is_integer() && q.sign() == Ordering::Less && r.num() % 2 != 0 {
+                    coef = -Rat::ONE;
+                }
+                if q.sign() == Ordering::Less && !r.is_integer() {
                     return Err(Error::Undefined(format!(
                         "negative constant {self} to the power {r}"
                     )));
                 }
-                for (m, k) in [(q.num(), Rat::int(1)), (q.den(), Rat::int(-1))] {
-                    for (p, mult) in factor(m.unsigned_abs()) {
-                        let e = map.entry(Atom::Prime(p)).or_insert(Rat::ZERO);
-                        *e = *e + Rat::int(mult) * k * r;
-                    }
+                if !add_prime_powers(&mut map, q, r) {
+                    return Const::opaque(
+                        format!("({self})^({r})"),
+                        self.to_f64().powf(r.to_f64()),
+                    );
                 }
             }
-            let (k, prod) = normalize_prod(map);
+            let (k, prod) = normalize_prod_from(map, coef);
             let mut c = Const::zero();
-            c.push(prod, coef * k);
+            c.push(prod, k);
             return Ok(c);
         }
         if r.is_integer() && r.num() >= 0 && r.num() <= 16 {
@@ -364,9 +423,13 @@ impl Const {
             return Const::opaque(format!("ln({self})"), self.to_f64().ln());
         };
         let mut out = Const::zero();
-        for (m, k) in [(q.num(), Rat::ONE), (q.den(), Rat::int(-1))] {
-            for (p, mult) in factor(m.unsigned_abs()) {
-                out = out.add(&Const::atom(Atom::LnPrime(p), Rat::ONE).scale(Rat::int(mult) * k));
+        let mut primes = BTreeMap::new();
+        if !add_prime_powers(&mut primes, q, Rat::ONE) {
+            return Const::opaque(format!("ln({self})"), self.to_f64().ln());
+        }
+        for (a, mult) in primes {
+            if let Atom::Prime(p) = a {
+                out = out.add(&Const::atom(Atom::LnPrime(p), Rat::ONE).scale(mult));
             }
         }
         for (a, r) in prod {
@@ -549,6 +612,19 @@ mod tests {
         assert!(e.sub(&e).is_zero());
         let sqrt8 = Const::rat(Rat::int(8)).pow_rat(Rat::new(1, 2)).unwrap();
         assert_eq!(sqrt8, s2.scale(Rat::int(2)));
+    }
+
+    #[test]
+    fn huge_integer_powers_stay_exact() {
+        let small = Const::rat(Rat::int(10)).pow_rat(Rat::int(-50)).unwrap();
+        assert_eq!(small.mul(&Const::one()), small);
+        assert_eq!(small.sign().unwrap(), Ordering::Greater);
+        let big = Const::rat(Rat::int(10)).pow_rat(Rat::int(1000)).unwrap();
+        assert_eq!(big.sign().unwrap(), Ordering::Greater);
+        let back = big.mul(&Const::rat(Rat::int(10)).pow_rat(Rat::int(-1000)).unwrap());
+        assert_eq!(back, Const::one());
+        let neg = Const::rat(Rat::int(-3)).pow_rat(Rat::int(301)).unwrap();
+        assert_eq!(neg.sign().unwrap(), Ordering::Less);
     }
 
     #[test]
