@@ -18,9 +18,9 @@
 //! J comes from [`EpsPredictor::eps_vjp`] when the predictor has it (the exact laws do) and
 //! from central differences otherwise (networks); the result says which ([`Derivative`]).
 //!
-//! Bits per dimension: bpd = −ln p/(d ln 2) + offset, where for data quantised to L levels on
-//! [lo, hi] and dequantised uniformly within bins of width w = (hi − lo)/L the offset is
-//! log₂(1/w) (7 for 256 levels on [−1, 1], 8 on [0, 1]; spec §10.4), see [`Dequantization`].
+//! Bits per dimension: bpd = −ln p/(d ln 2) + offset, where for data quantised to L levels and
+//! dequantised uniformly within bins of width w the offset is log₂(1/w) (score-SDE's bins
+//! w = 2/256 on [−1, 1] give 7, on [0, 1] 8; spec §10.4), see [`Dequantization`].
 
 use rand::{Rng, RngCore};
 use rand_distr::{Distribution, StandardNormal};
@@ -115,46 +115,66 @@ impl LogLikelihood {
     }
 }
 
-/// Uniform dequantisation of data with `levels` values on [lo, hi]: level k owns the bin
-/// [lo + k·w, lo + (k + 1)·w), w = (hi − lo)/levels.
+/// Uniform dequantisation of data with L levels: level k owns the bin
+/// [edge + k·w, edge + (k + 1)·w), and the bits/dim offset is log₂(1/w).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Dequantization {
     levels: u32,
-    lo: f64,
-    hi: f64,
+    edge: f64,
+    width: f64,
 }
 
 impl Dequantization {
-    /// `levels` bins covering [lo, hi].
+    /// score-SDE's convention: the L bins tile [lo, hi], w = (hi − lo)/L (offset 7 for
+    /// 256 levels on [−1, 1], 8 on [0, 1]).
     ///
     /// # Errors
     /// [`Error::Invalid`] for fewer than 2 levels or lo ≥ hi (or non-finite ends).
     pub fn new(levels: u32, lo: f64, hi: f64) -> Result<Self> {
-        if levels < 2 || !(lo.is_finite() && hi.is_finite() && lo < hi) {
-            return Err(Error::Invalid {
-                what: "dequantization",
-                msg: format!("needs ≥ 2 levels on lo < hi, got {levels} on [{lo}, {hi}]"),
-            });
-        }
-        Ok(Self { levels, lo, hi })
+        check_levels(levels, lo, hi)?;
+        Ok(Self {
+            levels,
+            edge: lo,
+            width: (hi - lo) / levels as f64,
+        })
+    }
+
+    /// Levels *at* lo + k(hi − lo)/(L − 1) (the end points are levels, as in
+    /// x = 2v/(L − 1) − 1), each the centre of a bin of width w = (hi − lo)/(L − 1).
+    ///
+    /// # Errors
+    /// As [`Dequantization::new`].
+    pub fn centred(levels: u32, lo: f64, hi: f64) -> Result<Self> {
+        check_levels(levels, lo, hi)?;
+        let width = (hi - lo) / (levels - 1) as f64;
+        Ok(Self {
+            levels,
+            edge: lo - 0.5 * width,
+            width,
+        })
     }
 
     /// Bin width w.
     pub fn bin_width(&self) -> f64 {
-        (self.hi - self.lo) / self.levels as f64
+        self.width
     }
 
     /// The bits/dim offset log₂(1/w): −log₂ P(k) ≤ −log₂ p(x) − d·log₂ w for the dequantised x.
     pub fn offset_bits(&self) -> f64 {
-        -self.bin_width().log2()
+        -self.width.log2()
     }
 
-    /// Dequantised values lo + (k + u)·w with u ~ U[0, 1) for integer levels k.
+    /// The level whose bin holds x (clamped to 0..L).
+    pub fn level_of(&self, x: f64) -> u32 {
+        let k = ((x - self.edge) / self.width).floor();
+        k.clamp(0.0, (self.levels - 1) as f64) as u32
+    }
+
+    /// Dequantised values edge + (k + u)·w with u ~ U[0, 1) for integer levels k.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a level ≥ `levels`.
+    /// [`Error::Invalid`] for a level ≥ L.
     pub fn dequantize<R: Rng + ?Sized>(&self, levels: &[u32], rng: &mut R) -> Result<Vec<f64>> {
-        let w = self.bin_width();
         levels
             .iter()
             .map(|&k| {
@@ -165,10 +185,20 @@ impl Dequantization {
                     });
                 }
                 let u: f64 = rng.random();
-                Ok(self.lo + (k as f64 + u) * w)
+                Ok(self.edge + (k as f64 + u) * self.width)
             })
             .collect()
     }
+}
+
+fn check_levels(levels: u32, lo: f64, hi: f64) -> Result<()> {
+    if levels < 2 || !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(Error::Invalid {
+            what: "dequantization",
+            msg: format!("needs ≥ 2 levels on lo < hi, got {levels} on [{lo}, {hi}]"),
+        });
+    }
+    Ok(())
 }
 
 /// ln p_{t_0}(x) of each row of `x` under the model (predictor + SDE) by the PF-ODE.
@@ -386,5 +416,14 @@ mod tests {
         assert!((255.0 / 256.0..1.0).contains(&x[1]));
         assert!((7.0 / 256.0..8.0 / 256.0).contains(&x[2]));
         assert!(b.dequantize(&[256], &mut rng).is_err());
+        // Centred levels x = 2v/(L−1) − 1 (diffusion-nn): w = 2/(L−1), level_of inverts.
+        let c = Dequantization::centred(17, -1.0, 1.0).unwrap();
+        assert!((c.offset_bits() - 3.0).abs() < 1e-12);
+        for v in 0..17u32 {
+            let x = 2.0 * v as f64 / 16.0 - 1.0;
+            assert_eq!(c.level_of(x), v);
+            let d = c.dequantize(&[v], &mut rng).unwrap()[0];
+            assert!((d - x).abs() <= 1.0 / 16.0 && c.level_of(d) == v);
+        }
     }
 }
