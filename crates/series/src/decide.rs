@@ -242,7 +242,7 @@ fn level_statement(level: &Level) -> String {
         Level::Boundary { k } => {
             let ones: Vec<String> = (0..=*k).map(|j| format!("L_{j} = 1")).collect();
             format!(
-                "{} and a_n is a constant multiple of the boundary series",
+                "{} and a_n is asymptotic to a constant multiple of the boundary series",
                 ones.join(", ")
             )
         }

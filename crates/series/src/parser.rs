@@ -38,7 +38,7 @@ pub fn parse(src: &str) -> Result<Expr> {
         pos: 0,
         depth: 0,
     };
-    let e = p.expr(0)?;
+    let (e, _) = p.expr(0)?;
     let t = p.peek();
     if t.tok != Tok::Eof {
         return Err(unexpected(t));
@@ -82,7 +82,10 @@ impl Parser {
         t
     }
 
-    fn expr(&mut self, min_bp: u8) -> Result<Expr> {
+    /// Parses at binding power `min_bp`; returns the tree and its depth. Depth is bounded while
+    /// building, because every later stage (and `Drop`) recurses on the tree, and long flat
+    /// chains (n+n+…+n) nest without parentheses.
+    fn expr(&mut self, min_bp: u8) -> Result<(Expr, usize)> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             let column = self.peek().column;
@@ -96,11 +99,14 @@ impl Parser {
         r
     }
 
-    fn expr_inner(&mut self, min_bp: u8) -> Result<Expr> {
+    fn expr_inner(&mut self, min_bp: u8) -> Result<(Expr, usize)> {
         let t = self.next();
-        let mut lhs = match t.tok {
-            Tok::Num(r) => Expr::Num(r),
-            Tok::Minus => Expr::Neg(Box::new(self.expr(5)?)),
+        let (mut lhs, mut depth) = match t.tok {
+            Tok::Num(r) => (Expr::Num(r), 1),
+            Tok::Minus => {
+                let (e, d) = self.expr(5)?;
+                (Expr::Neg(Box::new(e)), d + 1)
+            }
             Tok::Plus => self.expr(5)?,
             Tok::LParen => {
                 let e = self.expr(0)?;
@@ -117,14 +123,14 @@ impl Parser {
                         });
                     };
                     self.next();
-                    let arg = self.expr(0)?;
+                    let (arg, d) = self.expr(0)?;
                     self.expect_rparen()?;
-                    Expr::Call(f, Box::new(arg))
+                    (Expr::Call(f, Box::new(arg)), d + 1)
                 } else {
                     match name.as_str() {
-                        "n" => Expr::N,
-                        "e" => Expr::E,
-                        "pi" => Expr::Pi,
+                        "n" => (Expr::N, 1),
+                        "e" => (Expr::E, 1),
+                        "pi" => (Expr::Pi, 1),
                         _ if Func::from_name(&name).is_some() => {
                             let msg = format!("function '{name}' needs an argument in parentheses");
                             return Err(Error::Syntax {
@@ -146,6 +152,13 @@ impl Parser {
             _ => return Err(unexpected(&t)),
         };
         loop {
+            if depth > MAX_DEPTH {
+                let msg = format!("expression nested too deeply (more than {MAX_DEPTH} levels)");
+                return Err(Error::Syntax {
+                    column: self.peek().column,
+                    msg,
+                });
+            }
             let t = self.peek().clone();
             let (l_bp, r_bp) = match t.tok {
                 Tok::Bang | Tok::BangBang => {
@@ -153,6 +166,7 @@ impl Parser {
                         break;
                     }
                     self.next();
+                    depth += 1;
                     lhs = if t.tok == Tok::Bang {
                         Expr::Fact(Box::new(lhs))
                     } else {
@@ -170,7 +184,9 @@ impl Parser {
                 break;
             }
             self.next();
-            let rhs = Box::new(self.expr(r_bp)?);
+            let (rhs, d) = self.expr(r_bp)?;
+            depth = depth.max(d) + 1;
+            let rhs = Box::new(rhs);
             let l = Box::new(lhs);
             lhs = match t.tok {
                 Tok::Plus => Expr::Add(l, rhs),
@@ -180,7 +196,14 @@ impl Parser {
                 _ => Expr::Pow(l, rhs),
             };
         }
-        Ok(lhs)
+        if depth > MAX_DEPTH {
+            let msg = format!("expression nested too deeply (more than {MAX_DEPTH} levels)");
+            return Err(Error::Syntax {
+                column: self.peek().column,
+                msg,
+            });
+        }
+        Ok((lhs, depth))
     }
 
     fn expect_rparen(&mut self) -> Result<()> {
@@ -246,5 +269,9 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let src = "(".repeat(10_000) + "n" + &")".repeat(10_000);
         assert!(matches!(parse(&src), Err(Error::Syntax { .. })));
+        let flat = "n".to_string() + &"+n".repeat(100_000);
+        assert!(matches!(parse(&flat), Err(Error::Syntax { .. })));
+        let ok = "1/n".to_string() + &"+1/n".repeat(60);
+        assert!(parse(&ok).is_ok());
     }
 }

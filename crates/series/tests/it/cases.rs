@@ -135,3 +135,12 @@ fn verdicts_are_invariant_under_harmless_changes() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn long_sums_at_the_depth_limit_do_not_overflow_the_stack() {
+    // 150 levels of left-nested sums: within the parser's limit, decided normally.
+    let src = "1/n^2".to_string() + &"+1/n^2".repeat(149);
+    let r = analyze(&src, 1).unwrap();
+    assert_eq!(r.verdict, Verdict::Converges);
+    assert_eq!(r.equivalent, "a_n ~ 150·n^-2");
+}
