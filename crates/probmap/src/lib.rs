@@ -47,7 +47,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 pub use error::{Error, Result};
-pub use exact::{Evaluation, QuadConfig, Quadrature};
+pub use exact::{Evaluation, Grading, QuadConfig, Quadrature};
 pub use gauss_legendre::GaussLegendre;
 pub use kpoint::KPoint;
 pub use noise::{Family, Noise};

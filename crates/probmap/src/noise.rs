@@ -383,7 +383,7 @@ fn invert_ln_cdf(noise: &dyn Noise, ln_p: f64) -> f64 {
         }
         let step = r / noise.ln_hazard(x).exp();
         let mut next = x - step;
-        if !(next > lo && next < hi) || !next.is_finite() {
+        if !(next > lo && next < hi && next.is_finite()) {
             next = 0.5 * (lo + hi);
         }
         if (next - x).abs() <= 1e-15 * x.abs() || hi - lo <= 1e-15 * lo.abs() {

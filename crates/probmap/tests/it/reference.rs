@@ -65,3 +65,28 @@ fn every_family_matches_mpmath_to_1e_12() {
     }
     eprintln!("{report}worst {worst:.2e}");
 }
+
+/// The cheap setting used for training: its error is dominated by the 1e-10 cut-off tails.
+#[test]
+fn fast_config_is_accurate_to_1e_9() {
+    for c in cases()
+        .iter()
+        .filter(|c| !matches!(c.family, Family::StudentT(_)))
+    {
+        let map = Map::with_config(c.family, 1.0, probmap::QuadConfig::FAST).unwrap();
+        let ev = map.quadrature(&c.mu).unwrap();
+        let err = max_err(&ev.p, &c.p);
+        eprintln!(
+            "FAST {} {:?}: err {err:.1e} est {:.1e} Q={}",
+            c.family, c.mu, ev.error, ev.nodes
+        );
+        assert!(err <= 1e-9, "{} {:?}: {err:e}", c.family, c.mu);
+        assert!(
+            ev.error >= err,
+            "{} {:?}: estimate {} < {err}",
+            c.family,
+            c.mu,
+            ev.error
+        );
+    }
+}
