@@ -90,17 +90,25 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     let path = dir.join(META_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::checkpoint(dir, format!("no {META_FILE} here (not a checkpoint folder)"))
+            Error::checkpoint(
+                dir,
+                format!("no {META_FILE} here (not a checkpoint folder)"),
+            )
         } else {
             Error::io(&path, e)
         }
     })?;
-    let meta: CheckpointMeta =
-        serde_json::from_str(&text).map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
     if meta.format != FORMAT {
-        return Err(Error::checkpoint(&path, format!("format {} (this build reads {FORMAT})", meta.format)));
+        return Err(Error::checkpoint(
+            &path,
+            format!("format {} (this build reads {FORMAT})", meta.format),
+        ));
     }
-    meta.model.validate().map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    meta.model
+        .validate()
+        .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
     Ok(meta)
 }
 
@@ -113,23 +121,39 @@ fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
 }
 
 fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
-    let t = tensors.get(STEP_TENSOR).ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
+    let t = tensors
+        .get(STEP_TENSOR)
+        .ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
     let v = t
         .to_dtype(DType::I64)
         .and_then(|t| t.flatten_all()?.to_vec1::<i64>())
         .map_err(|e| Error::checkpoint(path, format!("bad `{STEP_TENSOR}`: {e}")))?;
     match v.as_slice() {
         [s] if *s >= 0 => Ok(*s as u64),
-        _ => Err(Error::checkpoint(path, format!("bad `{STEP_TENSOR}` {v:?}"))),
+        _ => Err(Error::checkpoint(
+            path,
+            format!("bad `{STEP_TENSOR}` {v:?}"),
+        )),
     }
 }
 
-fn take(tensors: &HashMap<String, Tensor>, name: &str, like: &Tensor, path: &Path) -> Result<Tensor> {
-    let t = tensors.get(name).ok_or_else(|| Error::checkpoint(path, format!("tensor `{name}` is missing")))?;
+fn take(
+    tensors: &HashMap<String, Tensor>,
+    name: &str,
+    like: &Tensor,
+    path: &Path,
+) -> Result<Tensor> {
+    let t = tensors
+        .get(name)
+        .ok_or_else(|| Error::checkpoint(path, format!("tensor `{name}` is missing")))?;
     if t.dims() != like.dims() {
         return Err(Error::checkpoint(
             path,
-            format!("tensor `{name}` has shape {:?}, the configuration expects {:?}", t.dims(), like.dims()),
+            format!(
+                "tensor `{name}` has shape {:?}, the configuration expects {:?}",
+                t.dims(),
+                like.dims()
+            ),
         ));
     }
     Ok(t.to_dtype(DType::F32)?)
@@ -150,7 +174,11 @@ fn check_step(path: &Path, got: u64, want: u64) -> Result<()> {
 /// # Errors
 /// [`Error::Checkpoint`] for a missing or corrupt folder, truncated safetensors, missing tensors
 /// or tensors whose shape does not match the configuration.
-pub fn load_model(dir: &Path, weights: Weights, device: &Device) -> Result<(CheckpointMeta, Model)> {
+pub fn load_model(
+    dir: &Path,
+    weights: Weights,
+    device: &Device,
+) -> Result<(CheckpointMeta, Model)> {
     let meta = read_meta(dir)?;
     let model = Model::new(&meta.model, 0, device)?;
     let path = dir.join(MODEL_FILE);
@@ -167,26 +195,42 @@ pub fn load_model(dir: &Path, weights: Weights, device: &Device) -> Result<(Chec
 }
 
 /// Loads everything `--resume` needs: model (raw weights), EMA and AdamW moments.
-pub(crate) fn load_train_state(dir: &Path, device: &Device) -> Result<(CheckpointMeta, Model, TrainState)> {
+pub(crate) fn load_train_state(
+    dir: &Path,
+    device: &Device,
+) -> Result<(CheckpointMeta, Model, TrainState)> {
     let (meta, model) = load_model(dir, Weights::Raw, device)?;
     let mpath = dir.join(MODEL_FILE);
     let model_t = load_tensors(&mpath, device)?;
     let opath = dir.join(OPTIM_FILE);
     let optim_t = load_tensors(&opath, device)?;
     check_step(&opath, file_step(&optim_t, &opath)?, meta.step)?;
-    let mut state = TrainState { ema: vec![], adam_m: vec![], adam_v: vec![] };
+    let mut state = TrainState {
+        ema: vec![],
+        adam_m: vec![],
+        adam_v: vec![],
+    };
     for (name, var) in model.named_vars() {
         let like = var.as_tensor();
-        state.ema.push(take(&model_t, &format!("ema.{name}"), like, &mpath)?);
-        state.adam_m.push(take(&optim_t, &format!("adam.m.{name}"), like, &opath)?);
-        state.adam_v.push(take(&optim_t, &format!("adam.v.{name}"), like, &opath)?);
+        state
+            .ema
+            .push(take(&model_t, &format!("ema.{name}"), like, &mpath)?);
+        state
+            .adam_m
+            .push(take(&optim_t, &format!("adam.m.{name}"), like, &opath)?);
+        state
+            .adam_v
+            .push(take(&optim_t, &format!("adam.v.{name}"), like, &opath)?);
     }
     Ok((meta, model, state))
 }
 
 /// Writes `bytes`-producing `write` to a temporary file beside `path`, then renames it.
 pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp: PathBuf = path.with_file_name(format!(".{name}.tmp"));
     if let Err(e) = write(&tmp) {
         let _ = std::fs::remove_file(&tmp);
@@ -200,12 +244,18 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
 
 fn save_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
     write_atomic(path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp).map_err(|e| Error::checkpoint(tmp, format!("cannot write: {e}")))
+        candle_core::safetensors::save(&tensors, tmp)
+            .map_err(|e| Error::checkpoint(tmp, format!("cannot write: {e}")))
     })
 }
 
 /// Writes a whole training checkpoint atomically (see the module docs for the order).
-pub(crate) fn save(dir: &Path, meta: &CheckpointMeta, model: &Model, state: &TrainState) -> Result<()> {
+pub(crate) fn save(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    model: &Model,
+    state: &TrainState,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let step = Tensor::new(&[meta.step as i64], &Device::Cpu)?;
     let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
@@ -223,5 +273,7 @@ pub(crate) fn save(dir: &Path, meta: &CheckpointMeta, model: &Model, state: &Tra
     save_tensors(&dir.join(OPTIM_FILE), optim)?;
     save_tensors(&dir.join(MODEL_FILE), weights)?;
     let json = serde_json::to_string_pretty(meta).expect("checkpoint metadata always serialises");
-    write_atomic(&dir.join(META_FILE), |tmp| std::fs::write(tmp, json + "\n").map_err(|e| Error::io(tmp, e)))
+    write_atomic(&dir.join(META_FILE), |tmp| {
+        std::fs::write(tmp, json + "\n").map_err(|e| Error::io(tmp, e))
+    })
 }

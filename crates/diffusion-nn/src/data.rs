@@ -50,7 +50,11 @@ impl DataShape {
     pub fn dim(&self) -> usize {
         match *self {
             DataShape::Vector { dim } => dim,
-            DataShape::Image { channels, height, width } => channels * height * width,
+            DataShape::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
         }
     }
 }
@@ -93,13 +97,19 @@ impl Toy {
                     } else {
                         (1.0 - theta.cos(), 0.5 - theta.sin())
                     };
-                    (x - 0.5 + 0.1 * gauss(&mut rng), y - 0.25 + 0.1 * gauss(&mut rng))
+                    (
+                        x - 0.5 + 0.1 * gauss(&mut rng),
+                        y - 0.25 + 0.1 * gauss(&mut rng),
+                    )
                 }
                 Toy::EightGaussians => {
                     let k = rng.random_range(0..8u32) as f64;
                     let angle = k * std::f64::consts::FRAC_PI_4;
                     let r = std::f64::consts::SQRT_2;
-                    (r * angle.cos() + 0.1 * gauss(&mut rng), r * angle.sin() + 0.1 * gauss(&mut rng))
+                    (
+                        r * angle.cos() + 0.1 * gauss(&mut rng),
+                        r * angle.sin() + 0.1 * gauss(&mut rng),
+                    )
                 }
                 Toy::Checkerboard => {
                     let x: f64 = rng.random_range(-2.0..2.0);
@@ -142,7 +152,10 @@ impl FromStr for DataSpec {
     fn from_str(s: &str) -> Result<Self> {
         let with_path = |p: &str| -> Result<PathBuf> {
             if p.is_empty() {
-                Err(Error::config("data", format!("`{s}` needs a path after the colon")))
+                Err(Error::config(
+                    "data",
+                    format!("`{s}` needs a path after the colon"),
+                ))
             } else {
                 Ok(PathBuf::from(p))
             }
@@ -243,7 +256,11 @@ fn to_unit(v: u32, levels: u32) -> f32 {
 fn split_every(rows: &[f32], dim: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
     let (mut train, mut test) = (Vec::new(), Vec::new());
     for (i, row) in rows.chunks_exact(dim).enumerate() {
-        if i % k == k - 1 { test.extend_from_slice(row) } else { train.extend_from_slice(row) }
+        if i % k == k - 1 {
+            test.extend_from_slice(row)
+        } else {
+            train.extend_from_slice(row)
+        }
     }
     (train, test)
 }
@@ -254,21 +271,29 @@ fn digits() -> Result<Dataset> {
     for (line_no, line) in DIGITS_CSV.lines().enumerate() {
         let fields: Vec<&str> = line.trim().split(',').collect();
         if fields.len() != 65 {
-            return Err(Error::data("data/digits.csv", format!("line {}: expected 65 fields", line_no + 1)));
+            return Err(Error::data(
+                "data/digits.csv",
+                format!("line {}: expected 65 fields", line_no + 1),
+            ));
         }
         for f in &fields[..64] {
-            let v: u32 = f
-                .parse()
-                .ok()
-                .filter(|v| *v <= 16)
-                .ok_or_else(|| Error::data("data/digits.csv", format!("line {}: bad pixel `{f}`", line_no + 1)))?;
+            let v: u32 = f.parse().ok().filter(|v| *v <= 16).ok_or_else(|| {
+                Error::data(
+                    "data/digits.csv",
+                    format!("line {}: bad pixel `{f}`", line_no + 1),
+                )
+            })?;
             rows.push(to_unit(v, 17));
         }
     }
     let (train, test) = split_every(&rows, 64, 5);
     Ok(Dataset {
         spec: DataSpec::Digits,
-        shape: DataShape::Image { channels: 1, height: 8, width: 8 },
+        shape: DataShape::Image {
+            channels: 1,
+            height: 8,
+            width: 8,
+        },
         levels: Some(17),
         train,
         test,
@@ -283,26 +308,49 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// u32), then n·rows·cols bytes. Returns (n, rows, cols, pixels).
 pub fn parse_idx_images(bytes: &[u8], path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     if bytes.len() < 16 {
-        return Err(Error::data(path, format!("truncated IDX header ({} bytes, need 16)", bytes.len())));
-    }
-    let be = |i: usize| u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
-    let magic = be(0);
-    if magic != 0x0000_0803 {
-        let hint = if bytes[..2] == [0x1f, 0x8b] { " (gzip-compressed: gunzip it first)" } else { "" };
         return Err(Error::data(
             path,
-            format!("wrong magic number 0x{magic:08x}, expected 0x00000803 (IDX3 unsigned bytes){hint}"),
+            format!("truncated IDX header ({} bytes, need 16)", bytes.len()),
+        ));
+    }
+    let be = |i: usize| {
+        u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize
+    };
+    let magic = be(0);
+    if magic != 0x0000_0803 {
+        let hint = if bytes[..2] == [0x1f, 0x8b] {
+            " (gzip-compressed: gunzip it first)"
+        } else {
+            ""
+        };
+        return Err(Error::data(
+            path,
+            format!(
+                "wrong magic number 0x{magic:08x}, expected 0x00000803 (IDX3 unsigned bytes){hint}"
+            ),
         ));
     }
     let (n, rows, cols) = (be(4), be(8), be(12));
-    let need = n.checked_mul(rows).and_then(|x| x.checked_mul(cols)).and_then(|x| x.checked_add(16));
+    let need = n
+        .checked_mul(rows)
+        .and_then(|x| x.checked_mul(cols))
+        .and_then(|x| x.checked_add(16));
     match need {
         Some(need) if need == bytes.len() => Ok((n, rows, cols, bytes[16..].to_vec())),
         Some(need) if need > bytes.len() => Err(Error::data(
             path,
-            format!("truncated: header says {n} images of {rows}×{cols} ({need} bytes), file has {}", bytes.len()),
+            format!(
+                "truncated: header says {n} images of {rows}×{cols} ({need} bytes), file has {}",
+                bytes.len()
+            ),
         )),
-        _ => Err(Error::data(path, format!("size mismatch: header {n}×{rows}×{cols} vs {} bytes", bytes.len()))),
+        _ => Err(Error::data(
+            path,
+            format!(
+                "size mismatch: header {n}×{rows}×{cols} vs {} bytes",
+                bytes.len()
+            ),
+        )),
     }
 }
 
@@ -316,16 +364,25 @@ fn mnist(path: &Path, spec: &DataSpec) -> Result<Dataset> {
         Ok((r, c, px.iter().map(|&v| to_unit(v as u32, 256)).collect()))
     };
     let (rows, cols, train, test) = if path.is_dir() {
-        let train_path = find_first(path, &["train-images-idx3-ubyte", "train-images.idx3-ubyte"])
-            .ok_or_else(|| {
-                Error::data(path, "no train-images-idx3-ubyte in this folder (gunzip the IDX files first)")
-            })?;
+        let train_path = find_first(
+            path,
+            &["train-images-idx3-ubyte", "train-images.idx3-ubyte"],
+        )
+        .ok_or_else(|| {
+            Error::data(
+                path,
+                "no train-images-idx3-ubyte in this folder (gunzip the IDX files first)",
+            )
+        })?;
         let (r, c, train) = load_file(&train_path)?;
         match find_first(path, &["t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"]) {
             Some(test_path) => {
                 let (r2, c2, test) = load_file(&test_path)?;
                 if (r2, c2) != (r, c) {
-                    return Err(Error::data(test_path, format!("{r2}×{c2} images, train has {r}×{c}")));
+                    return Err(Error::data(
+                        test_path,
+                        format!("{r2}×{c2} images, train has {r}×{c}"),
+                    ));
                 }
                 (r, c, train, test)
             }
@@ -356,7 +413,11 @@ fn finish_images(
     }
     Ok(Dataset {
         spec: spec.clone(),
-        shape: DataShape::Image { channels, height, width },
+        shape: DataShape::Image {
+            channels,
+            height,
+            width,
+        },
         levels: Some(256),
         train,
         test,
@@ -368,7 +429,7 @@ pub const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
 
 /// Parses one CIFAR-10 binary batch into pixel rows in [−1, 1].
 pub fn parse_cifar_batch(bytes: &[u8], path: &Path) -> Result<Vec<f32>> {
-    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(Error::data(
             path,
             format!(
@@ -380,7 +441,10 @@ pub fn parse_cifar_batch(bytes: &[u8], path: &Path) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(bytes.len() / CIFAR_RECORD * (CIFAR_RECORD - 1));
     for (i, rec) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
         if rec[0] > 9 {
-            return Err(Error::data(path, format!("record {i}: label byte {} > 9, not CIFAR-10", rec[0])));
+            return Err(Error::data(
+                path,
+                format!("record {i}: label byte {} > 9, not CIFAR-10", rec[0]),
+            ));
         }
         out.extend(rec[1..].iter().map(|&v| to_unit(v as u32, 256)));
     }
@@ -441,11 +505,20 @@ fn png_folder(dir: &Path, spec: &DataSpec) -> Result<Dataset> {
         if (img.width(), img.height()) != (w, h) {
             return Err(Error::data(
                 p,
-                format!("{}×{} image, the first one ({}) is {w}×{h}", img.width(), img.height(), files[0].display()),
+                format!(
+                    "{}×{} image, the first one ({}) is {w}×{h}",
+                    img.width(),
+                    img.height(),
+                    files[0].display()
+                ),
             ));
         }
         if grey {
-            rows.extend(img.to_luma8().pixels().map(|px| to_unit(px.0[0] as u32, 256)));
+            rows.extend(
+                img.to_luma8()
+                    .pixels()
+                    .map(|px| to_unit(px.0[0] as u32, 256)),
+            );
         } else {
             let rgb = img.to_rgb8();
             for c in 0..3 {
@@ -466,14 +539,24 @@ mod tests {
         let d = load(&DataSpec::Digits).unwrap();
         assert_eq!((d.n_train(), d.n_test()), (1438, 359));
         assert_eq!(d.levels, Some(17));
-        assert!(d.train.iter().chain(&d.test).all(|v| (-1.0..=1.0).contains(v)));
+        assert!(
+            d.train
+                .iter()
+                .chain(&d.test)
+                .all(|v| (-1.0..=1.0).contains(v))
+        );
         // first pixel row of the file: 0,0,5,13 → −1, −1, 2·5/16−1, 2·13/16−1
         assert_eq!(&d.train[..4], &[-1.0, -1.0, -0.375, 0.625]);
     }
 
     #[test]
     fn toys_are_seeded() {
-        for toy in [Toy::Moons, Toy::EightGaussians, Toy::Checkerboard, Toy::SwissRoll] {
+        for toy in [
+            Toy::Moons,
+            Toy::EightGaussians,
+            Toy::Checkerboard,
+            Toy::SwissRoll,
+        ] {
             let a = toy.sample(100, 1);
             assert_eq!(a, toy.sample(100, 1));
             assert_ne!(a, toy.sample(100, 2));
@@ -493,7 +576,10 @@ mod tests {
     #[test]
     fn spec_parsing() {
         assert_eq!("digits".parse::<DataSpec>().unwrap(), DataSpec::Digits);
-        assert_eq!("mnist:/x".parse::<DataSpec>().unwrap(), DataSpec::Mnist("/x".into()));
+        assert_eq!(
+            "mnist:/x".parse::<DataSpec>().unwrap(),
+            DataSpec::Mnist("/x".into())
+        );
         assert!("mnist:".parse::<DataSpec>().is_err());
         assert!("cifar100:/x".parse::<DataSpec>().is_err());
         assert_eq!(DataSpec::Toy(Toy::SwissRoll).to_string(), "swissroll");

@@ -74,15 +74,27 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub(crate) fn data(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Data { path: path.into(), msg: msg.into() }
+        Error::Data {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn checkpoint(path: impl Into<PathBuf>, msg: impl Into<String>) -> Self {
-        Error::Checkpoint { path: path.into(), msg: msg.into() }
+        Error::Checkpoint {
+            path: path.into(),
+            msg: msg.into(),
+        }
     }
     pub(crate) fn config(what: &'static str, msg: impl Into<String>) -> Self {
-        Error::Config { what, msg: msg.into() }
+        Error::Config {
+            what,
+            msg: msg.into(),
+        }
     }
 }

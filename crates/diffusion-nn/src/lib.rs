@@ -35,7 +35,10 @@ pub fn device(choice: DeviceChoice) -> Result<Device> {
     match choice {
         DeviceChoice::Cpu => Ok(Device::Cpu),
         DeviceChoice::Cuda => Device::new_cuda(0).map_err(|e| {
-            Error::config("device", format!("cuda is not available ({e}); build with `--features cuda`"))
+            Error::config(
+                "device",
+                format!("cuda is not available ({e}); build with `--features cuda`"),
+            )
         }),
     }
 }

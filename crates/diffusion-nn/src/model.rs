@@ -50,7 +50,12 @@ pub struct MlpConfig {
 impl MlpConfig {
     /// The benchmark's reference MLP: H=256, depth 4, T=64 (215,042 parameters for d=2).
     pub fn reference(dim: usize) -> Self {
-        MlpConfig { dim, hidden: 256, depth: 4, time_dim: 64 }
+        MlpConfig {
+            dim,
+            hidden: 256,
+            depth: 4,
+            time_dim: 64,
+        }
     }
 }
 
@@ -118,13 +123,22 @@ impl EpsNetConfig {
             }
             EpsNetConfig::Unet(c) => {
                 if c.channels == 0 || c.height == 0 || c.width == 0 || c.base_channels == 0 {
-                    return Err(Error::config("unet", "channels, height, width, base must be ≥ 1"));
+                    return Err(Error::config(
+                        "unet",
+                        "channels, height, width, base must be ≥ 1",
+                    ));
                 }
                 if c.channel_mult.is_empty() || c.channel_mult.contains(&0) {
-                    return Err(Error::config("unet", "channel_mult must be non-empty and positive"));
+                    return Err(Error::config(
+                        "unet",
+                        "channel_mult must be non-empty and positive",
+                    ));
                 }
                 if c.num_res_blocks == 0 || c.temb_dim == 0 || c.groups == 0 {
-                    return Err(Error::config("unet", "num_res_blocks, temb_dim, groups must be ≥ 1"));
+                    return Err(Error::config(
+                        "unet",
+                        "num_res_blocks, temb_dim, groups must be ≥ 1",
+                    ));
                 }
                 let scale = 1usize << (c.channel_mult.len() - 1);
                 if c.height % scale != 0 || c.width % scale != 0 {
@@ -140,7 +154,11 @@ impl EpsNetConfig {
                 }
                 for (i, m) in c.channel_mult.iter().enumerate() {
                     let ch = m * c.base_channels;
-                    let prev = if i == 0 { c.base_channels } else { c.channel_mult[i - 1] * c.base_channels };
+                    let prev = if i == 0 {
+                        c.base_channels
+                    } else {
+                        c.channel_mult[i - 1] * c.base_channels
+                    };
                     for n in [ch, ch + prev, 2 * ch, c.base_channels] {
                         if n % c.groups != 0 {
                             return Err(Error::config(
@@ -157,8 +175,11 @@ impl EpsNetConfig {
 }
 
 fn check_time_dim(t: usize) -> Result<()> {
-    if t == 0 || t % 2 != 0 {
-        return Err(Error::config("time_dim", format!("{t} must be even and ≥ 2")));
+    if t == 0 || !t.is_multiple_of(2) {
+        return Err(Error::config(
+            "time_dim",
+            format!("{t} must be even and ≥ 2"),
+        ));
     }
     Ok(())
 }
@@ -194,11 +215,22 @@ impl Mlp {
         let mut layers = Vec::with_capacity(config.depth + 1);
         let mut width = config.dim + config.time_dim;
         for k in 0..config.depth {
-            layers.push(candle_nn::linear(width, config.hidden, vb.pp(format!("layers.{k}")))?);
+            layers.push(candle_nn::linear(
+                width,
+                config.hidden,
+                vb.pp(format!("layers.{k}")),
+            )?);
             width = config.hidden;
         }
-        layers.push(candle_nn::linear(width, config.dim, vb.pp(format!("layers.{}", config.depth)))?);
-        Ok(Mlp { config: config.clone(), layers })
+        layers.push(candle_nn::linear(
+            width,
+            config.dim,
+            vb.pp(format!("layers.{}", config.depth)),
+        )?);
+        Ok(Mlp {
+            config: config.clone(),
+            layers,
+        })
     }
 
     fn forward(&self, x: &Tensor, t: &[f64]) -> Result<Tensor> {
@@ -216,7 +248,11 @@ impl Mlp {
 }
 
 fn conv3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig { padding: 1, stride, ..Default::default() };
+    let cfg = Conv2dConfig {
+        padding: 1,
+        stride,
+        ..Default::default()
+    };
     Ok(candle_nn::conv2d(cin, cout, 3, cfg, vb)?)
 }
 
@@ -235,7 +271,13 @@ impl ResBlock {
         let skip = if cin == cout {
             None
         } else {
-            Some(candle_nn::conv2d(cin, cout, 1, Default::default(), vb.pp("skip"))?)
+            Some(candle_nn::conv2d(
+                cin,
+                cout,
+                1,
+                Default::default(),
+                vb.pp("skip"),
+            )?)
         };
         Ok(ResBlock {
             norm1: candle_nn::group_norm(groups, cin, 1e-5, vb.pp("norm1"))?,
@@ -249,10 +291,18 @@ impl ResBlock {
 
     /// `x`: `[B, cin, H, W]`; `temb_act`: SiLU of the time embedding, `[B, temb]`.
     fn forward(&self, x: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
-        let h = self.conv1.forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
-        let bias = self.temb_proj.forward(temb_act)?.unsqueeze(2)?.unsqueeze(3)?;
+        let h = self
+            .conv1
+            .forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
+        let bias = self
+            .temb_proj
+            .forward(temb_act)?
+            .unsqueeze(2)?
+            .unsqueeze(3)?;
         let h = h.broadcast_add(&bias)?;
-        let h = self.conv2.forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let h = self
+            .conv2
+            .forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
@@ -295,7 +345,13 @@ impl Unet {
             let vbl = vb.pp(format!("down.{i}"));
             let mut res = Vec::with_capacity(c.num_res_blocks);
             for j in 0..c.num_res_blocks {
-                res.push(ResBlock::new(ch, out, c.temb_dim, c.groups, vbl.pp(format!("res.{j}")))?);
+                res.push(ResBlock::new(
+                    ch,
+                    out,
+                    c.temb_dim,
+                    c.groups,
+                    vbl.pp(format!("res.{j}")),
+                )?);
                 ch = out;
                 skips.push(ch);
             }
@@ -313,24 +369,47 @@ impl Unet {
             let mut res = Vec::with_capacity(c.num_res_blocks);
             for j in 0..c.num_res_blocks {
                 let skip = skips.pop().expect("one skip per down ResBlock");
-                res.push(ResBlock::new(ch + skip, out, c.temb_dim, c.groups, vbl.pp(format!("res.{j}")))?);
+                res.push(ResBlock::new(
+                    ch + skip,
+                    out,
+                    c.temb_dim,
+                    c.groups,
+                    vbl.pp(format!("res.{j}")),
+                )?);
                 ch = out;
             }
-            let resample = if i > 0 { Some(conv3(ch, ch, 1, vbl.pp("upsample"))?) } else { None };
+            let resample = if i > 0 {
+                Some(conv3(ch, ch, 1, vbl.pp("upsample"))?)
+            } else {
+                None
+            };
             up.push(Level { res, resample });
         }
         let norm_out = candle_nn::group_norm(c.groups, ch, 1e-5, vb.pp("norm_out"))?;
         let conv_out = conv3(ch, c.channels, 1, vb.pp("conv_out"))?;
-        Ok(Unet { config: c.clone(), temb1, temb2, conv_in, down, up, norm_out, conv_out })
+        Ok(Unet {
+            config: c.clone(),
+            temb1,
+            temb2,
+            conv_in,
+            down,
+            up,
+            norm_out,
+            conv_out,
+        })
     }
 
     fn forward(&self, x: &Tensor, t: &[f64]) -> Result<Tensor> {
         let c = &self.config;
         let b = x.dim(0)?;
         let emb = sinusoidal_embedding(t, c.time_dim, x.device())?;
-        let temb = self.temb2.forward(&candle_nn::ops::silu(&self.temb1.forward(&emb)?)?)?;
+        let temb = self
+            .temb2
+            .forward(&candle_nn::ops::silu(&self.temb1.forward(&emb)?)?)?;
         let temb_act = candle_nn::ops::silu(&temb)?;
-        let mut h = self.conv_in.forward(&x.reshape((b, c.channels, c.height, c.width))?)?;
+        let mut h = self
+            .conv_in
+            .forward(&x.reshape((b, c.channels, c.height, c.width))?)?;
         let mut skips = Vec::new();
         for level in &self.down {
             for block in &level.res {
@@ -351,7 +430,9 @@ impl Unet {
                 h = conv.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?;
             }
         }
-        let h = self.conv_out.forward(&candle_nn::ops::silu(&self.norm_out.forward(&h)?)?)?;
+        let h = self
+            .conv_out
+            .forward(&candle_nn::ops::silu(&self.norm_out.forward(&h)?)?)?;
         Ok(h.reshape((b, c.channels * c.height * c.width))?)
     }
 }
@@ -362,7 +443,7 @@ pub enum EpsNet {
     /// See [`MlpConfig`].
     Mlp(Mlp),
     /// See [`UnetConfig`].
-    Unet(Unet),
+    Unet(Box<Unet>),
 }
 
 impl EpsNet {
@@ -374,7 +455,7 @@ impl EpsNet {
         config.validate()?;
         Ok(match config {
             EpsNetConfig::Mlp(c) => EpsNet::Mlp(Mlp::new(c, vb)?),
-            EpsNetConfig::Unet(c) => EpsNet::Unet(Unet::new(c, vb)?),
+            EpsNetConfig::Unet(c) => EpsNet::Unet(Box::new(Unet::new(c, vb)?)),
         })
     }
 
@@ -387,7 +468,10 @@ impl EpsNet {
     /// Candle shape errors when `x_t` does not have `d` columns or `t.len() != B`.
     pub fn forward(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
         if x_t.dim(0)? != t.len() {
-            return Err(Error::config("time", format!("{} times for {} rows", t.len(), x_t.dim(0)?)));
+            return Err(Error::config(
+                "time",
+                format!("{} times for {} rows", t.len(), x_t.dim(0)?),
+            ));
         }
         match self {
             EpsNet::Mlp(m) => m.forward(x_t, t),
@@ -406,7 +490,10 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("config", &self.config).field("device", &self.device).finish()
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("device", &self.device)
+            .finish()
     }
 }
 
@@ -419,7 +506,12 @@ impl Model {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let net = EpsNet::new(config, vb)?;
-        let model = Model { config: config.clone(), varmap, net, device: device.clone() };
+        let model = Model {
+            config: config.clone(),
+            varmap,
+            net,
+            device: device.clone(),
+        };
         model.reinit(seed)?;
         Ok(model)
     }
@@ -435,7 +527,9 @@ impl Model {
             let values: Vec<f32> = if dims.len() >= 2 {
                 let fan_in: usize = dims[1..].iter().product();
                 let bound = 1.0 / (fan_in as f64).sqrt();
-                (0..n).map(|_| rng.random_range(-bound..bound) as f32).collect()
+                (0..n)
+                    .map(|_| rng.random_range(-bound..bound) as f32)
+                    .collect()
             } else {
                 vec![0.0; n]
             };
@@ -461,7 +555,11 @@ impl Model {
 
     /// Every variable with its name, sorted by name (the safetensors tensor names).
     pub fn named_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let data = self.varmap.data().lock().expect("var map lock is never poisoned");
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .expect("var map lock is never poisoned");
         let mut vars: Vec<(String, candle_core::Var)> =
             data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
@@ -491,7 +589,8 @@ mod tests {
         let dev = Device::Cpu;
         let mlp = Model::new(&EpsNetConfig::Mlp(MlpConfig::reference(2)), 0, &dev).unwrap();
         assert_eq!(mlp.n_params(), 215_042);
-        let unet = Model::new(&EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8)), 0, &dev).unwrap();
+        let unet =
+            Model::new(&EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8)), 0, &dev).unwrap();
         assert_eq!(unet.n_params(), 599_297);
     }
 
@@ -503,18 +602,39 @@ mod tests {
         let b = Model::new(&cfg, 7, &dev).unwrap();
         let x = Tensor::ones((3, 64), DType::F32, &dev).unwrap();
         let t = [1.0, 500.0, 1000.0];
-        let ya = a.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let yb = b.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let ya = a
+            .forward(&x, &t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let yb = b
+            .forward(&x, &t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(ya.len(), 192);
         assert_eq!(ya, yb, "same seed must give identical networks");
         let c = Model::new(&cfg, 8, &dev).unwrap();
-        let yc = c.forward(&x, &t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let yc = c
+            .forward(&x, &t)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_ne!(ya, yc);
     }
 
     #[test]
     fn sinusoidal_embedding_closed_form() {
-        let e = sinusoidal_embedding(&[3.0], 4, &Device::Cpu).unwrap().to_vec2::<f32>().unwrap();
+        let e = sinusoidal_embedding(&[3.0], 4, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         // half = 2: f_0 = 1, f_1 = 10000^{-1/2} = 0.01.
         let want = [3f64.sin(), 0.03f64.sin(), 3f64.cos(), 0.03f64.cos()];
         for (g, w) in e[0].iter().zip(want) {
@@ -529,7 +649,12 @@ mod tests {
         c.height = 8;
         c.groups = 7;
         assert!(EpsNetConfig::Unet(c).validate().is_err());
-        let m = MlpConfig { dim: 2, hidden: 8, depth: 1, time_dim: 3 };
+        let m = MlpConfig {
+            dim: 2,
+            hidden: 8,
+            depth: 1,
+            time_dim: 3,
+        };
         assert!(EpsNetConfig::Mlp(m).validate().is_err());
     }
 }

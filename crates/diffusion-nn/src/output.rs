@@ -26,7 +26,11 @@ pub fn write_png(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     let dim = shape.dim();
     let n = rows.len() / dim;
     let img: image::DynamicImage = match shape {
-        DataShape::Image { channels, height, width } => {
+        DataShape::Image {
+            channels,
+            height,
+            width,
+        } => {
             let cols = (n as f64).sqrt().ceil().max(1.0) as usize;
             let grid_rows = n.div_ceil(cols).max(1);
             let scale = (32 / height.max(width)).max(1);
@@ -38,8 +42,13 @@ pub fn write_png(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
                 for y in 0..height * scale {
                     for x in 0..width * scale {
                         let px = (y / scale) * width + x / scale;
-                        let c = |ch: usize| to_byte(row[ch.min(channels - 1) * height * width + px]);
-                        canvas.put_pixel((gx + x) as u32, (gy + y) as u32, image::Rgb([c(0), c(1), c(2)]));
+                        let c =
+                            |ch: usize| to_byte(row[ch.min(channels - 1) * height * width + px]);
+                        canvas.put_pixel(
+                            (gx + x) as u32,
+                            (gy + y) as u32,
+                            image::Rgb([c(0), c(1), c(2)]),
+                        );
                     }
                 }
             }
@@ -48,7 +57,8 @@ pub fn write_png(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
         DataShape::Vector { dim: 2 } => {
             let size = 512u32;
             let mut canvas = image::RgbImage::from_pixel(size, size, image::Rgb([255, 255, 255]));
-            let to_px = |v: f64| ((v + SCATTER_RANGE) / (2.0 * SCATTER_RANGE) * size as f64).floor();
+            let to_px =
+                |v: f64| ((v + SCATTER_RANGE) / (2.0 * SCATTER_RANGE) * size as f64).floor();
             for p in rows.chunks_exact(2) {
                 let (x, y) = (to_px(p[0]), to_px(-p[1]));
                 for (dx, dy) in [(0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0)] {
@@ -69,7 +79,10 @@ pub fn write_png(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     };
     write_atomic(path, |tmp| {
         img.save_with_format(tmp, image::ImageFormat::Png)
-            .map_err(|e| Error::Image { path: path.to_path_buf(), msg: e.to_string() })
+            .map_err(|e| Error::Image {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            })
     })
 }
 
@@ -82,7 +95,11 @@ pub fn write_npy(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     let n = rows.len() / shape.dim();
     let dims = match shape {
         DataShape::Vector { dim } => format!("({n}, {dim})"),
-        DataShape::Image { channels, height, width } => format!("({n}, {channels}, {height}, {width})"),
+        DataShape::Image {
+            channels,
+            height,
+            width,
+        } => format!("({n}, {channels}, {height}, {width})"),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
     // Preamble (10 bytes) + header + '\n' must be a multiple of 64.
@@ -97,7 +114,9 @@ pub fn write_npy(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     for &v in rows {
         bytes.extend_from_slice(&(v as f32).to_le_bytes());
     }
-    write_atomic(path, |tmp| std::fs::write(tmp, &bytes).map_err(|e| Error::io(path, e)))
+    write_atomic(path, |tmp| {
+        std::fs::write(tmp, &bytes).map_err(|e| Error::io(path, e))
+    })
 }
 
 #[cfg(test)]
@@ -115,8 +134,10 @@ mod tests {
         assert_eq!((10 + hlen) % 64, 0);
         let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
         assert!(header.contains("'shape': (2, 2)"), "{header}");
-        let data: Vec<f32> =
-            b[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let data: Vec<f32> = b[10 + hlen..]
+            .chunks(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
         assert_eq!(data, vec![1.0, -2.0, 0.5, 4.0]);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -125,7 +146,11 @@ mod tests {
     fn png_grid_and_scatter_round_trip() {
         let dir = std::env::temp_dir().join(format!("kexue-png-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let shape = DataShape::Image { channels: 1, height: 8, width: 8 };
+        let shape = DataShape::Image {
+            channels: 1,
+            height: 8,
+            width: 8,
+        };
         let mut rows = vec![-1.0; 4 * 64];
         rows[0] = 1.0; // top-left pixel of the first image is white
         let path = dir.join("g.png");

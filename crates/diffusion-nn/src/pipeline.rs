@@ -13,7 +13,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use diffusion::analytic::{DataRange, Gamma};
-use diffusion::{Decoder, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip};
+use diffusion::{
+    Decoder, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
+};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -51,7 +53,10 @@ impl GammaFile {
     /// # Errors
     /// When a value is negative or not finite.
     pub fn to_gamma(&self) -> Result<Gamma> {
-        Ok(Gamma::from_pairs(self.n_timesteps, self.gamma.iter().enumerate().map(|(i, &g)| (i + 1, g)))?)
+        Ok(Gamma::from_pairs(
+            self.n_timesteps,
+            self.gamma.iter().enumerate().map(|(i, &g)| (i + 1, g)),
+        )?)
     }
 }
 
@@ -72,25 +77,37 @@ pub fn estimate_gamma(
     let d = model.config().dim();
     let n_rows = train_rows.len() / d;
     if m == 0 || n_rows == 0 {
-        return Err(Error::config("m", format!("need m ≥ 1 and training rows (m = {m}, rows = {n_rows})")));
+        return Err(Error::config(
+            "m",
+            format!("need m ≥ 1 and training rows (m = {m}, rows = {n_rows})"),
+        ));
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..n_rows).collect();
     order.shuffle(&mut rng);
     let rows: Vec<f64> = (0..m)
-        .flat_map(|i| train_rows[order[i % n_rows] * d..(order[i % n_rows] + 1) * d].iter().map(|&v| v as f64))
+        .flat_map(|i| {
+            train_rows[order[i % n_rows] * d..(order[i % n_rows] + 1) * d]
+                .iter()
+                .map(|&v| v as f64)
+        })
         .collect();
     let times: Vec<usize> = (1..=schedule.n_steps()).collect();
     let started = Instant::now();
     let predictor = NetPredictor::new(model, MAX_BATCH);
-    let gamma = diffusion::analytic::estimate_gamma(&predictor, schedule, &rows, &times, MAX_BATCH, &mut rng, on_time)?;
+    let gamma = diffusion::analytic::estimate_gamma(
+        &predictor, schedule, &rows, &times, MAX_BATCH, &mut rng, on_time,
+    )?;
     Ok(GammaFile {
         checkpoint_step: meta.step,
         m,
         seed,
         n_timesteps: schedule.n_steps(),
         seconds: started.elapsed().as_secs_f64(),
-        gamma: times.iter().map(|&n| gamma.require(n)).collect::<diffusion::Result<_>>()?,
+        gamma: times
+            .iter()
+            .map(|&n| gamma.require(n))
+            .collect::<diffusion::Result<_>>()?,
     })
 }
 
@@ -98,11 +115,18 @@ pub fn estimate_gamma(
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the file exists but is malformed.
-pub fn cached_gamma(dir: &Path, meta: &CheckpointMeta, m: usize, seed: u64) -> Result<Option<GammaFile>> {
+pub fn cached_gamma(
+    dir: &Path,
+    meta: &CheckpointMeta,
+    m: usize,
+    seed: u64,
+) -> Result<Option<GammaFile>> {
     let path = dir.join(GAMMA_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let file: GammaFile =
-        serde_json::from_str(&text).map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let file: GammaFile = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
     let fresh = file.checkpoint_step == meta.step
         && file.m == m
         && file.seed == seed
@@ -117,9 +141,11 @@ pub fn cached_gamma(dir: &Path, meta: &CheckpointMeta, m: usize, seed: u64) -> R
 /// [`Error::Checkpoint`] when the file exists but is malformed.
 pub fn any_cached_gamma(dir: &Path, meta: &CheckpointMeta) -> Result<Option<GammaFile>> {
     let path = dir.join(GAMMA_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-    let file: GammaFile =
-        serde_json::from_str(&text).map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let file: GammaFile = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
     let fresh = file.checkpoint_step == meta.step
         && file.n_timesteps == meta.schedule.n_timesteps
         && file.gamma.len() == meta.schedule.n_timesteps;
@@ -133,7 +159,9 @@ pub fn any_cached_gamma(dir: &Path, meta: &CheckpointMeta) -> Result<Option<Gamm
 pub fn save_gamma(dir: &Path, file: &GammaFile) -> Result<()> {
     let path = dir.join(GAMMA_FILE);
     let json = serde_json::to_string(file).expect("Γ file always serialises");
-    write_atomic(&path, |tmp| std::fs::write(tmp, json).map_err(|e| Error::io(&path, e)))
+    write_atomic(&path, |tmp| {
+        std::fs::write(tmp, json).map_err(|e| Error::io(&path, e))
+    })
 }
 
 /// The plan settings for sampling or for the NELBO (see the module docs).
@@ -145,7 +173,9 @@ pub fn plan_config(meta: &CheckpointMeta, sampler: Sampler, purpose: Purpose) ->
             data_range: DataRange::PIXELS,
             final_step: FinalStep::Mean,
             sigma2_clip: match purpose {
-                Purpose::Sampling => Sigma2Clip::Pixel { y: 255.0 / (levels.max(2) - 1) as f64 },
+                Purpose::Sampling => Sigma2Clip::Pixel {
+                    y: 255.0 / (levels.max(2) - 1) as f64,
+                },
                 Purpose::Likelihood => Sigma2Clip::None,
             },
         },
@@ -181,11 +211,22 @@ pub fn sample(
     on_step: &mut dyn FnMut(usize),
 ) -> Result<Vec<f64>> {
     let trajectory = Trajectory::even(schedule.n_steps(), k)?;
-    let steps = diffusion::plan(schedule, &trajectory, &plan_config(meta, sampler, Purpose::Sampling), gamma)?;
+    let steps = diffusion::plan(
+        schedule,
+        &trajectory,
+        &plan_config(meta, sampler, Purpose::Sampling),
+        gamma,
+    )?;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut x = vec![0.0; n * model.config().dim()];
     diffusion::standard_normal(&mut rng, &mut x);
-    diffusion::sample(&NetPredictor::new(model, MAX_BATCH), &steps, &mut x, &mut rng, on_step)?;
+    diffusion::sample(
+        &NetPredictor::new(model, MAX_BATCH),
+        &steps,
+        &mut x,
+        &mut rng,
+        on_step,
+    )?;
     Ok(x)
 }
 
@@ -225,7 +266,10 @@ pub fn nelbo_table(
     let data: Vec<f64> = test_rows.iter().map(|&v| v as f64).collect();
     let variance = diffusion::nelbo::official_decoder_variance(schedule);
     let decoder = match meta.data.levels {
-        Some(levels) => Decoder::Discretized { levels: levels as usize, variance },
+        Some(levels) => Decoder::Discretized {
+            levels: levels as usize,
+            variance,
+        },
         None => Decoder::Gaussian { variance },
     };
     let predictor = NetPredictor::new(model, MAX_BATCH);
@@ -237,7 +281,15 @@ pub fn nelbo_table(
             let cfg = plan_config(meta, sampler, Purpose::Likelihood);
             let steps = diffusion::plan(schedule, &trajectory, &cfg, gamma)?;
             let mut rng = StdRng::seed_from_u64(seed ^ k as u64);
-            let nelbo = diffusion::nelbo(&predictor, schedule, &steps, &data, decoder, &mut rng, &mut |_| {})?;
+            let nelbo = diffusion::nelbo(
+                &predictor,
+                schedule,
+                &steps,
+                &data,
+                decoder,
+                &mut rng,
+                &mut |_| {},
+            )?;
             let row = EvalRow {
                 sampler: sampler.name(),
                 steps: k,

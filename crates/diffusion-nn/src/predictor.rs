@@ -17,16 +17,26 @@ pub struct NetPredictor<'a> {
 impl<'a> NetPredictor<'a> {
     /// A predictor evaluating at most `max_batch` (≥ 1) rows per network call.
     pub fn new(model: &'a Model, max_batch: usize) -> Self {
-        NetPredictor { model, max_batch: max_batch.max(1) }
+        NetPredictor {
+            model,
+            max_batch: max_batch.max(1),
+        }
     }
 
     fn run(&self, x_t: &[f64], t: f64, eps: &mut [f64]) -> crate::Result<()> {
         let d = self.model.config().dim();
-        for (x, e) in x_t.chunks(self.max_batch * d).zip(eps.chunks_mut(self.max_batch * d)) {
+        for (x, e) in x_t
+            .chunks(self.max_batch * d)
+            .zip(eps.chunks_mut(self.max_batch * d))
+        {
             let rows = x.len() / d;
             let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
             let input = Tensor::from_vec(xf, (rows, d), self.model.device())?;
-            let out = self.model.forward(&input, &vec![t; rows])?.flatten_all()?.to_vec1::<f32>()?;
+            let out = self
+                .model
+                .forward(&input, &vec![t; rows])?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             for (dst, src) in e.iter_mut().zip(out) {
                 *dst = src as f64;
             }
@@ -40,14 +50,24 @@ impl EpsPredictor for NetPredictor<'_> {
         self.model.config().dim()
     }
 
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> diffusion::Result<()> {
+    fn predict_eps(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        eps: &mut [f64],
+    ) -> diffusion::Result<()> {
         let d = self.dim();
-        if x_t.len() % d != 0 || eps.len() != x_t.len() {
+        if !x_t.len().is_multiple_of(d) || eps.len() != x_t.len() {
             return Err(diffusion::Error::Invalid {
                 what: "batch",
-                msg: format!("{} inputs / {} outputs for rows of {d}", x_t.len(), eps.len()),
+                msg: format!(
+                    "{} inputs / {} outputs for rows of {d}",
+                    x_t.len(),
+                    eps.len()
+                ),
             });
         }
-        self.run(x_t, level.t, eps).map_err(|e| diffusion::Error::Predictor(Box::new(e)))
+        self.run(x_t, level.t, eps)
+            .map_err(|e| diffusion::Error::Predictor(Box::new(e)))
     }
 }

@@ -52,7 +52,10 @@ pub struct ScheduleConfig {
 
 impl ScheduleConfig {
     /// The paper's setting: linear, N = 1000.
-    pub const LINEAR_1000: ScheduleConfig = ScheduleConfig { kind: ScheduleKind::Linear, n_timesteps: 1000 };
+    pub const LINEAR_1000: ScheduleConfig = ScheduleConfig {
+        kind: ScheduleKind::Linear,
+        n_timesteps: 1000,
+    };
 
     /// Builds the schedule.
     ///
@@ -143,7 +146,11 @@ impl TrainConfig {
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad("weight_decay", format!("{} must be ≥ 0", self.weight_decay));
         }
-        for (what, v) in [("beta1", self.beta1), ("beta2", self.beta2), ("ema_decay", self.ema_decay)] {
+        for (what, v) in [
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("ema_decay", self.ema_decay),
+        ] {
             if !(0.0..1.0).contains(&v) {
                 return bad(what, format!("{v} must be in [0, 1)"));
             }
@@ -245,7 +252,11 @@ pub fn train(
     if setup.model.dim() != data.dim() {
         return Err(Error::config(
             "model",
-            format!("network dimension {} does not match data dimension {}", setup.model.dim(), data.dim()),
+            format!(
+                "network dimension {} does not match data dimension {}",
+                setup.model.dim(),
+                data.dim()
+            ),
         ));
     }
     if data.n_train() == 0 {
@@ -253,7 +264,11 @@ pub fn train(
     }
     let schedule = setup.schedule.build()?;
     let n_t = schedule.n_steps();
-    let data_info = DataInfo { spec: data.spec.to_string(), shape: data.shape, levels: data.levels };
+    let data_info = DataInfo {
+        spec: data.spec.to_string(),
+        shape: data.shape,
+        levels: data.levels,
+    };
 
     let (model, mut state, done, mut smoothed) = match start {
         Start::Fresh => {
@@ -264,7 +279,11 @@ pub fn train(
                 ));
             }
             let model = Model::new(&setup.model, cfg.seed, device)?;
-            let mut state = TrainState { ema: vec![], adam_m: vec![], adam_v: vec![] };
+            let mut state = TrainState {
+                ema: vec![],
+                adam_m: vec![],
+                adam_v: vec![],
+            };
             for (_, var) in model.named_vars() {
                 state.ema.push(var.as_tensor().detach().copy()?);
                 state.adam_m.push(var.as_tensor().detach().zeros_like()?);
@@ -275,10 +294,19 @@ pub fn train(
         Start::Resume => {
             let (meta, model, state) = checkpoint::load_train_state(out, device)?;
             if meta.model != setup.model || meta.schedule != setup.schedule {
-                return Err(Error::checkpoint(out, "was trained with another network or schedule"));
+                return Err(Error::checkpoint(
+                    out,
+                    "was trained with another network or schedule",
+                ));
             }
             if meta.data != data_info {
-                return Err(Error::checkpoint(out, format!("was trained on `{}`, not `{}`", meta.data.spec, data_info.spec)));
+                return Err(Error::checkpoint(
+                    out,
+                    format!(
+                        "was trained on `{}`, not `{}`",
+                        meta.data.spec, data_info.spec
+                    ),
+                ));
             }
             (model, state, meta.step, meta.loss.unwrap_or(f64::NAN))
         }
@@ -288,8 +316,12 @@ pub fn train(
     let n_rows = data.n_train();
     let started = Instant::now();
     let mut last_good = done;
-    let sqrt_ab: Vec<f32> = (0..=n_t).map(|n| schedule.alpha_bar(n).sqrt() as f32).collect();
-    let sqrt_bb: Vec<f32> = (0..=n_t).map(|n| schedule.beta_bar(n).sqrt() as f32).collect();
+    let sqrt_ab: Vec<f32> = (0..=n_t)
+        .map(|n| schedule.alpha_bar(n).sqrt() as f32)
+        .collect();
+    let sqrt_bb: Vec<f32> = (0..=n_t)
+        .map(|n| schedule.beta_bar(n).sqrt() as f32)
+        .collect();
     let b = cfg.batch_size;
 
     for step in done + 1..=cfg.steps {
@@ -313,7 +345,12 @@ pub fn train(
         let loss = (eps_hat - eps)?.sqr()?.sum(1)?.mean(0)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         if !loss_value.is_finite() {
-            return Err(Error::NonFiniteLoss { step, what: "loss", value: loss_value, last_good });
+            return Err(Error::NonFiniteLoss {
+                step,
+                what: "loss",
+                value: loss_value,
+                last_good,
+            });
         }
         let grads = loss.backward()?;
         let mut grad_list = Vec::with_capacity(vars.len());
@@ -328,14 +365,29 @@ pub fn train(
         }
         let norm = norm2.sqrt();
         if !norm.is_finite() {
-            return Err(Error::NonFiniteLoss { step, what: "gradient norm", value: norm, last_good });
+            return Err(Error::NonFiniteLoss {
+                step,
+                what: "gradient norm",
+                value: norm,
+                last_good,
+            });
         }
-        let scale = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip { cfg.grad_clip / norm } else { 1.0 };
-        let warm = if cfg.warmup_steps > 0 { (step as f64 / cfg.warmup_steps as f64).min(1.0) } else { 1.0 };
+        let scale = if cfg.grad_clip > 0.0 && norm > cfg.grad_clip {
+            cfg.grad_clip / norm
+        } else {
+            1.0
+        };
+        let warm = if cfg.warmup_steps > 0 {
+            (step as f64 / cfg.warmup_steps as f64).min(1.0)
+        } else {
+            1.0
+        };
         let lr = cfg.lr * warm;
         let bc1 = 1.0 - cfg.beta1.powi(step.min(i32::MAX as u64) as i32);
         let bc2 = 1.0 - cfg.beta2.powi(step.min(i32::MAX as u64) as i32);
-        let mu = cfg.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        let mu = cfg
+            .ema_decay
+            .min((1.0 + step as f64) / (10.0 + step as f64));
         // Optimizer arithmetic runs on detached tensors: otherwise every new weight would keep
         // the autograd graph of all previous steps alive (unbounded memory).
         for (i, (_, var)) in vars.iter().enumerate() {
@@ -351,7 +403,11 @@ pub fn train(
             state.adam_m[i] = m;
             state.adam_v[i] = v;
         }
-        smoothed = if smoothed.is_nan() { loss_value } else { 0.98 * smoothed + 0.02 * loss_value };
+        smoothed = if smoothed.is_nan() {
+            loss_value
+        } else {
+            0.98 * smoothed + 0.02 * loss_value
+        };
         let checkpointed = step % cfg.checkpoint_every == 0 || step == cfg.steps;
         if checkpointed {
             let meta = CheckpointMeta {

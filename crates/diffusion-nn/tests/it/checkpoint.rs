@@ -10,12 +10,22 @@ use super::{scratch, tiny_setup};
 fn trained(name: &str) -> std::path::PathBuf {
     let data = data::load(&DataSpec::Toy(Toy::Moons)).unwrap();
     let dir = scratch(name);
-    train(&tiny_setup(2, 1), &data, &dir, Start::Fresh, &Device::Cpu, &mut |_| {}).unwrap();
+    train(
+        &tiny_setup(2, 1),
+        &data,
+        &dir,
+        Start::Fresh,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
     dir
 }
 
 fn load_err(dir: &std::path::Path) -> String {
-    checkpoint::load_model(dir, Weights::Ema, &Device::Cpu).unwrap_err().to_string()
+    checkpoint::load_model(dir, Weights::Ema, &Device::Cpu)
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
@@ -35,7 +45,10 @@ fn wrong_shapes_are_reported_by_name() {
     let text = std::fs::read_to_string(&meta_path).unwrap();
     std::fs::write(&meta_path, text.replace("\"hidden\": 16", "\"hidden\": 24")).unwrap();
     let err = load_err(&dir);
-    assert!(err.contains("has shape") && err.contains("expects"), "{err}");
+    assert!(
+        err.contains("has shape") && err.contains("expects"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,8 +19,12 @@ fn idx(n: u32, rows: u32, cols: u32, pixels: &[u8]) -> Vec<u8> {
 fn idx_errors() {
     let p = Path::new("x-idx3-ubyte");
     let err = parse_idx_images(&[0, 0, 8, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], p).unwrap_err();
-    assert!(err.to_string().contains("wrong magic number 0x00000801"), "{err}");
-    let err = parse_idx_images(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], p).unwrap_err();
+    assert!(
+        err.to_string().contains("wrong magic number 0x00000801"),
+        "{err}"
+    );
+    let err =
+        parse_idx_images(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], p).unwrap_err();
     assert!(err.to_string().contains("gunzip"), "{err}");
     let err = parse_idx_images(&idx(3, 2, 2, &[0; 11]), p).unwrap_err();
     assert!(err.to_string().contains("truncated"), "{err}");
@@ -35,15 +39,29 @@ fn mnist_folder_loads_and_scales() {
     let dir = scratch("mnist");
     let train: Vec<u8> = (0..20 * 4).map(|i| (i * 3 % 256) as u8).collect();
     std::fs::write(dir.join("train-images-idx3-ubyte"), idx(20, 2, 2, &train)).unwrap();
-    std::fs::write(dir.join("t10k-images-idx3-ubyte"), idx(2, 2, 2, &[0, 255, 51, 204, 0, 0, 0, 0])).unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx(2, 2, 2, &[0, 255, 51, 204, 0, 0, 0, 0]),
+    )
+    .unwrap();
     let d = data::load(&DataSpec::Mnist(dir.clone())).unwrap();
-    assert_eq!(d.shape, DataShape::Image { channels: 1, height: 2, width: 2 });
+    assert_eq!(
+        d.shape,
+        DataShape::Image {
+            channels: 1,
+            height: 2,
+            width: 2
+        }
+    );
     assert_eq!((d.n_train(), d.n_test(), d.levels), (20, 2, Some(256)));
     assert_eq!(&d.test[..4], &[-1.0, 1.0, -0.6, 0.6]);
     // Missing folder content is a clear error.
     let empty = scratch("mnist-empty");
     let err = data::load(&DataSpec::Mnist(empty)).unwrap_err();
-    assert!(err.to_string().contains("no train-images-idx3-ubyte"), "{err}");
+    assert!(
+        err.to_string().contains("no train-images-idx3-ubyte"),
+        "{err}"
+    );
     let err = data::load(&DataSpec::Mnist(dir.join("nope"))).unwrap_err();
     assert!(err.to_string().contains("No such file"), "{err}");
 }
@@ -73,14 +91,23 @@ fn png_folder_errors_and_values() {
         img.save(dir.join(format!("img{i:02}.png"))).unwrap();
     }
     let d = data::load(&DataSpec::Png(dir.clone())).unwrap();
-    assert_eq!(d.shape, DataShape::Image { channels: 1, height: 2, width: 3 });
+    assert_eq!(
+        d.shape,
+        DataShape::Image {
+            channels: 1,
+            height: 2,
+            width: 3
+        }
+    );
     assert_eq!((d.n_train(), d.n_test()), (9, 1));
     assert_eq!(d.train[1], (2.0 * 51.0 / 255.0 - 1.0) as f32);
     std::fs::write(dir.join("zz-broken.png"), b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let err = data::load(&DataSpec::Png(dir.clone())).unwrap_err();
     assert!(err.to_string().contains("zz-broken.png"), "{err}");
     std::fs::remove_file(dir.join("zz-broken.png")).unwrap();
-    image::GrayImage::new(4, 4).save(dir.join("zz-big.png")).unwrap();
+    image::GrayImage::new(4, 4)
+        .save(dir.join("zz-big.png"))
+        .unwrap();
     let err = data::load(&DataSpec::Png(dir)).unwrap_err();
     assert!(err.to_string().contains("4×4 image"), "{err}");
 }
