@@ -1,1 +1,217 @@
-//! CLI tests for `kexue diffusion likelihood`.
+//! CLI tests for `kexue diffusion likelihood`: the PF-ODE likelihood on exact scores against
+//! the closed-form density, on a tiny trained checkpoint, and its one-line errors.
+
+use std::path::PathBuf;
+
+use super::kexue;
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = kexue(args, "");
+    assert!(
+        out.status.success(),
+        "kexue {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+}
+
+/// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
+fn fails(args: &[&str]) -> String {
+    let out = kexue(args, "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
+    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    err
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing: {v}"))
+}
+
+#[test]
+fn gauss_matches_closed_form() {
+    // 100 points of N(0.5, 0.09) under VP: the ODE NLL is within 3e-4 nats/dim of the
+    // closed form at the default tolerances (the residual is the N(0, 1) prior standing in
+    // for p_1, ~1e-4; the library test with the exact p_1 checks 1e-4 per point).
+    for sde in ["vp", "subvp"] {
+        let v = json(&[
+            "diffusion",
+            "likelihood",
+            "--data",
+            "gauss",
+            "--sde",
+            sde,
+            "--json",
+        ]);
+        assert_eq!(v["data"], "gauss");
+        assert_eq!(v["exact"], true);
+        assert_eq!(v["divergence"], "exact-trace");
+        let (nll, closed) = (
+            num(&v, "nll_nats_per_dim"),
+            num(&v, "closed_form_nll_nats_per_dim"),
+        );
+        assert!((nll - closed).abs() < 3e-4, "{sde}: {nll} vs {closed}");
+        assert!((num(&v, "abs_error_nats_per_dim") - (nll - closed).abs()).abs() < 1e-12);
+        let bpd = num(&v, "bits_per_dim");
+        assert!((bpd - nll / std::f64::consts::LN_2).abs() < 1e-9);
+        assert!(num(&v, "nfe") >= 8.0);
+    }
+}
+
+#[test]
+fn gmm_exact_and_hutchinson() {
+    let exact = json(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--samples",
+        "40",
+        "--json",
+    ]);
+    let e = num(&exact, "abs_error_nats_per_dim");
+    assert!(e < 1e-3, "exact trace error {e}");
+    let h = json(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--samples",
+        "40",
+        "--hutchinson",
+        "8",
+        "--probe",
+        "gaussian",
+        "--json",
+    ]);
+    assert_eq!(h["exact"], false);
+    assert_eq!(h["divergence"], "hutchinson");
+    assert_eq!(h["probes"], 8);
+    // Unbiased but noisy: a few hundredths of a nat per dimension at 8 probes.
+    let diff = (num(&h, "nll_nats_per_dim") - num(&exact, "nll_nats_per_dim")).abs();
+    assert!(diff < 0.05, "hutchinson vs exact: {diff}");
+    // Plain text mentions both numbers.
+    let out = kexue(
+        &[
+            "diffusion",
+            "likelihood",
+            "--data",
+            "gmm",
+            "--samples",
+            "10",
+        ],
+        "",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("nats/dim") && text.contains("closed form"));
+}
+
+#[test]
+fn checkpoint_likelihood_runs() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-diffusion-likelihood");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let d = dir.to_str().expect("utf-8 path");
+    let out = kexue(
+        &[
+            "diffusion",
+            "train",
+            "--data",
+            "moons",
+            "--out",
+            d,
+            "--steps",
+            "20",
+            "--net",
+            "mlp",
+            "--hidden",
+            "32",
+            "--depth",
+            "2",
+            "--n-timesteps",
+            "100",
+            "--checkpoint-every",
+            "10",
+            "--batch-size",
+            "64",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&[
+        "diffusion",
+        "likelihood",
+        "--ckpt",
+        d,
+        "--samples",
+        "10",
+        "--hutchinson",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(v["derivative"], "finite-difference");
+    assert_eq!(v["exact"], false);
+    assert_eq!(v["samples"], 10);
+    assert_eq!(v["dim"], 2);
+    assert!(num(&v, "nll_nats_per_dim").is_finite());
+    assert!(v["closed_form_nll_nats_per_dim"].is_null());
+    fails(&["diffusion", "likelihood", "--ckpt", d, "--data", "gmm"]);
+}
+
+#[test]
+fn bad_input_is_one_line_error() {
+    let e = fails(&["diffusion", "likelihood", "--data", "gmm", "--rtol", "0"]);
+    assert!(e.contains("rtol"), "{e}");
+    let e = fails(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--atol",
+        "-1e-5",
+    ]);
+    assert!(e.contains("atol"), "{e}");
+    let e = fails(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--max-nfe",
+        "30",
+    ]);
+    assert!(
+        e.contains("NFE budget of 30") && e.contains("at t = "),
+        "{e}"
+    );
+    let e = fails(&["diffusion", "likelihood", "--data", "gmm", "--sde", "vx"]);
+    assert!(e.contains("unknown SDE"), "{e}");
+    let e = fails(&["diffusion", "likelihood", "--data", "digits"]);
+    assert!(e.contains("unknown --data"), "{e}");
+    fails(&["diffusion", "likelihood"]);
+    fails(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--hutchinson",
+        "0",
+    ]);
+    fails(&[
+        "diffusion",
+        "likelihood",
+        "--data",
+        "gmm",
+        "--t-start",
+        "1.5",
+    ]);
+    fails(&["diffusion", "likelihood", "--ckpt", "/no/such/checkpoint"]);
+}
