@@ -44,7 +44,7 @@ use crate::expr::EvalIssue;
 use crate::scale::Mono;
 
 /// Number of leading terms a_{n0}, …, a_{n0+63} checked numerically for being defined and
-/// positive.
+/// non-negative (plus the sample points n0 + 10^2, …, n0 + 10^6 for the sign).
 pub const CHECKED_TERMS: u64 = 64;
 
 /// The outcome of [`analyze`].
@@ -94,10 +94,12 @@ fn unknown(n0: u64, reason: String, warnings: Vec<String>) -> Report {
 /// Checks a_{n0}, …, a_{n0+63}: an undefined term is an error, a negative one a warning.
 fn check_initial_terms(e: &Expr, n0: u64, warnings: &mut Vec<String>) -> Result<()> {
     let mut non_positive = Vec::new();
-    for n in n0..n0.saturating_add(CHECKED_TERMS) {
+    let samples = (2..=6).map(|k| n0.saturating_add(10u64.pow(k)));
+    for n in (n0..n0.saturating_add(CHECKED_TERMS)).chain(samples) {
         match e.eval(n as f64) {
             Ok(v) if v < 0.0 => non_positive.push(n),
             Ok(_) | Err(EvalIssue::Overflow) => {}
+            Err(EvalIssue::Undefined(_)) if n >= n0.saturating_add(CHECKED_TERMS) => {}
             Err(EvalIssue::Undefined(reason)) => {
                 let hint = (n + 1..n0.saturating_add(1000)).find(|&m| {
                     (m..m.saturating_add(CHECKED_TERMS))
@@ -109,8 +111,9 @@ fn check_initial_terms(e: &Expr, n0: u64, warnings: &mut Vec<String>) -> Result<
     }
     if let Some(first) = non_positive.first() {
         warnings.push(format!(
-            "a_n < 0 at {} of the first {CHECKED_TERMS} indices (first n = {first}); finitely many terms do not change convergence",
-            non_positive.len()
+            "a_n < 0 at {} of the checked indices (n0..n0+{}, n0+10^2..n0+10^6; first n = {first}); finitely many terms do not change convergence",
+            non_positive.len(),
+            CHECKED_TERMS - 1
         ));
     }
     Ok(())
