@@ -468,6 +468,26 @@ impl Quadrature {
         pts.retain(|y| y.is_finite() && *y >= lo && *y <= hi);
         pts.sort_by(f64::total_cmp);
         pts.dedup_by(|b, a| (*b - *a).abs() <= 1e-13 * (1.0 + a.abs()));
+        // Polynomial tails (Student ν < 1) make a decade of mass span many decades of y; keep
+        // every tail panel within a factor 3 in |y| so the rule sees a smooth power law.
+        let mut graded = Vec::with_capacity(pts.len());
+        for pair in pts.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            graded.push(a);
+            let (near, far) = (a.abs().min(b.abs()), a.abs().max(b.abs()));
+            if a * b > 0.0 && near >= 2.0 && far > 3.0 * near {
+                let steps = ((far / near).ln() / 3f64.ln()).ceil() as usize;
+                let ratio = (far / near).powf(1.0 / steps as f64);
+                let sign = a.signum();
+                let mut inner: Vec<f64> = (1..steps)
+                    .map(|s| sign * near * ratio.powi(s as i32))
+                    .collect();
+                inner.sort_by(f64::total_cmp);
+                graded.extend(inner);
+            }
+        }
+        graded.push(*pts.last().expect("at least lo and hi"));
+        let mut pts = graded;
         if self.config.refine > 1 {
             let r = self.config.refine;
             let mut fine = Vec::with_capacity(pts.len() * r);
