@@ -100,6 +100,8 @@ impl fmt::Display for LogMono {
             };
             if *a == Rat::ONE {
                 parts.push(base);
+            } else if a.is_integer() {
+                parts.push(format!("{base}^{a}"));
             } else {
                 parts.push(format!("{base}^({a})"));
             }
