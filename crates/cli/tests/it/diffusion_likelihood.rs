@@ -5,22 +5,27 @@ use std::path::PathBuf;
 
 use super::kexue;
 
-fn json(args: &[&str]) -> serde_json::Value {
-    let out = kexue(args, "");
+/// Splits a command line on whitespace (no argument here contains spaces).
+fn words(cmd: &str) -> Vec<&str> {
+    cmd.split_whitespace().collect()
+}
+
+fn json(cmd: &str) -> serde_json::Value {
+    let out = kexue(&words(cmd), "");
     assert!(
         out.status.success(),
-        "kexue {args:?} failed: {}",
+        "kexue {cmd} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
 }
 
 /// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
-fn fails(args: &[&str]) -> String {
-    let out = kexue(args, "");
+fn fails(cmd: &str) -> String {
+    let out = kexue(&words(cmd), "");
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
-    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
+    assert_eq!(out.status.code(), Some(2), "kexue {cmd}: {err}");
+    assert!(!err.contains("panicked"), "kexue {cmd} panicked: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
@@ -35,26 +40,18 @@ fn num(v: &serde_json::Value, key: &str) -> f64 {
 
 #[test]
 fn gauss_matches_closed_form() {
-    // 100 points of N(0.5, 0.09) under VP: the ODE NLL is within 3e-4 nats/dim of the
-    // closed form at the default tolerances (the residual is the N(0, 1) prior standing in
-    // for p_1, ~1e-4; the library test with the exact p_1 checks 1e-4 per point).
+    // 100 points of N(0.5, 0.09): the ODE NLL is within 3e-4 nats/dim of the closed form at
+    // the default tolerances (the residual, ~1e-4, is the N(0, 1) prior standing in for p_1;
+    // the library test with the exact p_1 checks 1e-4 per point).
     for sde in ["vp", "subvp"] {
-        let v = json(&[
-            "diffusion",
-            "likelihood",
-            "--data",
-            "gauss",
-            "--sde",
-            sde,
-            "--json",
-        ]);
+        let v = json(&format!(
+            "diffusion likelihood --data gauss --sde {sde} --json"
+        ));
         assert_eq!(v["data"], "gauss");
         assert_eq!(v["exact"], true);
         assert_eq!(v["divergence"], "exact-trace");
-        let (nll, closed) = (
-            num(&v, "nll_nats_per_dim"),
-            num(&v, "closed_form_nll_nats_per_dim"),
-        );
+        let nll = num(&v, "nll_nats_per_dim");
+        let closed = num(&v, "closed_form_nll_nats_per_dim");
         assert!((nll - closed).abs() < 3e-4, "{sde}: {nll} vs {closed}");
         assert!((num(&v, "abs_error_nats_per_dim") - (nll - closed).abs()).abs() < 1e-12);
         let bpd = num(&v, "bits_per_dim");
@@ -65,48 +62,25 @@ fn gauss_matches_closed_form() {
 
 #[test]
 fn gmm_exact_and_hutchinson() {
-    let exact = json(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--samples",
-        "40",
-        "--json",
-    ]);
+    let exact = json("diffusion likelihood --data gmm --samples 40 --json");
     let e = num(&exact, "abs_error_nats_per_dim");
     assert!(e < 1e-3, "exact trace error {e}");
-    let h = json(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--samples",
-        "40",
-        "--hutchinson",
-        "8",
-        "--probe",
-        "gaussian",
-        "--json",
-    ]);
+    // Unbiased but noisy: over seeds 0..3, 8 Rademacher probes land within ±0.05 nats/dim
+    // of the exact value (Gaussian probes ±0.45: their variance adds 2 Σ J_ii²); 32 probes
+    // halve that, so 0.1 and 0.5 are about five standard deviations.
+    let h = json("diffusion likelihood --data gmm --samples 40 --hutchinson 32 --json");
     assert_eq!(h["exact"], false);
     assert_eq!(h["divergence"], "hutchinson");
-    assert_eq!(h["probes"], 8);
-    // Unbiased but noisy: a few hundredths of a nat per dimension at 8 probes.
+    assert_eq!(h["probes"], 32);
     let diff = (num(&h, "nll_nats_per_dim") - num(&exact, "nll_nats_per_dim")).abs();
-    assert!(diff < 0.05, "hutchinson vs exact: {diff}");
-    // Plain text mentions both numbers.
-    let out = kexue(
-        &[
-            "diffusion",
-            "likelihood",
-            "--data",
-            "gmm",
-            "--samples",
-            "10",
-        ],
-        "",
+    assert!(diff < 0.1, "hutchinson vs exact: {diff}");
+    let g = json(
+        "diffusion likelihood --data gmm --samples 40 --hutchinson 32 --probe gaussian --json",
     );
+    let diff = (num(&g, "nll_nats_per_dim") - num(&exact, "nll_nats_per_dim")).abs();
+    assert!(diff < 0.5, "gaussian-probe hutchinson vs exact: {diff}");
+    // Plain text mentions both numbers.
+    let out = kexue(&words("diffusion likelihood --data gmm --samples 10"), "");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("nats/dim") && text.contains("closed form"));
 }
@@ -116,102 +90,46 @@ fn checkpoint_likelihood_runs() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-diffusion-likelihood");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let d = dir.to_str().expect("utf-8 path");
-    let out = kexue(
-        &[
-            "diffusion",
-            "train",
-            "--data",
-            "moons",
-            "--out",
-            d,
-            "--steps",
-            "20",
-            "--net",
-            "mlp",
-            "--hidden",
-            "32",
-            "--depth",
-            "2",
-            "--n-timesteps",
-            "100",
-            "--checkpoint-every",
-            "10",
-            "--batch-size",
-            "64",
-        ],
-        "",
+    let d = dir.to_str().expect("utf-8 path without spaces");
+    let train = format!(
+        "diffusion train --data moons --out {d} --steps 20 --net mlp --hidden 32 --depth 2 \
+         --n-timesteps 100 --checkpoint-every 10 --batch-size 64"
     );
+    let out = kexue(&words(&train), "");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v = json(&[
-        "diffusion",
-        "likelihood",
-        "--ckpt",
-        d,
-        "--samples",
-        "10",
-        "--hutchinson",
-        "2",
-        "--json",
-    ]);
+    let v = json(&format!(
+        "diffusion likelihood --ckpt {d} --samples 10 --hutchinson 2 --json"
+    ));
     assert_eq!(v["derivative"], "finite-difference");
     assert_eq!(v["exact"], false);
     assert_eq!(v["samples"], 10);
     assert_eq!(v["dim"], 2);
     assert!(num(&v, "nll_nats_per_dim").is_finite());
     assert!(v["closed_form_nll_nats_per_dim"].is_null());
-    fails(&["diffusion", "likelihood", "--ckpt", d, "--data", "gmm"]);
+    fails(&format!("diffusion likelihood --ckpt {d} --data gmm"));
 }
 
 #[test]
 fn bad_input_is_one_line_error() {
-    let e = fails(&["diffusion", "likelihood", "--data", "gmm", "--rtol", "0"]);
+    let e = fails("diffusion likelihood --data gmm --rtol 0");
     assert!(e.contains("rtol"), "{e}");
-    let e = fails(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--atol",
-        "-1e-5",
-    ]);
+    let e = fails("diffusion likelihood --data gmm --atol -1e-5");
     assert!(e.contains("atol"), "{e}");
-    let e = fails(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--max-nfe",
-        "30",
-    ]);
+    let e = fails("diffusion likelihood --data gmm --max-nfe 30");
     assert!(
         e.contains("NFE budget of 30") && e.contains("at t = "),
         "{e}"
     );
-    let e = fails(&["diffusion", "likelihood", "--data", "gmm", "--sde", "vx"]);
+    let e = fails("diffusion likelihood --data gmm --sde vx");
     assert!(e.contains("unknown SDE"), "{e}");
-    let e = fails(&["diffusion", "likelihood", "--data", "digits"]);
+    let e = fails("diffusion likelihood --data digits");
     assert!(e.contains("unknown --data"), "{e}");
-    fails(&["diffusion", "likelihood"]);
-    fails(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--hutchinson",
-        "0",
-    ]);
-    fails(&[
-        "diffusion",
-        "likelihood",
-        "--data",
-        "gmm",
-        "--t-start",
-        "1.5",
-    ]);
-    fails(&["diffusion", "likelihood", "--ckpt", "/no/such/checkpoint"]);
+    fails("diffusion likelihood");
+    fails("diffusion likelihood --data gmm --hutchinson 0");
+    fails("diffusion likelihood --data gmm --t-start 1.5");
+    fails("diffusion likelihood --ckpt /no/such/checkpoint");
 }
