@@ -69,5 +69,7 @@ pub use optimal::{OptimalTrajectory, optimal_trajectory};
 pub use predictor::{EpsPredictor, NoiseLevel};
 pub use sample::{Moments, propagate_gaussian, sample, standard_normal};
 pub use schedule::Schedule;
+pub use sde::Sde;
+pub use solvers::{ContinuousSampler, SampleReport, SolverConfig, sample_continuous};
 pub use step::{FinalStep, PlanConfig, Sampler, Sigma2Clip, Step, X0Clip, plan};
 pub use trajectory::Trajectory;
