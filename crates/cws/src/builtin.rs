@@ -7,10 +7,18 @@
 use crate::{Dict, FastTagger, Result};
 
 const DICT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/dict.txt"));
-const CONFIG: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/cws/config.json"));
-const VOCAB: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/cws/vocab.txt"));
-const WEIGHTS: &[u8] =
-    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/cws/model.safetensors"));
+const CONFIG: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/cws/config.json"
+));
+const VOCAB: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/cws/vocab.txt"
+));
+const WEIGHTS: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/cws/model.safetensors"
+));
 
 /// The shipped dictionary.
 ///
@@ -29,4 +37,4 @@ pub fn tagger() -> Result<FastTagger> {
 }
 
 /// The hybrid weight λ used by default (chosen on the development set, see BENCHMARKS.md).
-pub const HYBRID_LAMBDA: f32 = 0.3;
+pub const HYBRID_LAMBDA: f32 = 0.5;

@@ -33,7 +33,10 @@ fn is_digit(c: char) -> bool {
 }
 
 fn is_alnum(c: char) -> bool {
-    is_digit(c) || c.is_ascii_alphabetic() || ('Ａ'..='Ｚ').contains(&c) || ('ａ'..='ｚ').contains(&c)
+    is_digit(c)
+        || c.is_ascii_alphabetic()
+        || ('Ａ'..='Ｚ').contains(&c)
+        || ('ａ'..='ｚ').contains(&c)
 }
 
 fn is_glue(c: char) -> bool {
@@ -113,7 +116,9 @@ mod tests {
     fn atoms_and_runs() {
         assert_eq!(
             split("我有3.14元和50%的iPhone12，  好👍🏽！"),
-            ["我有", "3.14", "元和", "50%", "的", "iPhone12", "，", "  ", "好", "👍🏽", "！"]
+            [
+                "我有", "3.14", "元和", "50%", "的", "iPhone12", "，", "  ", "好", "👍🏽", "！"
+            ]
         );
         assert_eq!(split("👨\u{200d}👩\u{200d}👧"), ["👨\u{200d}👩\u{200d}👧"]);
         assert_eq!(split("🇨🇳🇺🇸"), ["🇨🇳", "🇺🇸"]);

@@ -83,10 +83,7 @@ fn parse_lines(reader: impl BufRead, kind: Kind) -> Result<Vec<Line>> {
         if text.trim().is_empty() {
             continue;
         }
-        let fields: Vec<&str> = text
-            .split([' ', '\t'])
-            .filter(|f| !f.is_empty())
-            .collect();
+        let fields: Vec<&str> = text.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
         let word = fields[0];
         if word.chars().any(char::is_whitespace) {
             return Err(err(format!("word {word:?} contains whitespace")));
@@ -97,14 +94,16 @@ fn parse_lines(reader: impl BufRead, kind: Kind) -> Result<Vec<Line>> {
                     .map_err(|_| err(format!("count {f:?} is too large")))?,
             ),
             (Kind::Main, Some(f)) => {
-                return Err(err(format!(
-                    "count {f:?} is not a non-negative integer"
-                )));
+                return Err(err(format!("count {f:?} is not a non-negative integer")));
             }
             (Kind::Main, None) => return Err(err(format!("word {word:?} has no count"))),
             (Kind::User, _) => None,
         };
-        let max_fields = if count.is_some() || kind == Kind::Main { 3 } else { 2 };
+        let max_fields = if count.is_some() || kind == Kind::Main {
+            3
+        } else {
+            2
+        };
         if fields.len() > max_fields {
             return Err(err(format!(
                 "expected `word count [tag]`, found {} fields",
@@ -268,7 +267,12 @@ impl Dict {
     /// Maximum-probability route over `chars`; fills `ends` with the exclusive end of each word
     /// (in order) and returns the route's log-probability.
     /// `scratch` is reused between calls to avoid allocation.
-    pub fn route(&self, chars: &[char], scratch: &mut Vec<(f64, u32)>, ends: &mut Vec<usize>) -> f64 {
+    pub fn route(
+        &self,
+        chars: &[char],
+        scratch: &mut Vec<(f64, u32)>,
+        ends: &mut Vec<usize>,
+    ) -> f64 {
         let n = chars.len();
         scratch.clear();
         scratch.resize(n + 1, (0.0, 0));
@@ -436,7 +440,10 @@ mod tests {
         assert!((lp - -11.5151598).abs() < 1e-6, "{lp}");
         // The alternative route is ln 8 worse.
         let ln = |w: &str| ((d.count(w).unwrap() as f64) / 1850.0).ln();
-        let alt: f64 = ["结婚", "的", "和尚", "未", "结婚", "的"].iter().map(|w| ln(w)).sum();
+        let alt: f64 = ["结婚", "的", "和尚", "未", "结婚", "的"]
+            .iter()
+            .map(|w| ln(w))
+            .sum();
         assert!((alt - -13.5946014).abs() < 1e-6, "{alt}");
         assert!((lp - alt - 8f64.ln()).abs() < 1e-9);
     }
@@ -452,7 +459,13 @@ mod tests {
     fn route_is_the_best_split_by_enumeration() {
         // Oracle: enumerate all 2^(n-1) splits and score with the same DAG rules.
         let d = toy();
-        for s in ["结婚的和尚未结婚的", "和尚未", "尚未结婚", "婚结和尚", "的的和"] {
+        for s in [
+            "结婚的和尚未结婚的",
+            "和尚未",
+            "尚未结婚",
+            "婚结和尚",
+            "的的和",
+        ] {
             let chars: Vec<char> = s.chars().collect();
             let n = chars.len();
             let mut best = f64::NEG_INFINITY;
@@ -496,11 +509,17 @@ mod tests {
         let d = Dict::parse("\u{feff}词语 123 n\n\n中文\t7\n词语 5\n".as_bytes()).unwrap();
         assert_eq!(d.count("词语"), Some(5));
         assert_eq!(d.total(), 12);
-        let e = Dict::parse("好 1\n坏 x\n".as_bytes()).unwrap_err().to_string();
+        let e = Dict::parse("好 1\n坏 x\n".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2"), "{e}");
-        let e = Dict::parse("好 1\n坏\n".as_bytes()).unwrap_err().to_string();
+        let e = Dict::parse("好 1\n坏\n".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("no count"), "{e}");
-        let e = Dict::parse("好 1 n extra\n".as_bytes()).unwrap_err().to_string();
+        let e = Dict::parse("好 1 n extra\n".as_bytes())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1"), "{e}");
         let e = Dict::parse(&b"a 1\n\xff 2\n"[..]).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("UTF-8"), "{e}");

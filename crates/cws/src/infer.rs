@@ -53,9 +53,14 @@ pub struct ModelFile {
 
 fn to_vec(t: &Tensor, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     if t.dims() != shape {
-        return Err(Error::Model(format!("{name} has shape {:?}, expected {shape:?}", t.dims())));
+        return Err(Error::Model(format!(
+            "{name} has shape {:?}, expected {shape:?}",
+            t.dims()
+        )));
     }
-    Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+    Ok(t.to_dtype(candle_core::DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?)
 }
 
 impl FastTagger {
@@ -65,9 +70,8 @@ impl FastTagger {
     /// Missing files, malformed JSON or vocabulary, weights of the wrong shape.
     pub fn load(dir: &Path) -> Result<Self> {
         let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|e| {
-                Error::Model(format!("cannot read {}: {e}", dir.join(name).display()))
-            })
+            std::fs::read(dir.join(name))
+                .map_err(|e| Error::Model(format!("cannot read {}: {e}", dir.join(name).display())))
         };
         let config = read(files::CONFIG)?;
         let vocab = read(files::VOCAB)?;
@@ -81,7 +85,8 @@ impl FastTagger {
     /// As [`FastTagger::load`].
     pub fn from_bytes(config: &[u8], vocab: &[u8], weights: &[u8]) -> Result<Self> {
         let file: ModelFile = serde_json::from_slice(config)?;
-        let vocab = std::str::from_utf8(vocab).map_err(|_| Error::Model("vocab is not UTF-8".into()))?;
+        let vocab =
+            std::str::from_utf8(vocab).map_err(|_| Error::Model("vocab is not UTF-8".into()))?;
         let vocab = Vocab::parse(vocab)?;
         if vocab.n_ids() != file.tagger.n_ids {
             return Err(Error::Model(format!(
@@ -104,8 +109,17 @@ impl FastTagger {
         w: &std::collections::HashMap<String, Tensor>,
     ) -> Result<Self> {
         cfg.validate()?;
-        let get = |name: &str| w.get(name).ok_or_else(|| Error::Model(format!("missing tensor {name}")));
-        let (v, d, h, k, ok) = (cfg.n_ids, cfg.emb_dim, cfg.hidden, cfg.window, cfg.out_window);
+        let get = |name: &str| {
+            w.get(name)
+                .ok_or_else(|| Error::Model(format!("missing tensor {name}")))
+        };
+        let (v, d, h, k, ok) = (
+            cfg.n_ids,
+            cfg.emb_dim,
+            cfg.hidden,
+            cfg.window,
+            cfg.out_window,
+        );
         let emb = to_vec(get(names::EMB)?, names::EMB, &[v, d])?;
         let w1 = to_vec(get(names::W1)?, names::W1, &[h, d, k])?;
         let b1 = to_vec(get(names::B1)?, names::B1, &[h])?;
@@ -193,7 +207,8 @@ impl FastTagger {
 
     /// Best legal tags for a run of characters.
     pub fn tags(&self, chars: &[char]) -> Vec<Tag> {
-        let (mut hidden, mut em, mut back, mut tags) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut hidden, mut em, mut back, mut tags) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         self.logits(chars, &mut hidden, &mut em);
         crate::viterbi::decode(&em, &mut back, &mut tags);
         tags
@@ -239,10 +254,26 @@ mod tests {
     use rand::{Rng, SeedableRng, rngs::StdRng};
 
     fn case(dev: &Device) -> Result<()> {
-        let words = ["结婚", "的", "和尚", "尚未", "未", "扫描", "二维码", "关注", "微信号"];
+        let words = [
+            "结婚",
+            "的",
+            "和尚",
+            "尚未",
+            "未",
+            "扫描",
+            "二维码",
+            "关注",
+            "微信号",
+        ];
         let dict = Dict::from_entries(words.iter().map(|w| (w.to_string(), 3)))?;
         let vocab = Vocab::from_dict(&dict, 10);
-        let cfg = TaggerConfig { n_ids: vocab.n_ids(), emb_dim: 6, hidden: 11, window: 5, out_window: 3 };
+        let cfg = TaggerConfig {
+            n_ids: vocab.n_ids(),
+            emb_dim: 6,
+            hidden: 11,
+            window: 5,
+            out_window: 3,
+        };
         let varmap = VarMap::new();
         let model = Tagger::new(&cfg, VarBuilder::from_varmap(&varmap, DType::F32, dev))?;
         crate::train::init_weights(&varmap, 3)?;
@@ -262,7 +293,9 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(0);
         let alphabet: Vec<char> = "结婚的和尚未扫描二维码关注微信号苏剑林".chars().collect();
         for n in [1usize, 2, 3, 7, 20] {
-            let chars: Vec<char> = (0..n).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
+            let chars: Vec<char> = (0..n)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
             let ids: Vec<u32> = chars.iter().map(|&c| vocab.id(c)).collect();
             // Reference: the candle model on a padded batch of two (the second row is padding
             // after one character), so masking is exercised as well.

@@ -77,9 +77,15 @@ impl Tagger {
     pub fn new(cfg: &TaggerConfig, vb: VarBuilder) -> Result<Self> {
         cfg.validate()?;
         let emb = candle_nn::embedding(cfg.n_ids, cfg.emb_dim, vb.pp("emb"))?;
-        let c1 = Conv1dConfig { padding: cfg.window / 2, ..Default::default() };
+        let c1 = Conv1dConfig {
+            padding: cfg.window / 2,
+            ..Default::default()
+        };
         let conv1 = candle_nn::conv1d(cfg.emb_dim, cfg.hidden, cfg.window, c1, vb.pp("conv1"))?;
-        let c2 = Conv1dConfig { padding: cfg.out_window / 2, ..Default::default() };
+        let c2 = Conv1dConfig {
+            padding: cfg.out_window / 2,
+            ..Default::default()
+        };
         let conv2 = candle_nn::conv1d(cfg.hidden, 4, cfg.out_window, c2, vb.pp("conv2"))?;
         Ok(Tagger { emb, conv1, conv2 })
     }

@@ -29,7 +29,9 @@ impl AliasTable {
         let n = weights.len();
         let total: f64 = weights.iter().sum();
         if n == 0 || weights.iter().any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
-            return Err(Error::Invalid("alias table needs finite non-negative weights with a positive sum".into()));
+            return Err(Error::Invalid(
+                "alias table needs finite non-negative weights with a positive sum".into(),
+            ));
         }
         let mut prob: Vec<f64> = weights.iter().map(|w| w * n as f64 / total).collect();
         let mut alias = vec![0u32; n];
@@ -52,7 +54,11 @@ impl AliasTable {
     /// Draws an index.
     pub fn sample(&self, rng: &mut impl Rng) -> usize {
         let i = rng.random_range(0..self.prob.len());
-        if rng.random::<f64>() < self.prob[i] { i } else { self.alias[i] as usize }
+        if rng.random::<f64>() < self.prob[i] {
+            i
+        } else {
+            self.alias[i] as usize
+        }
     }
 
     /// The probability of index `i` implied by the table (for tests).
@@ -102,14 +108,26 @@ impl Sampler {
             weights.push(*c as f64);
         }
         if weights.is_empty() {
-            return Err(Error::Invalid("dictionary has no Han word with a positive count".into()));
+            return Err(Error::Invalid(
+                "dictionary has no Han word with a positive count".into(),
+            ));
         }
-        Ok(Sampler { table: AliasTable::new(&weights)?, ids, offsets })
+        Ok(Sampler {
+            table: AliasTable::new(&weights)?,
+            ids,
+            offsets,
+        })
     }
 
     /// Appends one pseudo-sentence of at most `max_chars` characters (≥ the longest word) to
     /// `ids` and `tags`.
-    pub fn sentence(&self, rng: &mut impl Rng, max_chars: usize, ids: &mut Vec<u32>, tags: &mut Vec<Tag>) {
+    pub fn sentence(
+        &self,
+        rng: &mut impl Rng,
+        max_chars: usize,
+        ids: &mut Vec<u32>,
+        tags: &mut Vec<Tag>,
+    ) {
         let base = ids.len();
         loop {
             ids.truncate(base);
@@ -129,7 +147,11 @@ impl Sampler {
 
     /// Length of the longest usable word.
     pub fn longest_word(&self) -> usize {
-        self.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+        self.offsets
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -164,7 +186,12 @@ mod tests {
 
     #[test]
     fn sentences_are_tagged_and_bounded() {
-        let d = Dict::from_entries([("结婚".to_string(), 3), ("的".into(), 5), ("abc".into(), 100)]).unwrap();
+        let d = Dict::from_entries([
+            ("结婚".to_string(), 3),
+            ("的".into(), 5),
+            ("abc".into(), 100),
+        ])
+        .unwrap();
         let v = Vocab::from_dict(&d, 100);
         let s = Sampler::new(&d, &v).unwrap();
         let mut rng = StdRng::seed_from_u64(1);

@@ -123,7 +123,10 @@ pub fn score_texts(gold: &str, pred: &str, words: Option<&HashSet<String>>) -> R
     let g: Vec<&str> = gold.lines().collect();
     let p: Vec<&str> = pred.lines().collect();
     if g.len() != p.len() {
-        return Err(Error::LineCount { gold: g.len(), pred: p.len() });
+        return Err(Error::LineCount {
+            gold: g.len(),
+            pred: p.len(),
+        });
     }
     let mut counts = Counts::default();
     for (i, (gl, pl)) in g.iter().zip(&p).enumerate() {
@@ -146,23 +149,38 @@ mod tests {
         for v in [c.precision(), c.recall(), c.f1()] {
             assert!((v - 2.0 / 3.0).abs() < 1e-12);
         }
-        let c = score_texts("扫描 二维码 ， 关注 微信号", "扫描 二 维码 ， 关注 微信 号", None).unwrap();
+        let c = score_texts(
+            "扫描 二维码 ， 关注 微信号",
+            "扫描 二 维码 ， 关注 微信 号",
+            None,
+        )
+        .unwrap();
         assert_eq!((c.correct, c.gold_words, c.pred_words), (3, 5, 7));
         assert!((c.precision() - 3.0 / 7.0).abs() < 1e-12);
         assert!((c.recall() - 0.6).abs() < 1e-12);
         assert!((c.f1() - 0.5).abs() < 1e-12);
         assert_eq!(c.exact_match(), 0.0);
         let c = score_texts("甲 乙丙", "甲 乙丙", None).unwrap();
-        assert_eq!((c.precision(), c.recall(), c.f1(), c.exact_match()), (1.0, 1.0, 1.0, 1.0));
+        assert_eq!(
+            (c.precision(), c.recall(), c.f1(), c.exact_match()),
+            (1.0, 1.0, 1.0, 1.0)
+        );
         let c = score_texts("", "", None).unwrap();
         assert_eq!((c.precision(), c.recall(), c.f1()), (1.0, 1.0, 1.0));
     }
 
     #[test]
     fn oov_and_iv_recall() {
-        let words: HashSet<String> = ["扫描", "关注", "，"].iter().map(|s| s.to_string()).collect();
-        let c = score_texts("扫描 二维码 ， 关注 微信号", "扫描 二维码 ， 关注 微信 号", Some(&words))
-            .unwrap();
+        let words: HashSet<String> = ["扫描", "关注", "，"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let c = score_texts(
+            "扫描 二维码 ， 关注 微信号",
+            "扫描 二维码 ， 关注 微信 号",
+            Some(&words),
+        )
+        .unwrap();
         assert_eq!((c.oov_gold, c.oov_correct), (2, 1));
         assert_eq!(c.oov_recall(), Some(0.5));
         assert_eq!(c.iv_recall(), Some(1.0));
@@ -170,7 +188,13 @@ mod tests {
 
     #[test]
     fn refuses_mismatch() {
-        assert!(matches!(score_texts("ab", "ac", None), Err(Error::Mismatch { line: 1 })));
-        assert!(matches!(score_texts("a\nb", "a", None), Err(Error::LineCount { .. })));
+        assert!(matches!(
+            score_texts("ab", "ac", None),
+            Err(Error::Mismatch { line: 1 })
+        ));
+        assert!(matches!(
+            score_texts("a\nb", "a", None),
+            Err(Error::LineCount { .. })
+        ));
     }
 }

@@ -5,9 +5,12 @@
 //! - [`Mode::Neural`]: the tagger's logits decoded by the constrained Viterbi.
 //! - [`Mode::Hybrid`]: a word lattice whose edges are all spans of at most [`MAX_SPAN`]
 //!   characters plus every dictionary word, scored
-//!   `ln P_tagger(tags of the span) + λ · ln(max(c_w, 1) / T)`.
-//!   With λ = 0 this is exactly the neural Viterbi (for words up to `MAX_SPAN`); as λ grows it
-//!   approaches the dictionary route.
+//!   `ln P_tagger(tags of the span) + λ · D(span)`, where `D(w) = ln(c_w / T)` for a dictionary
+//!   word and, for any other span, the log-probability of the span's best dictionary split
+//!   (the dictionary route restricted to it). So the dictionary term never rewards merging
+//!   words into an unknown span, nor penalises it beyond what the split costs; the tagger
+//!   decides new words. With λ = 0 this is exactly the neural Viterbi (for words up to
+//!   `MAX_SPAN`).
 //!
 //! Invariant: the tokens concatenate to the input, byte for byte, and none is empty.
 
@@ -53,17 +56,29 @@ struct Scratch {
     best: Vec<(f32, u32)>,
     cum_m: Vec<f32>,
     words: Vec<(usize, f64)>,
+    word_start: Vec<usize>,
+    split: Vec<f64>,
 }
 
 impl Segmenter {
     /// Dictionary mode.
     pub fn dict(dict: Dict) -> Self {
-        Segmenter { mode: Mode::Dict, dict: Some(dict), tagger: None, lambda: 0.0 }
+        Segmenter {
+            mode: Mode::Dict,
+            dict: Some(dict),
+            tagger: None,
+            lambda: 0.0,
+        }
     }
 
     /// Neural mode.
     pub fn neural(tagger: FastTagger) -> Self {
-        Segmenter { mode: Mode::Neural, dict: None, tagger: Some(tagger), lambda: 0.0 }
+        Segmenter {
+            mode: Mode::Neural,
+            dict: None,
+            tagger: Some(tagger),
+            lambda: 0.0,
+        }
     }
 
     /// Hybrid mode with dictionary weight `lambda ≥ 0`.
@@ -72,9 +87,16 @@ impl Segmenter {
     /// [`Error::Invalid`] if `lambda` is negative or not finite.
     pub fn hybrid(tagger: FastTagger, dict: Dict, lambda: f32) -> Result<Self> {
         if !(lambda.is_finite() && lambda >= 0.0) {
-            return Err(Error::Invalid(format!("hybrid weight must be ≥ 0, got {lambda}")));
+            return Err(Error::Invalid(format!(
+                "hybrid weight must be ≥ 0, got {lambda}"
+            )));
         }
-        Ok(Segmenter { mode: Mode::Hybrid, dict: Some(dict), tagger: Some(tagger), lambda })
+        Ok(Segmenter {
+            mode: Mode::Hybrid,
+            dict: Some(dict),
+            tagger: Some(tagger),
+            lambda,
+        })
     }
 
     /// The mode.
@@ -87,7 +109,9 @@ impl Segmenter {
     /// # Errors
     /// [`Error::Utf8`] with the offset of the first invalid byte.
     pub fn segment_bytes<'a>(&self, bytes: &'a [u8]) -> Result<Vec<&'a str>> {
-        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 { offset: e.valid_up_to() })?;
+        let text = std::str::from_utf8(bytes).map_err(|e| Error::Utf8 {
+            offset: e.valid_up_to(),
+        })?;
         Ok(self.segment(text))
     }
 
@@ -148,29 +172,59 @@ impl Segmenter {
             if j == i + 1 {
                 lp[i][Tag::S.index()]
             } else {
-                lp[i][Tag::B.index()] + (s.cum_m[j - 1] - s.cum_m[i + 1]) + lp[j - 1][Tag::E.index()]
+                lp[i][Tag::B.index()]
+                    + (s.cum_m[j - 1] - s.cum_m[i + 1])
+                    + lp[j - 1][Tag::E.index()]
             }
         };
-        let unknown = d.unknown_logp() as f32;
+        let unknown = d.unknown_logp();
         s.best.clear();
         s.best.resize(n + 1, (f32::NEG_INFINITY, 0));
         s.best[0].0 = 0.0;
+        // Dictionary words starting at each position: (end, ln P(w)) lists, flattened.
+        s.word_start.clear();
+        s.words.clear();
+        for i in 0..n {
+            s.word_start.push(s.words.len());
+            d.for_each_word(&s.chars, i, |e, w| s.words.push((e, w)));
+        }
+        s.word_start.push(s.words.len());
         for i in 0..n {
             let base = s.best[i].0;
-            s.words.clear();
-            d.for_each_word(&s.chars, i, |e, w| s.words.push((e, w)));
+            // split[k] = best dictionary log-probability of chars[i..i + k] (the dictionary
+            // route restricted to that span), for k ≤ MAX_SPAN.
+            s.split.clear();
+            s.split.resize(MAX_SPAN + 1, f64::NEG_INFINITY);
+            s.split[0] = 0.0;
+            for k in 0..MAX_SPAN.min(n - i) {
+                let m = i + k;
+                let from = s.split[k];
+                let edges = &s.words[s.word_start[m]..s.word_start[m + 1]];
+                if edges.is_empty() {
+                    let v = from + unknown;
+                    if v > s.split[k + 1] {
+                        s.split[k + 1] = v;
+                    }
+                }
+                for &(e, w) in edges {
+                    if e - i <= MAX_SPAN && from + w > s.split[e - i] {
+                        s.split[e - i] = from + w;
+                    }
+                }
+            }
+            let edges = &s.words[s.word_start[i]..s.word_start[i + 1]];
             let mut wi = 0;
-            let last = (i + MAX_SPAN).min(n).max(s.words.last().map_or(0, |w| w.0));
+            let last = (i + MAX_SPAN).min(n).max(edges.last().map_or(0, |w| w.0));
             for j in i + 1..=last {
-                let dict_lp = if wi < s.words.len() && s.words[wi].0 == j {
+                let dict_lp = if wi < edges.len() && edges[wi].0 == j {
                     wi += 1;
-                    s.words[wi - 1].1 as f32
+                    edges[wi - 1].1
                 } else if j - i > MAX_SPAN {
                     continue;
                 } else {
-                    unknown
+                    s.split[j - i].max(unknown * (j - i) as f64)
                 };
-                let score = base + span(i, j) + self.lambda * dict_lp;
+                let score = base + span(i, j) + self.lambda * dict_lp as f32;
                 if score > s.best[j].0 {
                     s.best[j] = (score, i as u32);
                 }

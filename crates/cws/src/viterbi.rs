@@ -41,9 +41,22 @@ pub fn decode(emissions: &[[f32; 4]], back: &mut Vec<[u8; 4]>, out: &mut Vec<Tag
     let mut score = [e0[0], NEG, NEG, e0[3]];
     for (t, e) in emissions.iter().enumerate().skip(1) {
         // B and S come from E or S; M and E come from B or M.
-        let (from_es, es_idx) = if score[2] >= score[3] { (score[2], 2) } else { (score[3], 3) };
-        let (from_bm, bm_idx) = if score[0] >= score[1] { (score[0], 0) } else { (score[1], 1) };
-        score = [from_es + e[0], from_bm + e[1], from_bm + e[2], from_es + e[3]];
+        let (from_es, es_idx) = if score[2] >= score[3] {
+            (score[2], 2)
+        } else {
+            (score[3], 3)
+        };
+        let (from_bm, bm_idx) = if score[0] >= score[1] {
+            (score[0], 0)
+        } else {
+            (score[1], 1)
+        };
+        score = [
+            from_es + e[0],
+            from_bm + e[1],
+            from_bm + e[2],
+            from_es + e[3],
+        ];
         back[t] = [es_idx, bm_idx, bm_idx, es_idx];
     }
     let mut state = if score[2] >= score[3] { 2usize } else { 3 };
@@ -77,8 +90,7 @@ mod tests {
                 assert!(is_legal(&out), "{out:?}");
                 let mut best = f32::NEG_INFINITY;
                 for code in 0..4usize.pow(n as u32) {
-                    let tags: Vec<Tag> =
-                        (0..n).map(|i| Tag::ALL[(code >> (2 * i)) & 3]).collect();
+                    let tags: Vec<Tag> = (0..n).map(|i| Tag::ALL[(code >> (2 * i)) & 3]).collect();
                     if is_legal(&tags) {
                         best = best.max(path_score(&em, &tags));
                     }

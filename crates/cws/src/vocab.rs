@@ -63,7 +63,12 @@ impl Vocab {
             let mut it = line.chars();
             match (it.next(), it.next()) {
                 (Some(c), None) => chars.push(c),
-                _ => return Err(Error::Model(format!("vocab line {}: expected one character", i + 1))),
+                _ => {
+                    return Err(Error::Model(format!(
+                        "vocab line {}: expected one character",
+                        i + 1
+                    )));
+                }
             }
         }
         Ok(Self::from_chars(chars))
