@@ -24,7 +24,9 @@ fn bench_net(c: &mut Criterion, name: &str, config: EpsNetConfig, batch: usize) 
     group.bench_function("forward_backward", |b| {
         b.iter(|| {
             let out = model.forward(black_box(&x), &t).expect("forward");
-            let loss = (out - &eps).and_then(|e| e.sqr()?.sum(1)?.mean(0)).expect("loss");
+            let loss = (out - &eps)
+                .and_then(|e| e.sqr()?.sum(1)?.mean(0))
+                .expect("loss");
             black_box(loss.backward().expect("backward"))
         })
     });
@@ -33,7 +35,12 @@ fn bench_net(c: &mut Criterion, name: &str, config: EpsNetConfig, batch: usize) 
 
 fn benches(c: &mut Criterion) {
     bench_net(c, "mlp", EpsNetConfig::Mlp(MlpConfig::reference(2)), 1024);
-    bench_net(c, "unet", EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8)), 128);
+    bench_net(
+        c,
+        "unet",
+        EpsNetConfig::Unet(UnetConfig::reference(1, 8, 8)),
+        128,
+    );
 }
 
 criterion_group!(nets, benches);

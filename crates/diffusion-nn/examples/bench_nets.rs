@@ -89,7 +89,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pass_ms: Vec<f64> = pass_ms.into_iter().skip(2).collect();
     let shape = match data.shape {
         DataShape::Vector { dim } => format!("[{batch}, {dim}]"),
-        DataShape::Image { channels, height, width } => {
+        DataShape::Image {
+            channels,
+            height,
+            width,
+        } => {
             format!("[{batch}, {channels}, {height}, {width}]")
         }
     };
