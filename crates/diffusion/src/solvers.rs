@@ -949,6 +949,59 @@ pub fn dopri5(
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// With the true noise (ε̂ = ε), the DDIM step maps x_t = μ_t x_0 + σ_t ε exactly to
+        /// x_s = μ_s x_0 + σ_s ε for every SDE (the step is the exact PF-ODE solution when ε̂
+        /// is constant along it); 1e-9 relative to the magnitudes involved.
+        #[test]
+        fn ddim_step_is_exact_for_the_true_noise(
+            kind in 0usize..3,
+            p1 in 0.01f64..1.0,
+            p2 in 1.0f64..30.0,
+            u in 0.001f64..0.999,
+            frac in 0.0f64..1.0,
+            x0 in -3.0f64..3.0,
+            e in -3.0f64..3.0,
+        ) {
+            let sde = match kind {
+                0 => Sde::vp(p1, p2).unwrap(),
+                1 => Sde::sub_vp(p1, p2).unwrap(),
+                _ => Sde::ve(p1, p1 + p2).unwrap(),
+            };
+            let t = u;
+            let s = 1e-4 + frac * (t - 1e-4);
+            prop_assume!(s < t);
+            let x_t = sde.mean_coef(t) * x0 + sde.std(t) * e;
+            let step = LinearStep::ddim(&sde, t, s);
+            let got = step.coef_x * x_t + step.coef_eps * e;
+            let want = sde.mean_coef(s) * x0 + sde.std(s) * e;
+            let scale = 1.0 + x_t.abs() + want.abs() + sde.std(t) * e.abs() / sde.mean_coef(t);
+            prop_assert!((got - want).abs() <= 1e-9 * scale, "{got} vs {want}");
+        }
+
+        /// The reverse-diffusion step's noise variance is the forward kernel's
+        /// G² = σ_t² − (μ_t/μ_s)² σ_s² ≥ 0 (β_i for VP, σ_t² − σ_s² for VE).
+        #[test]
+        fn reverse_diffusion_noise_is_the_kernel_variance(
+            u in 0.01f64..1.0,
+            frac in 0.0f64..1.0,
+        ) {
+            let t = u;
+            let s = frac * t * 0.999;
+            let vp = Sde::vp(0.1, 20.0).unwrap();
+            let step = LinearStep::reverse_diffusion(&vp, t, s);
+            let beta = 1.0 - (vp.log_alpha_bar(t) - vp.log_alpha_bar(s)).exp();
+            prop_assert!((step.noise_std.powi(2) - beta).abs() <= 1e-12);
+            let ve = Sde::ve(0.01, 50.0).unwrap();
+            let step = LinearStep::reverse_diffusion(&ve, t, s);
+            let want = ve.std(t).powi(2) - ve.std(s).powi(2);
+            prop_assert!((step.noise_std.powi(2) - want).abs() <= 1e-9 * want.max(1e-12));
+            prop_assert_eq!(step.coef_x, 1.0);
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for s in ContinuousSampler::ALL {
