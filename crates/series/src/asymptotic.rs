@@ -719,7 +719,7 @@ impl Engine {
 }
 
 /// Orders tried in turn when a cancellation needs more terms.
-pub const ORDERS: [usize; 4] = [4, 7, 11, 16];
+pub const ORDERS: [usize; 5] = [4, 5, 7, 11, 16];
 
 /// Expands `e`, raising the order until the leading term is resolved.
 ///

@@ -258,6 +258,9 @@ impl Const {
 
     /// Sum.
     pub fn add(&self, o: &Const) -> Const {
+        if let (Some(a), Some(b)) = (self.as_rat(), o.as_rat()) {
+            return Const::rat(a + b);
+        }
         let mut c = self.clone();
         for (p, q) in &o.terms {
             c.push(p.clone(), *q);
@@ -279,6 +282,13 @@ impl Const {
 
     /// Product.
     pub fn mul(&self, o: &Const) -> Const {
+        // Fast paths: most coefficients are rational.
+        match (self.as_rat(), o.as_rat()) {
+            (Some(a), Some(b)) => return Const::rat(a * b),
+            (Some(a), None) => return o.scale(a),
+            (None, Some(b)) => return self.scale(b),
+            (None, None) => {}
+        }
         let mut c = Const::zero();
         for (pa, qa) in &self.terms {
             for (pb, qb) in &o.terms {
@@ -332,6 +342,9 @@ impl Const {
 
     /// Compares two constants by certified sign of their difference.
     pub fn cmp_const(&self, o: &Const) -> Result<Ordering> {
+        if let (Some(a), Some(b)) = (self.as_rat(), o.as_rat()) {
+            return Ok(a.cmp(&b));
+        }
         self.sub(o).sign()
     }
 

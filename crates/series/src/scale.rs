@@ -232,7 +232,28 @@ impl Mono {
     /// # Errors
     /// When the sign of the leading coefficient of the quotient cannot be certified.
     pub fn cmp_growth(&self, o: &Mono) -> Result<Ordering> {
-        self.mul(&o.inv()).tendency()
+        // The quotient's leading entry is the largest key where the coefficients differ.
+        let (a, b) = (&self.log, &o.log);
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (a.get(i), b.get(j)) {
+                (None, None) => return Ok(Ordering::Equal),
+                (Some((_, ca)), None) => return ca.sign(),
+                (None, Some((_, cb))) => return Ok(cb.sign()?.reverse()),
+                (Some((ta, ca)), Some((tb, cb))) => match ta.cmp(tb) {
+                    Ordering::Greater => return ca.sign(),
+                    Ordering::Less => return Ok(cb.sign()?.reverse()),
+                    Ordering::Equal => {
+                        let c = ca.cmp_const(cb)?;
+                        if c != Ordering::Equal {
+                            return Ok(c);
+                        }
+                        i += 1;
+                        j += 1;
+                    }
+                },
+            }
+        }
     }
 
     /// Numerical value at `x` (numeric cross-checks only; needs ln_k x > 0 at every level used).
