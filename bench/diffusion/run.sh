@@ -17,8 +17,12 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import torch" 2>/dev/
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q torch
 fi
-cargo build --release -q -p diffusion-nn --example bench_nets
-KEXUE=target/release/examples/bench_nets
+if [ -n "${KEXUE_BIN:-}" ]; then
+  KEXUE=$KEXUE_BIN   # a prebuilt bench_nets binary
+else
+  cargo build --release -q -p diffusion-nn --example bench_nets
+  KEXUE=target/release/examples/bench_nets
+fi
 export BENCH_THREADS=${BENCH_THREADS:-2} RAYON_NUM_THREADS=${BENCH_THREADS:-2}
 OUT=$(mktemp)
 for round in $(seq 1 "$ROUNDS"); do
