@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use diffusion::EpsPredictor;
-use diffusion::exact::{DataLaw, Gaussian, GaussianMixture, sample_law};
+use diffusion::exact::{Gaussian, GaussianMixture, sample_law};
 use diffusion::likelihood::{
     Dequantization, Divergence, LikelihoodConfig, LogLikelihood, Probe, log_likelihood,
 };
@@ -130,6 +130,24 @@ fn ring_logpdf(x: &[f64]) -> f64 {
     max + logs.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
 }
 
+/// The data laws of `--data`, with their exact ε* and closed-form density.
+enum Law {
+    /// 1-D N(0.5, 0.09).
+    Gauss(Gaussian),
+    /// `GaussianMixture::ring(8, 2.0, 0.1)`.
+    Gmm(GaussianMixture),
+}
+
+impl Law {
+    /// ln p_0 of one row.
+    fn log_density(&self, x: &[f64]) -> f64 {
+        match self {
+            Law::Gauss(_) => gauss_logpdf(x, &[0.5], &[0.09]),
+            Law::Gmm(_) => ring_logpdf(x),
+        }
+    }
+}
+
 /// Runs `kexue diffusion likelihood`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let tol = Tolerances::new(args.rtol, args.atol)?;
@@ -162,29 +180,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => bail!("give --data gauss|gmm or --ckpt DIR"),
         (Some(law), None) => {
             let sde = Sde::from_name(&args.sde)?;
-            let (predictor, data, logpdf): (
-                Box<dyn EpsPredictor>,
-                Box<dyn DataLaw>,
-                fn(&[f64]) -> f64,
-            ) = match law.as_str() {
-                "gauss" => (
-                    Box::new(Gaussian::isotropic(1, 0.5, 0.09)?),
-                    Box::new(Gaussian::isotropic(1, 0.5, 0.09)?),
-                    |x| gauss_logpdf(x, &[0.5], &[0.09]),
-                ),
-                "gmm" => (
-                    Box::new(GaussianMixture::ring(8, 2.0, 0.1)?),
-                    Box::new(GaussianMixture::ring(8, 2.0, 0.1)?),
-                    ring_logpdf,
-                ),
+            let law = match law.as_str() {
+                "gauss" => Law::Gauss(Gaussian::isotropic(1, 0.5, 0.09)?),
+                "gmm" => Law::Gmm(GaussianMixture::ring(8, 2.0, 0.1)?),
                 other => bail!("unknown --data `{other}` (expected gauss or gmm)"),
             };
-            let x = sample_law(data.as_ref(), &mut rng, args.samples);
-            let ll = log_likelihood(predictor.as_ref(), &sde, &config, &x, &mut rng)
+            let x = match &law {
+                Law::Gauss(g) => sample_law(g, &mut rng, args.samples),
+                Law::Gmm(g) => sample_law(g, &mut rng, args.samples),
+            };
+            let predictor: &dyn EpsPredictor = match &law {
+                Law::Gauss(g) => g,
+                Law::Gmm(g) => g,
+            };
+            let ll = log_likelihood(predictor, &sde, &config, &x, &mut rng)
                 .context("likelihood through the probability-flow ODE")?;
             let d = predictor.dim();
-            let closed = -x.chunks(d).map(logpdf).sum::<f64>() / x.len() as f64;
-            (law.clone(), sde.name().to_string(), ll, 0.0, Some(closed))
+            let closed = -x.chunks(d).map(|r| law.log_density(r)).sum::<f64>() / x.len() as f64;
+            let name = args.data.clone().unwrap_or_default();
+            (name, sde.name().to_string(), ll, 0.0, Some(closed))
         }
         (None, Some(dir)) => {
             let (meta, model) = checkpoint::load_model(dir, Weights::Ema, &Device::Cpu)
