@@ -111,6 +111,7 @@ fn checkpoint_likelihood_runs() {
     assert!(num(&v, "nll_nats_per_dim").is_finite());
     assert!(v["closed_form_nll_nats_per_dim"].is_null());
     fails(&format!("diffusion likelihood --ckpt {d} --data gmm"));
+    fails(&format!("diffusion likelihood --ckpt {d} --sde ve"));
 }
 
 #[test]

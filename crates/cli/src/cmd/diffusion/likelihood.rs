@@ -45,9 +45,10 @@ pub struct Args {
     /// when the data is discrete; bits/dim then include the bin offset).
     #[arg(long, value_name = "DIR")]
     ckpt: Option<PathBuf>,
-    /// SDE for --data: `vp` (β 0.1..20), `subvp` or `ve` (σ 0.01..50).
-    #[arg(long, default_value = "vp", value_name = "NAME")]
-    sde: String,
+    /// SDE for --data: `vp` (β 0.1..20, the default), `subvp` or `ve` (σ 0.01..50). A
+    /// checkpoint always uses its own DDPM schedule read as a VP SDE.
+    #[arg(long, value_name = "NAME")]
+    sde: Option<String>,
     /// Hutchinson trace estimator with N probes per point instead of the exact trace.
     #[arg(long, value_name = "N")]
     hutchinson: Option<usize>,
@@ -179,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (Some(_), Some(_)) => bail!("give either --data or --ckpt, not both"),
         (None, None) => bail!("give --data gauss|gmm or --ckpt DIR"),
         (Some(law), None) => {
-            let sde = Sde::from_name(&args.sde)?;
+            let sde = Sde::from_name(args.sde.as_deref().unwrap_or("vp"))?;
             let law = match law.as_str() {
                 "gauss" => Law::Gauss(Gaussian::isotropic(1, 0.5, 0.09)?),
                 "gmm" => Law::Gmm(GaussianMixture::ring(8, 2.0, 0.1)?),
@@ -201,6 +202,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (name, sde.name().to_string(), ll, 0.0, Some(closed))
         }
         (None, Some(dir)) => {
+            if args.sde.is_some() {
+                bail!("--sde applies to --data only: a checkpoint uses its own DDPM schedule");
+            }
             let (meta, model) = checkpoint::load_model(dir, Weights::Ema, &Device::Cpu)
                 .with_context(|| format!("loading checkpoint {}", dir.display()))?;
             let schedule = meta.schedule.build()?;
