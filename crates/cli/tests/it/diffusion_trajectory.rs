@@ -150,11 +150,11 @@ fn bad_input_is_a_clean_error() {
                 "diffusion",
                 "trajectory",
                 "--ckpt",
-                "some/dir",
+                "no/such/dir",
                 "--steps",
                 "10",
             ][..],
-            "not supported yet",
+            "no/such/dir",
         ),
         (
             &[
@@ -187,4 +187,104 @@ fn bad_input_is_a_clean_error() {
         assert!(err.contains(needle), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// A copy of the shipped digits checkpoint with a Γ cache `gamma` (Γ_1..Γ_N) beside it.
+fn digits_with_gamma(name: &str, gamma: &[f64]) -> std::path::PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits");
+    let dir = std::env::temp_dir().join(format!("kexue-traj-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["checkpoint.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
+            .unwrap();
+    let cache = serde_json::json!({
+        "checkpoint_step": meta["step"],
+        "m": 10,
+        "seed": 0,
+        "n_timesteps": gamma.len(),
+        "seconds": 0.0,
+        "gamma": gamma,
+    });
+    std::fs::write(dir.join("gamma.json"), cache.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn checkpoint_uses_its_gamma_cache() {
+    // A smooth Γ ≤ 1 rising from 0.03 to ~1, like the digits network's (no Γ estimate, so the
+    // test stays fast); NELBO on 40 held-out rows.
+    let gamma: Vec<f64> = (1..=1000)
+        .map(|t| 1.0 - 0.97 * (-(t as f64) / 150.0).exp())
+        .collect();
+    let dir = digits_with_gamma("ok", &gamma);
+    let d = dir.to_str().unwrap();
+    let v = json(&[
+        "diffusion",
+        "trajectory",
+        "--ckpt",
+        d,
+        "--steps",
+        "5",
+        "--samples",
+        "40",
+        "--json",
+    ]);
+    assert_eq!(v["samples"], 40);
+    assert_eq!(v["dim"], 64);
+    assert!(v["guard"].is_null());
+    let opt = nodes(&v["trajectory"]);
+    assert_eq!(opt.len(), 5);
+    assert_eq!((opt[0], opt[4]), (1, 1000));
+    assert_eq!(nodes(&v["even"]["trajectory"]), [1, 251, 500, 750, 1000]);
+    assert!(v["cost"].as_f64().unwrap() <= v["even"]["cost"].as_f64().unwrap() + 1e-12);
+    for bpd in [&v["bits_per_dim"], &v["even"]["bits_per_dim"]] {
+        let bpd = bpd.as_f64().unwrap();
+        assert!(bpd.is_finite() && bpd > 0.0, "{bpd}");
+    }
+
+    // Γ̂ > 1 from n = 101 on: the dp_seg guard has no room; the error says what to run.
+    let bad: Vec<f64> = (1..=1000)
+        .map(|t| if t > 100 { 1.2 } else { 0.5 })
+        .collect();
+    let dir_bad = digits_with_gamma("bad", &bad);
+    let out = kexue(
+        &[
+            "diffusion",
+            "trajectory",
+            "--ckpt",
+            dir_bad.to_str().unwrap(),
+            "--steps",
+            "10",
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kexue diffusion gamma") && err.contains("n = 101"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // --data and --ckpt are exclusive.
+    let out = kexue(
+        &[
+            "diffusion",
+            "trajectory",
+            "--ckpt",
+            d,
+            "--data",
+            "gmm",
+            "--steps",
+            "5",
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir_bad);
 }
