@@ -205,7 +205,10 @@ impl Guard {
     ///
     /// # Errors
     /// [`Error::Invalid`] when the split leaves no room: N1 < 1 (Γ is bad from N/2 on or
-    /// earlier), or K1 < 1, or K1 = 1 < N1 is impossible to satisfy with K2 ≤ n_bad.
+    /// earlier), or K1 < 1 or K1 > N1 after the adjustments.
+    ///
+    /// # Panics
+    /// Unless 1 ≤ `first_bad` ≤ N.
     pub fn new(n_steps: usize, k: usize, first_bad: usize) -> Result<Self> {
         assert!(
             (1..=n_steps).contains(&first_bad),
