@@ -106,7 +106,7 @@ pub struct Path {
 /// must fill `row[s]` = c(s, t) for 1 ≤ s < t (`row` has length t; `row[0]` is ignored).
 /// Filling a whole row at once lets a caller share work between the steps into t (e.g. the
 /// running product α_{t|s} of [`optimal_trajectory`]), and keeps memory at O(k·n): only the
-/// cost table C[node][k] and the argmin table are stored, never the n×n costs.
+/// cost table C(node, k) and the argmin table are stored, never the n×n costs.
 /// NaN and +∞ costs mark forbidden steps. Time O(k·n²) at worst; only (node, k) pairs that can
 /// still reach n with the remaining nodes are visited, so k close to 1 or to n is cheaper.
 /// Ties keep the largest predecessor s.
@@ -279,8 +279,8 @@ pub struct OptimalTrajectory {
 /// The K-node trajectory 1 = τ_1 < … < τ_K = N minimising Σ J(τ_{k−1}, τ_k) for the DDPM
 /// forward process with Analytic-DPM's optimal variances (`--trajectory optimal`).
 ///
-/// K = 1 gives [N] (no step has a cost). When some Γ_n is > 1, NaN or unknown, the search is
-/// cut by [`Guard`]. Costs are computed on the fly in f64: for each t the steps into t are
+/// K = 1 gives the single node N (no step has a cost). When some Γ_n is > 1, NaN or unknown,
+/// the search is cut by [`Guard`]. Costs are computed on the fly in f64: for each t the steps into t are
 /// visited with s decreasing, and β_{t|s−1} = β_s + (1 − β_s) β_{t|s} is accumulated as a sum
 /// of positive terms, so short steps keep full relative precision. N = 1000, any K: well
 /// under a second in release builds.
