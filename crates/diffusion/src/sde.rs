@@ -52,11 +52,22 @@ pub enum Sde {
         sigma_max: f64,
     },
     /// The VP process of a discrete schedule: ln ᾱ(t) is piecewise linear through
-    /// (n/N, ln ᾱ_n), so β(t) is piecewise constant.
-    DiscreteVp {
-        /// ln ᾱ_n for n = 0..=N (ln ᾱ_0 = 0).
-        log_alpha_bar: Vec<f64>,
-    },
+    /// (n/N, ln ᾱ_n), so β(t) is piecewise constant (built by [`Sde::from_schedule`]).
+    DiscreteVp(LogAlphaBarTable),
+}
+
+/// ln ᾱ_n for n = 0..=N with N ≥ 1 (valid by construction: only [`Sde::from_schedule`]
+/// makes one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogAlphaBarTable {
+    log_alpha_bar: Vec<f64>,
+}
+
+impl LogAlphaBarTable {
+    /// ln ᾱ_0..ln ᾱ_N.
+    pub fn values(&self) -> &[f64] {
+        &self.log_alpha_bar
+    }
 }
 
 /// β_min and β_max of score-SDE's VP and sub-VP processes.
@@ -126,7 +137,7 @@ impl Sde {
             Sde::Vp { .. } => "vp",
             Sde::SubVp { .. } => "subvp",
             Sde::Ve { .. } => "ve",
-            Sde::DiscreteVp { .. } => "discrete-vp",
+            Sde::DiscreteVp(_) => "discrete-vp",
         }
     }
 
@@ -135,7 +146,7 @@ impl Sde {
         let log_alpha_bar = (0..=schedule.n_steps())
             .map(|n| schedule.alpha_bar(n).ln())
             .collect();
-        Sde::DiscreteVp { log_alpha_bar }
+        Sde::DiscreteVp(LogAlphaBarTable { log_alpha_bar })
     }
 
     /// The discrete DDPM schedule with N steps of a VP process: β_n = 1 − ᾱ(n/N)/ᾱ((n−1)/N)
@@ -147,7 +158,7 @@ impl Sde {
     pub fn discretize(&self, n_steps: usize) -> Result<Schedule> {
         match self {
             Sde::Vp { beta_min, beta_max } => Schedule::vp_sde(n_steps, *beta_min, *beta_max),
-            Sde::DiscreteVp { .. } => {
+            Sde::DiscreteVp(_) => {
                 if n_steps == 0 {
                     return Err(invalid("N must be ≥ 1".into()));
                 }
@@ -175,7 +186,7 @@ impl Sde {
                 beta_min + t * (beta_max - beta_min)
             }
             Sde::Ve { .. } => 0.0,
-            Sde::DiscreteVp { log_alpha_bar } => {
+            Sde::DiscreteVp(LogAlphaBarTable { log_alpha_bar }) => {
                 let n = log_alpha_bar.len() - 1;
                 let k = ((t * n as f64).ceil() as usize).clamp(1, n);
                 (log_alpha_bar[k - 1] - log_alpha_bar[k]) * n as f64
@@ -190,7 +201,7 @@ impl Sde {
                 -(beta_min * t + 0.5 * t * t * (beta_max - beta_min))
             }
             Sde::Ve { .. } => 0.0,
-            Sde::DiscreteVp { log_alpha_bar } => {
+            Sde::DiscreteVp(LogAlphaBarTable { log_alpha_bar }) => {
                 let n = log_alpha_bar.len() - 1;
                 let u = (t * n as f64).clamp(0.0, n as f64);
                 let k = (u.floor() as usize).min(n - 1);
@@ -208,7 +219,7 @@ impl Sde {
     /// Marginal std σ_t of x_t given x_0 (cancellation-free near t = 0).
     pub fn std(&self, t: f64) -> f64 {
         match self {
-            Sde::Vp { .. } | Sde::DiscreteVp { .. } => (-self.log_alpha_bar(t).exp_m1()).sqrt(),
+            Sde::Vp { .. } | Sde::DiscreteVp(_) => (-self.log_alpha_bar(t).exp_m1()).sqrt(),
             Sde::SubVp { .. } => -self.log_alpha_bar(t).exp_m1(),
             Sde::Ve {
                 sigma_min,
@@ -225,7 +236,7 @@ impl Sde {
     /// g_t², the squared diffusion coefficient.
     pub fn diffusion2(&self, t: f64) -> f64 {
         match self {
-            Sde::Vp { .. } | Sde::DiscreteVp { .. } => self.beta(t),
+            Sde::Vp { .. } | Sde::DiscreteVp(_) => self.beta(t),
             Sde::SubVp { .. } => {
                 let ab = self.log_alpha_bar(t).exp();
                 self.beta(t) * (1.0 - ab * ab)
@@ -271,7 +282,7 @@ impl Sde {
             alpha_bar,
         };
         match self {
-            Sde::Vp { .. } | Sde::DiscreteVp { .. } => (1.0, level(self.log_alpha_bar(t).exp())),
+            Sde::Vp { .. } | Sde::DiscreteVp(_) => (1.0, level(self.log_alpha_bar(t).exp())),
             Sde::SubVp { .. } | Sde::Ve { .. } => {
                 let (mu, sigma) = (self.mean_coef(t), self.std(t));
                 let c2 = mu * mu + sigma * sigma;

@@ -14,6 +14,35 @@
 //! One-step samplers are coefficient data ([`LinearStep`]: x_s = a·x_t + b·ε̂ + σ·z) applied by
 //! one loop; Heun, RK45 and DPM-Solver++ compose the same drift.
 //! Stochastic samplers return the mean of their last step (score-SDE's `denoise`).
+//!
+//! # Example
+//!
+//! DPM-Solver++ with 20 NFE on the laboratory's ring, exact scores, VP SDE:
+//!
+//! ```
+//! use diffusion::exact::GaussianMixture;
+//! use diffusion::sde::Sde;
+//! use diffusion::solvers::{ContinuousSampler, SolverConfig, sample_continuous};
+//! use rand::SeedableRng;
+//!
+//! let gmm = GaussianMixture::ring(8, 2.0, 0.1)?;
+//! let sde = Sde::from_name("vp")?;
+//! let sampler: ContinuousSampler = "dpm-solver++".parse()?;
+//! let config = SolverConfig::new(sampler, 20);
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+//! let mut x = vec![0.0; 2 * 500];
+//! sde.sample_prior(&mut rng, &mut x);
+//! let report = sample_continuous(&gmm, &sde, &config, &mut x, &mut rng)?;
+//! assert_eq!(report.nfe, 20);
+//! // Every sample lands near the circle of radius 2.
+//! assert!(x.chunks(2).all(|r| (r[0].hypot(r[1]) - 2.0).abs() < 0.6));
+//! # Ok::<(), diffusion::Error>(())
+//! ```
+//!
+//! For a network trained on a discrete schedule with N steps, sample its own process:
+//! `Sde::from_schedule(&schedule)` with `config.time_scale = N as f64`, so the network is
+//! queried at ᾱ(n/N) = ᾱ_n with time input n. (With another SDE the time input t·N would not
+//! match the network's ᾱ; the exact predictors read only ᾱ and work with every SDE.)
 
 use std::fmt;
 use std::str::FromStr;
