@@ -416,3 +416,28 @@ fn thousand_steps_any_k_is_fast() {
     let secs = start.elapsed().as_secs_f64();
     assert!(secs < 30.0, "8 DPs took {secs} s");
 }
+
+proptest! {
+    #[test]
+    fn optimal_trajectory_is_the_least_path_cost(
+        n in 2usize..=12,
+        kf in 0.0f64..1.0,
+        gammas in proptest::collection::vec(0.0f64..=1.0, 12),
+    ) {
+        // Random Γ ∈ [0, 1] on the cosine schedule with N ≤ 12: the DP (running β_{t|s}) must
+        // equal the least `path_cost` (telescoped β_{t|s}) over every path; ≤ 11 logs of values
+        // ≤ 20 in magnitude: 1e-12 absolute.
+        let k = (2 + ((n - 1) as f64 * kf) as usize).min(n);
+        let sched = Schedule::cosine(n).unwrap();
+        let gamma = Gamma::from_pairs(n, (1..=n).map(|t| (t, gammas[t - 1]))).unwrap();
+        let opt = optimal_trajectory(&sched, &gamma, k).unwrap();
+        prop_assert!(opt.guard.is_none());
+        let best = all_paths(n, k)
+            .into_iter()
+            .map(|p| path_cost(&sched, &gamma, &Trajectory::from_steps(n, p).unwrap()).unwrap())
+            .fold(f64::INFINITY, f64::min);
+        prop_assert!((opt.cost - best).abs() < 1e-12, "{} vs {best}", opt.cost);
+        let own = path_cost(&sched, &gamma, &opt.trajectory).unwrap();
+        prop_assert!((own - opt.cost).abs() < 1e-12);
+    }
+}
