@@ -52,6 +52,18 @@ pub enum Error {
         /// Length found.
         found: usize,
     },
+    /// The request would need too much memory (the full Jacobian is n × n).
+    #[error(
+        "{what} for n = {n} is too large (at most n = {max}); use the Jacobian-vector product instead"
+    )]
+    TooLarge {
+        /// What was asked for.
+        what: &'static str,
+        /// The size asked for.
+        n: usize,
+        /// The largest size allowed.
+        max: usize,
+    },
     /// A configuration value is out of range.
     #[error("invalid configuration: {msg}")]
     InvalidConfig {

@@ -65,6 +65,9 @@ pub struct Map {
 }
 
 impl Map {
+    /// Largest n for which [`Map::jacobian`] builds the n × n matrix (128 MiB of f64).
+    pub const MAX_JACOBIAN: usize = 4096;
+
     /// The map for `family` with scale (temperature) `scale`, at the default accuracy
     /// ([`QuadConfig::ACCURATE`], ≤ 1e-12 absolute).
     ///
@@ -154,9 +157,16 @@ impl Map {
     /// Symmetric, zero row sums, positive semidefinite.
     ///
     /// # Errors
-    /// As [`Map::probs`].
+    /// As [`Map::probs`], plus [`Error::TooLarge`] for n > [`Map::MAX_JACOBIAN`].
     pub fn jacobian(&self, mu: &[f64]) -> Result<Vec<Vec<f64>>> {
         let s = self.scaled(mu)?;
+        if s.len() > Self::MAX_JACOBIAN {
+            return Err(Error::TooLarge {
+                what: "the full Jacobian",
+                n: s.len(),
+                max: Self::MAX_JACOBIAN,
+            });
+        }
         let mut j = match self.family {
             Family::Gumbel => closed::softmax_jacobian(&closed::softmax(&s)),
             _ => self.quad.jacobian(&self.family, &s),
@@ -207,12 +217,31 @@ impl Map {
     /// # Errors
     /// As [`Map::probs`].
     pub fn sample_counts(&self, mu: &[f64], n_draws: u64, seed: u64) -> Result<Vec<u64>> {
+        self.sample_counts_with_progress(mu, n_draws, seed, |_| {})
+    }
+
+    /// As [`Map::sample_counts`] (same draws for the same seed), calling `progress(done)` every
+    /// 65 536 draws, e.g. to drive a progress bar.
+    ///
+    /// # Errors
+    /// As [`Map::probs`].
+    pub fn sample_counts_with_progress(
+        &self,
+        mu: &[f64],
+        n_draws: u64,
+        seed: u64,
+        mut progress: impl FnMut(u64),
+    ) -> Result<Vec<u64>> {
         check_finite("mu", mu)?;
         let mut rng = StdRng::seed_from_u64(seed);
         let mut counts = vec![0u64; mu.len()];
-        for _ in 0..n_draws {
+        for done in 0..n_draws {
             counts[sample_one(&self.family, self.scale, mu, &mut rng)] += 1;
+            if (done + 1) % 65_536 == 0 {
+                progress(done + 1);
+            }
         }
+        progress(n_draws);
         Ok(counts)
     }
 

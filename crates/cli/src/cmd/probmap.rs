@@ -109,6 +109,21 @@ fn fmt_row(xs: &[f64]) -> String {
         .join(" ")
 }
 
+/// Perturb-and-argmax counts; a progress bar on stderr when the work is long (> 2e7 noise draws).
+fn sample_with_bar(map: &Map, mu: &[f64], n: u64, seed: u64) -> anyhow::Result<Vec<u64>> {
+    if n.saturating_mul(mu.len() as u64) <= 20_000_000 {
+        return Ok(map.sample_counts(mu, n, seed)?);
+    }
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("sampling {bar:40} {pos}/{len} draws ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counts = map.sample_counts_with_progress(mu, n, seed, |done| bar.set_position(done))?;
+    bar.finish_and_clear();
+    Ok(counts)
+}
+
 /// Runs `kexue probmap`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let family = parse_family(&args.noise, args.nu)?;
@@ -121,7 +136,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     let counts = match args.samples {
-        Some(n) => Some(map.sample_counts(&mu, n, args.seed)?),
+        Some(n) => Some(sample_with_bar(&map, &mu, n, args.seed)?),
         None => None,
     };
     let kpoint = match args.kpoint {

@@ -3,6 +3,7 @@
 // Matrix tests index J[i][k] and J[k][i] together; reference values keep mpmath's digits.
 #![allow(clippy::needless_range_loop, clippy::excessive_precision)]
 
+mod candle_train;
 mod jacobian;
 mod kpoint;
 mod properties;

@@ -88,6 +88,9 @@ fn errors_are_clear() {
     assert!(e.to_string().starts_with("unknown noise family \"cauchy\""));
     let e = map.jvp(&[1.0, 2.0], &[1.0]).unwrap_err();
     assert!(matches!(e, Error::LengthMismatch { .. }));
+    let big = vec![0.0; Map::MAX_JACOBIAN + 1];
+    assert!(matches!(map.jacobian(&big), Err(Error::TooLarge { .. })));
+    assert!(map.jvp(&big, &big).is_ok());
     // tiny scale: mu/τ overflows → error, not inf/NaN output
     let tiny = Map::new(Family::Gauss, 1e-310).unwrap();
     assert!(tiny.probs(&[1e10, 0.0]).is_err());
