@@ -39,10 +39,11 @@
 //! # Ok::<(), diffusion::Error>(())
 //! ```
 //!
-//! For a network trained on a discrete schedule with N steps, sample its own process:
-//! `Sde::from_schedule(&schedule)` with `config.time_scale = N as f64`, so the network is
-//! queried at ᾱ(n/N) = ᾱ_n with time input n. (With another SDE the time input t·N would not
-//! match the network's ᾱ; the exact predictors read only ᾱ and work with every SDE.)
+//! For a network trained on a discrete schedule with N steps, either sample its own process,
+//! `Sde::from_schedule(&schedule)` with `config.time_scale = N as f64` (the network is queried
+//! at ᾱ(n/N) = ᾱ_n with time input n), or wrap it in [`Retimed`], which gives it the time
+//! input matching each requested ᾱ under any SDE (VP, sub-VP, VE). The exact predictors read
+//! only ᾱ and work with every SDE as they are.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,7 +53,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::sample::check_rows;
 use crate::sde::Sde;
-use crate::{EpsPredictor, Error, Result};
+use crate::{EpsPredictor, Error, NoiseLevel, Result};
 
 /// The closed set of continuous-time samplers (CLI names in [`ContinuousSampler::name`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -418,6 +419,67 @@ impl<'a> ScoreModel<'a> {
             self.sde.drift_coef(t),
             0.5 * self.sde.diffusion2(t) / self.sde.std(t),
         )
+    }
+}
+
+/// A network trained on a discrete schedule, re-timed for any SDE: it is queried at the
+/// fractional step n whose ᾱ_n (ln ᾱ interpolated linearly between integer steps) equals the
+/// requested ᾱ, so `NoiseLevel::t` always matches the noise level the network was trained on.
+/// Levels noisier than ᾱ_N use n = N; `alpha_bar` is passed through unchanged.
+pub struct Retimed<'a> {
+    inner: &'a dyn EpsPredictor,
+    /// ln ᾱ_n, n = 0..=N (decreasing).
+    log_alpha_bar: Vec<f64>,
+}
+
+impl<'a> Retimed<'a> {
+    /// Wraps `inner`, trained with `schedule`.
+    pub fn new(inner: &'a dyn EpsPredictor, schedule: &crate::Schedule) -> Self {
+        Self {
+            inner,
+            log_alpha_bar: (0..=schedule.n_steps())
+                .map(|n| schedule.alpha_bar(n).ln())
+                .collect(),
+        }
+    }
+
+    /// The fractional model step n ∈ [0, N] with ln ᾱ_n = ln `alpha_bar`.
+    pub fn model_time(&self, alpha_bar: f64) -> f64 {
+        let target = alpha_bar.ln();
+        let table = &self.log_alpha_bar;
+        let n = table.len() - 1;
+        if target.is_nan() || target >= table[0] {
+            return 0.0;
+        }
+        if target <= table[n] {
+            return n as f64;
+        }
+        // First index whose value is ≤ target (the table decreases strictly).
+        let hi = table.partition_point(|&v| v > target);
+        let lo = hi - 1;
+        let w = (table[lo] - target) / (table[lo] - table[hi]);
+        lo as f64 + w
+    }
+
+    fn level(&self, level: NoiseLevel) -> NoiseLevel {
+        NoiseLevel {
+            t: self.model_time(level.alpha_bar),
+            alpha_bar: level.alpha_bar,
+        }
+    }
+}
+
+impl EpsPredictor for Retimed<'_> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
+        self.inner.predict_eps(x_t, self.level(level), eps)
+    }
+
+    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
+        self.inner.eps_vjp(x_t, self.level(level), v, out)
     }
 }
 
@@ -1028,6 +1090,55 @@ mod tests {
             let want = ve.std(t).powi(2) - ve.std(s).powi(2);
             prop_assert!((step.noise_std.powi(2) - want).abs() <= 1e-9 * want.max(1e-12));
             prop_assert_eq!(step.coef_x, 1.0);
+        }
+    }
+
+    #[test]
+    fn retimed_queries_the_training_step() {
+        // At ᾱ = ᾱ_n the model time is n (1e-9), between steps it interpolates ln ᾱ, and it
+        // clamps outside [ᾱ_N, 1].
+        struct Probe(std::cell::Cell<f64>);
+        impl EpsPredictor for Probe {
+            fn dim(&self) -> usize {
+                1
+            }
+            fn predict_eps(&self, _: &[f64], l: NoiseLevel, e: &mut [f64]) -> Result<()> {
+                self.0.set(l.t);
+                e.fill(l.alpha_bar);
+                Ok(())
+            }
+        }
+        let sched = crate::Schedule::cosine(100).unwrap();
+        let probe = Probe(std::cell::Cell::new(-1.0));
+        let r = Retimed::new(&probe, &sched);
+        let mut e = [0.0];
+        for n in [1usize, 2, 37, 99, 100] {
+            let ab = sched.alpha_bar(n);
+            r.predict_eps(
+                &[0.0],
+                NoiseLevel {
+                    t: -5.0,
+                    alpha_bar: ab,
+                },
+                &mut e,
+            )
+            .unwrap();
+            assert!(
+                (probe.0.get() - n as f64).abs() < 1e-9,
+                "{n}: {}",
+                probe.0.get()
+            );
+            assert_eq!(e[0], ab);
+        }
+        let mid = (0.5 * (sched.alpha_bar(10).ln() + sched.alpha_bar(11).ln())).exp();
+        assert!((r.model_time(mid) - 10.5).abs() < 1e-9);
+        assert_eq!(r.model_time(1.0), 0.0);
+        assert_eq!(r.model_time(1e-30), 100.0);
+        // A VE SDE on a VP-trained network: times stay inside the training range.
+        let ve = Sde::ve(0.01, 50.0).unwrap();
+        for t in [1e-3, 0.5, 1.0] {
+            let m = r.model_time(ve.eps_input(t, 1.0).1.alpha_bar);
+            assert!((0.0..=100.0).contains(&m));
         }
     }
 

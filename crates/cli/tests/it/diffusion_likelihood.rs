@@ -111,7 +111,13 @@ fn checkpoint_likelihood_runs() {
     assert!(num(&v, "nll_nats_per_dim").is_finite());
     assert!(v["closed_form_nll_nats_per_dim"].is_null());
     fails(&format!("diffusion likelihood --ckpt {d} --data gmm"));
-    fails(&format!("diffusion likelihood --ckpt {d} --sde ve"));
+    // Another SDE re-times the network; the checkpoint's own process is `discrete-vp`.
+    assert_eq!(v["sde"], "discrete-vp");
+    let ve = json(&format!(
+        "diffusion likelihood --ckpt {d} --sde ve --samples 5 --hutchinson 1 --json"
+    ));
+    assert_eq!(ve["sde"], "ve");
+    assert!(num(&ve, "nll_nats_per_dim").is_finite());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use diffusion::likelihood::{
     Dequantization, Divergence, LikelihoodConfig, LogLikelihood, Probe, log_likelihood,
 };
 use diffusion::sde::Sde;
-use diffusion::solvers::{Derivative, Tolerances};
+use diffusion::solvers::{Derivative, Retimed, Tolerances};
 use diffusion_nn::checkpoint::{self, Weights};
 use diffusion_nn::data::{self, DataSpec};
 use diffusion_nn::{Device, NetPredictor};
@@ -45,8 +45,9 @@ pub struct Args {
     /// when the data is discrete; bits/dim then include the bin offset).
     #[arg(long, value_name = "DIR")]
     ckpt: Option<PathBuf>,
-    /// SDE for --data: `vp` (β 0.1..20, the default), `subvp` or `ve` (σ 0.01..50). A
-    /// checkpoint always uses its own DDPM schedule read as a VP SDE.
+    /// SDE: `vp` (β 0.1..20), `subvp` or `ve` (σ 0.01..50). Default: `vp` for --data, the
+    /// checkpoint's own DDPM schedule read as a VP SDE for --ckpt (another SDE re-times the
+    /// network: it is queried at the training step with the same ᾱ).
     #[arg(long, value_name = "NAME")]
     sde: Option<String>,
     /// Hutchinson trace estimator with N probes per point instead of the exact trace.
@@ -202,14 +203,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (name, sde.name().to_string(), ll, 0.0, Some(closed))
         }
         (None, Some(dir)) => {
-            if args.sde.is_some() {
-                bail!("--sde applies to --data only: a checkpoint uses its own DDPM schedule");
-            }
             let (meta, model) = checkpoint::load_model(dir, Weights::Ema, &Device::Cpu)
                 .with_context(|| format!("loading checkpoint {}", dir.display()))?;
             let schedule = meta.schedule.build()?;
-            let sde = Sde::from_schedule(&schedule);
-            config.time_scale = schedule.n_steps() as f64;
+            // The network's own process unless --sde asks for another; `Retimed` gives the
+            // network the time input of each requested ᾱ either way.
+            let sde = match &args.sde {
+                None => Sde::from_schedule(&schedule),
+                Some(name) => Sde::from_name(name)?,
+            };
             let spec: DataSpec = meta.data.spec.parse()?;
             let set = data::load(&spec).with_context(|| format!("loading data `{spec}`"))?;
             let d = set.dim();
@@ -223,12 +225,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 None => (rows, 0.0),
             };
-            let predictor = NetPredictor::new(&model, 4096);
+            let net = NetPredictor::new(&model, 4096);
+            let predictor = Retimed::new(&net, &schedule);
             let ll = log_likelihood(&predictor, &sde, &config, &x, &mut rng)
                 .context("likelihood through the probability-flow ODE")?;
             (
                 format!("ckpt:{} ({})", dir.display(), meta.data.spec),
-                "discrete-vp".to_string(),
+                sde.name().to_string(),
                 ll,
                 offset,
                 None,
