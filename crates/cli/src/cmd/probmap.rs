@@ -160,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;
         return Ok(());
     }
-    writeln!(out, "noise  {family} (scale {})", args.scale)?;
+    writeln!(out, "noise  {family} (scale {:?})", args.scale)?;
     writeln!(out, "p      {}", fmt_row(&ev.p))?;
     writeln!(
         out,
