@@ -18,7 +18,7 @@
 //!   so p_1 = 1 − (2 + d) e^{−d}/4 for d ≥ 0 ([`laplace_pair`]). Cauchy (Student ν = 1): the
 //!   difference is Cauchy with scale 2, p_1 = ½ + atan(d/2)/π ([`cauchy_pair`]).
 //! * **Gumbel-min** (F(z) = 1 − exp(−e^{z})), inclusion–exclusion over the product:
-//!   p_i = Σ_{A ⊆ [n]∖{i}} (−1)^{|A|} w_i / (w_i + Σ_{j∈A} w_j), w_j = e^{−mu_j}; 2^{n−1} alternating
+//!   p_i = Σ_{A ⊆ {1..n}∖{i}} (−1)^{|A|} w_i / (w_i + Σ_{j∈A} w_j), w_j = e^{−mu_j}; 2^{n−1} alternating
 //!   terms, for reference values with n ≤ 12 only ([`gumbel_min`]).
 
 use crate::gauss_legendre::GaussLegendre;
