@@ -1,5 +1,6 @@
 //! Integration tests of the `series` crate (public API only).
 
 mod cases;
+mod ladder_props;
 mod numeric;
 mod parser_props;
