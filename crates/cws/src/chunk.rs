@@ -52,56 +52,81 @@ fn is_regional(c: char) -> bool {
 /// Splits `text` into pieces (byte ranges) in order; they cover `text` exactly.
 pub fn pieces(text: &str) -> Vec<(PieceKind, Range<usize>)> {
     let mut out = Vec::new();
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let end_of = |i: usize| chars.get(i).map_or(text.len(), |&(b, _)| b);
-    let n = chars.len();
-    let mut i = 0;
-    while i < n {
-        let (start, c) = chars[i];
-        let mut j = i + 1;
+    for_each_piece(text, |k, r| out.push((k, r)));
+    out
+}
+
+const ZWJ: char = '\u{200d}';
+
+/// Calls `f` with each piece of `text` in order (no allocation); the pieces cover `text`.
+pub fn for_each_piece(text: &str, mut f: impl FnMut(PieceKind, Range<usize>)) {
+    let mut it = text.char_indices().peekable();
+    while let Some((start, c)) = it.next() {
+        let mut end = start + c.len_utf8();
         let kind = if is_han(c) {
-            while j < n && is_han(chars[j].1) {
-                j += 1;
+            while let Some(&(b, d)) = it.peek() {
+                if !is_han(d) {
+                    break;
+                }
+                end = b + d.len_utf8();
+                it.next();
             }
             PieceKind::Han
         } else if c.is_whitespace() {
-            while j < n && chars[j].1.is_whitespace() {
-                j += 1;
+            while let Some(&(b, d)) = it.peek() {
+                if !d.is_whitespace() {
+                    break;
+                }
+                end = b + d.len_utf8();
+                it.next();
             }
             PieceKind::Atom
         } else if is_alnum(c) {
-            while j < n {
-                let d = chars[j].1;
-                let prev_digit = is_digit(chars[j - 1].1);
-                let next_digit = chars.get(j + 1).is_some_and(|&(_, x)| is_digit(x));
-                if is_alnum(d)
-                    || is_glue(d) && d != '\u{200d}'
-                    || (d == '.' || d == '．') && prev_digit && next_digit
-                    || (d == '%' || d == '％') && prev_digit
-                {
-                    j += 1;
+            let mut prev = c;
+            while let Some(&(b, d)) = it.peek() {
+                let take = if is_alnum(d) || (is_glue(d) && d != ZWJ) {
+                    true
+                } else if (d == '.' || d == '．') && is_digit(prev) {
+                    text[b + d.len_utf8()..]
+                        .chars()
+                        .next()
+                        .is_some_and(is_digit)
                 } else {
+                    (d == '%' || d == '％') && is_digit(prev)
+                };
+                if !take {
                     break;
                 }
+                end = b + d.len_utf8();
+                prev = d;
+                it.next();
             }
             PieceKind::Atom
         } else {
-            if is_regional(c) && j < n && is_regional(chars[j].1) {
-                j += 1;
+            if let Some(&(b, d)) = it.peek()
+                && is_regional(c)
+                && is_regional(d)
+            {
+                end = b + d.len_utf8();
+                it.next();
             }
-            while j < n && is_glue(chars[j].1) {
-                // A joiner takes the character after it too.
-                if chars[j].1 == '\u{200d}' && j + 1 < n {
-                    j += 1;
+            while let Some(&(b, d)) = it.peek() {
+                if !is_glue(d) {
+                    break;
                 }
-                j += 1;
+                end = b + d.len_utf8();
+                it.next();
+                // A joiner takes the character after it too.
+                if d == ZWJ
+                    && let Some((b2, d2)) = it.next()
+                {
+                    end = b2 + d2.len_utf8();
+                }
             }
             PieceKind::Atom
         };
-        out.push((kind, start..end_of(j)));
-        i = j;
+        f(kind, start..end);
     }
-    out
 }
 
 #[cfg(test)]

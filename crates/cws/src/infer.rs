@@ -189,7 +189,7 @@ impl FastTagger {
         out.clear();
         out.resize(n, self.b2);
         let ohalf = self.out_window / 2;
-        for t in 0..n {
+        for (t, slot) in out.iter_mut().enumerate() {
             let lo = t.saturating_sub(ohalf);
             let hi = (t + ohalf + 1).min(n);
             let mut y = self.b2;
@@ -201,7 +201,7 @@ impl FastTagger {
                     *yo += dot(w, hv);
                 }
             }
-            out[t] = y;
+            *slot = y;
         }
     }
 

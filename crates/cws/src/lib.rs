@@ -40,7 +40,7 @@ pub mod vocab;
 pub use dict::Dict;
 pub use error::{Error, Result};
 pub use infer::FastTagger;
-pub use segment::{Mode, Segmenter};
+pub use segment::{Mode, Scratch, Segmenter};
 
 /// The candle device type (CPU, or CUDA with the `cuda` feature), re-exported for callers.
 pub use candle_core::Device;

@@ -40,7 +40,7 @@ impl TaggerConfig {
         if self.n_ids < 2 || self.emb_dim == 0 || self.hidden == 0 {
             return Err(Error::Model("tagger sizes must be positive".into()));
         }
-        if self.window % 2 == 0 || self.out_window % 2 == 0 {
+        if self.window.is_multiple_of(2) || self.out_window.is_multiple_of(2) {
             return Err(Error::Model("convolution windows must be odd".into()));
         }
         Ok(())

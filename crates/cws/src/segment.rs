@@ -14,7 +14,7 @@
 //!
 //! Invariant: the tokens concatenate to the input, byte for byte, and none is empty.
 
-use crate::chunk::{PieceKind, pieces};
+use crate::chunk::{PieceKind, for_each_piece};
 use crate::dict::Dict;
 use crate::infer::{FastTagger, log_softmax_rows};
 use crate::tag::{Tag, ends};
@@ -43,8 +43,9 @@ pub struct Segmenter {
     lambda: f32,
 }
 
-#[derive(Default)]
-struct Scratch {
+/// Reusable buffers for [`Segmenter::segment_into`] (avoids allocating per call).
+#[derive(Debug, Default)]
+pub struct Scratch {
     chars: Vec<char>,
     offsets: Vec<usize>,
     ends: Vec<usize>,
@@ -118,28 +119,34 @@ impl Segmenter {
     /// Segments `text`; the tokens borrow from it and concatenate to it exactly.
     pub fn segment<'a>(&self, text: &'a str) -> Vec<&'a str> {
         let mut out = Vec::new();
-        let mut s = Scratch::default();
-        for (kind, range) in pieces(text) {
-            let piece = &text[range.clone()];
+        self.segment_into(text, &mut Scratch::default(), &mut out);
+        out
+    }
+
+    /// Segments `text` into `out` (cleared first), reusing `scratch` between calls.
+    pub fn segment_into<'a>(&self, text: &'a str, scratch: &mut Scratch, out: &mut Vec<&'a str>) {
+        out.clear();
+        for_each_piece(text, |kind, range| {
+            let piece = &text[range];
             if kind == PieceKind::Atom {
                 out.push(piece);
-                continue;
+                return;
             }
+            let s = &mut *scratch;
             s.chars.clear();
             s.offsets.clear();
             for (b, c) in piece.char_indices() {
                 s.chars.push(c);
                 s.offsets.push(b);
             }
-            self.han_ends(&mut s);
+            self.han_ends(s);
             let mut start = 0;
             for &e in &s.ends {
                 let b = s.offsets.get(e).copied().unwrap_or(piece.len());
                 out.push(&piece[start..b]);
                 start = b;
             }
-        }
-        out
+        });
     }
 
     fn han_ends(&self, s: &mut Scratch) {

@@ -58,8 +58,8 @@ pub fn bmes<S: AsRef<str>>(words: &[S]) -> Vec<Tag> {
 /// Works for any tag sequence, legal or not, so nothing is ever lost.
 pub fn ends(tags: &[Tag], out: &mut Vec<usize>) {
     out.clear();
-    for i in 1..tags.len() {
-        if tags[i].starts_word() {
+    for (i, t) in tags.iter().enumerate().skip(1) {
+        if t.starts_word() {
             out.push(i);
         }
     }

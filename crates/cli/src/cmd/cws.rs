@@ -42,7 +42,7 @@ struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 4000)]
     steps: usize,
     /// Pseudo-sentences per step.
     #[arg(long, default_value_t = 128)]
@@ -51,7 +51,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 48)]
     max_chars: usize,
     /// Peak learning rate (AdamW, cosine decay to a tenth).
-    #[arg(long, default_value_t = 3e-3)]
+    #[arg(long, default_value_t = 1e-2)]
     lr: f64,
     /// Random seed.
     #[arg(long, default_value_t = 0)]
@@ -233,6 +233,7 @@ fn seg_stream(
     let mut buf = Vec::new();
     let mut line_no = 0usize;
     let mut chars = 0u64;
+    let mut scratch = cws::Scratch::default();
     loop {
         buf.clear();
         if input
@@ -247,10 +248,14 @@ fn seg_stream(
         if let Some(l) = line.strip_suffix(b"\n") {
             line = l.strip_suffix(b"\r").unwrap_or(l);
         }
-        let tokens = segmenter
-            .segment_bytes(line)
+        let text = std::str::from_utf8(line)
+            .map_err(|e| cws::Error::Utf8 {
+                offset: e.valid_up_to(),
+            })
             .with_context(|| format!("{name} line {line_no}"))?;
-        chars += tokens.iter().map(|t| t.chars().count() as u64).sum::<u64>();
+        let mut tokens = Vec::new();
+        segmenter.segment_into(text, &mut scratch, &mut tokens);
+        chars += text.chars().count() as u64;
         if json {
             serde_json::to_writer(&mut *out, &tokens)?;
         } else {

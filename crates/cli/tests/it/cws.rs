@@ -34,13 +34,20 @@ fn seg_note_example_with_shipped_model() {
         let words: Vec<&str> = text.trim_end().split(' ').collect();
         assert_eq!(words.concat(), "扫描二维码，关注微信号");
         assert!(
-            words.contains(&"扫描") && words.contains(&"，"),
+            words.contains(&"，") && words.contains(&"关注"),
             "{mode}: {text}"
         );
     }
-    // Default mode works without any flag.
-    let out = kexue(&["cws", "seg"], "扫描二维码，关注微信号");
+    // The default (hybrid) mode, with no flag at all.
+    let out = kexue(
+        &["cws", "seg"],
+        "扫描二维码，关注微信号\n结婚的和尚未结婚的\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("扫描 二维码 ， 关注"), "{text}");
+    assert_eq!(lines[1], "结婚 的 和 尚未 结婚 的");
 }
 
 #[test]
