@@ -4,6 +4,7 @@
 #![allow(clippy::needless_range_loop, clippy::excessive_precision)]
 
 mod candle_train;
+mod closed_forms;
 mod jacobian;
 mod kpoint;
 mod properties;
