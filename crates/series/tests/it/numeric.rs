@@ -91,3 +91,44 @@ fn block_sums_follow_the_claimed_equivalent() {
         );
     }
 }
+
+#[test]
+fn claimed_equivalents_match_the_terms_numerically() {
+    // Sanity check of every expansion in the public table (never evidence for a verdict):
+    // a_n / (c·m(n)) must be close to 1 at a large n. Terms that overflow or lose all digits
+    // in f64 at that n are skipped; so are rows decided on a reduced term b_n.
+    let text = include_str!("../data/cases.txt");
+    let (mut checked, mut failures) = (0, Vec::new());
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        let parts: Vec<&str> = line.splitn(4, '|').map(str::trim).collect();
+        let (n0, src): (u64, &str) = (parts[2].parse().unwrap(), parts[3]);
+        let Ok(r) = analyze(src, n0) else { continue };
+        let Some((c, m)) = r.leading.clone() else {
+            continue;
+        };
+        if !r.equivalent.starts_with("a_n ~") {
+            continue;
+        }
+        let e = parse(src).unwrap();
+        let n = (n0 as f64).max(1.0) * 1e4;
+        let (Ok(v), approx) = (e.eval(n), c.to_f64() * m.to_f64_at(n)) else {
+            continue;
+        };
+        if v == 0.0 || !approx.is_finite() || approx == 0.0 {
+            continue;
+        }
+        checked += 1;
+        let rel = (v / approx - 1.0).abs();
+        if rel > 0.05 {
+            failures.push(format!(
+                "{src}: a_n = {v:e}, {} gives {approx:e}",
+                r.equivalent
+            ));
+        }
+    }
+    assert!(checked >= 80, "only {checked} rows checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
