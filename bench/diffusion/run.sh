@@ -41,19 +41,28 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-def med(net, impl, key):
-    return statistics.median(r["run"][key] for r in rows if r["run"]["net"] == net and r["run"]["impl"] == impl)
+def vals(net, impl, key):
+    return [r["run"][key] for r in rows if r["run"]["net"] == net and r["run"]["impl"] == impl]
 loads = [r["load"] for r in rows]
 torch_v = next(r["run"].get("torch") for r in rows if r["run"]["impl"] == "pytorch")
 print(f"rounds: {max(r['round'] for r in rows)}, load average (1 min) during the runs: "
       f"min {min(loads):.2f}, median {statistics.median(loads):.2f}, max {max(loads):.2f}; torch {torch_v}")
 print()
-print("| network | params | batch | kexue train ms/step | PyTorch train ms/step | ratio | kexue sample ms/pass | PyTorch sample ms/pass | ratio |")
-print("|---|---|---|---|---|---|---|---|---|")
-for net, name in [("mlp", "MLP"), ("unet", "U-Net 8×8×1")]:
-    r = next(r["run"] for r in rows if r["run"]["net"] == net and r["run"]["impl"] == "kexue")
-    kt, pt = med(net, "kexue", "train_ms_per_step"), med(net, "pytorch", "train_ms_per_step")
-    ks, ps = med(net, "kexue", "sample_ms_per_pass"), med(net, "pytorch", "sample_ms_per_pass")
-    print(f"| {name} | {r['params']:,} | {r['batch']} | {kt:.1f} | {pt:.1f} | {kt/pt:.1f}× | {ks:.2f} | {ps:.2f} | {ks/ps:.1f}× |")
+print("Per run (ms): train ms/step, sample ms/pass, 1-min load average before the run")
+for r in rows:
+    x = r["run"]
+    print(f"- round {r['round']} {x['impl']:>7} {x['net']:>4}: train {x['train_ms_per_step']:9.1f}  sample {x['sample_ms_per_pass']:8.2f}  load {r['load']:.2f}")
+print()
+for stat_name, stat in [("median", statistics.median), ("best (min)", min)]:
+    print(f"{stat_name} over rounds; ratio = kexue / PyTorch (> 1: kexue slower)")
+    print()
+    print("| network | params | batch | kexue train ms/step | PyTorch train ms/step | ratio | kexue sample ms/pass | PyTorch sample ms/pass | ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for net, name in [("mlp", "MLP"), ("unet", "U-Net 8×8×1")]:
+        r = next(r["run"] for r in rows if r["run"]["net"] == net and r["run"]["impl"] == "kexue")
+        kt, pt = stat(vals(net, "kexue", "train_ms_per_step")), stat(vals(net, "pytorch", "train_ms_per_step"))
+        ks, ps = stat(vals(net, "kexue", "sample_ms_per_pass")), stat(vals(net, "pytorch", "sample_ms_per_pass"))
+        print(f"| {name} | {r['params']:,} | {r['batch']} | {kt:.1f} | {pt:.1f} | {kt/pt:.1f}× | {ks:.2f} | {ps:.2f} | {ks/ps:.1f}× |")
+    print()
 PY
 rm -f "$OUT"
