@@ -116,10 +116,8 @@ pub struct Evaluation {
 
 // Levels v of G(y) = v used as panel break points. Light tails need few panels; polynomial
 // tails (Student-t) get one panel per decade of tail mass.
-const LIGHT_LOWER: &[f64] = &[
-    1e-13, 1e-10, 1e-7, 1e-5, 1e-3, 0.01, 0.05, 0.15, 0.3, 0.45, 0.6, 0.75, 0.88,
-];
-const LIGHT_UPPER: &[f64] = &[0.06, 0.02, 5e-3, 1e-3, 1e-4, 1e-6, 1e-8, 1e-11, 1e-14];
+const LIGHT_LOWER: &[f64] = &[1e-12, 1e-8, 1e-5, 1e-3, 0.02, 0.1, 0.3, 0.55, 0.8];
+const LIGHT_UPPER: &[f64] = &[0.05, 5e-3, 3e-4, 1e-6, 1e-9, 1e-12];
 const COARSE_LOWER: &[f64] = &[1e-7, 1e-4, 0.01, 0.1, 0.3, 0.6, 0.85];
 const COARSE_UPPER: &[f64] = &[0.04, 2e-3, 1e-5, 1e-8];
 const HEAVY_LOWER: &[f64] = &[
