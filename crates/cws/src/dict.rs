@@ -394,7 +394,13 @@ impl Trie {
         let lo = *self.first.get(node as usize)? as usize;
         let hi = self.first[node as usize + 1] as usize;
         let span = &self.edge_char[lo..hi];
-        span.binary_search(&c).ok().map(|i| self.edge_node[lo + i])
+        // Most inner nodes have a handful of children: a linear scan beats binary search there.
+        let found = if span.len() <= 8 {
+            span.iter().position(|&x| x == c)
+        } else {
+            span.binary_search(&c).ok()
+        };
+        found.map(|i| self.edge_node[lo + i])
     }
 }
 
