@@ -357,6 +357,20 @@ mod tests {
     }
 
     #[test]
+    fn nan_loss_stops_training() {
+        let dir = std::env::temp_dir().join(format!("cws-nan-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A NaN learning rate turns every weight into NaN after the first update.
+        let cfg = TrainConfig {
+            lr: f64::NAN,
+            ..toy_cfg(10)
+        };
+        let err = train(&toy_dict(), &dir, &cfg, Resume::Never, &Device::Cpu, |_| {}).unwrap_err();
+        assert!(matches!(err, Error::NonFinite { step: 1, .. }), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn tiny_training_learns_and_resumes() -> Result<()> {
         let dir = std::env::temp_dir().join(format!("cws-train-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -399,6 +413,16 @@ mod tests {
         // ... and with the same configuration there is nothing left to do.
         assert!(seen.is_empty());
         assert_eq!(s3.step, 200);
+        // An interrupted run (checkpoint at step 180) continues with steps 181..=200 only.
+        let state_path = dir.join(STATE);
+        let mut st: State = serde_json::from_slice(&std::fs::read(&state_path)?)?;
+        st.step = 180;
+        std::fs::write(&state_path, serde_json::to_vec(&st)?)?;
+        let s4 = train(&dict, &dir, &cfg, Resume::IfPresent, &Device::Cpu, |p| {
+            seen.push(p.step)
+        })?;
+        assert_eq!(seen, (181..=200).collect::<Vec<_>>());
+        assert_eq!(s4.step, 200);
         let tagger = crate::FastTagger::load(&dir)?;
         let chars: Vec<char> = "结婚的和尚未结婚的".chars().collect();
         assert_eq!(tagger.tags(&chars).len(), 9);
