@@ -42,7 +42,7 @@ struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 4000)]
+    #[arg(long, default_value_t = 6000)]
     steps: usize,
     /// Pseudo-sentences per step.
     #[arg(long, default_value_t = 128)]

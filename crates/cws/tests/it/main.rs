@@ -59,6 +59,21 @@ fn shipped_model_segments_the_notes_examples() {
 }
 
 #[test]
+fn shipped_tagger_alone_handles_the_notes_examples() {
+    let seg = Segmenter::neural(cws::builtin::tagger().unwrap());
+    assert_eq!(
+        seg.segment("结婚的和尚未结婚的"),
+        ["结婚", "的", "和", "尚未", "结婚", "的"]
+    );
+    // A name that is not in the dictionary comes out as one word.
+    assert_eq!(seg.segment("苏剑林是博主")[0], "苏剑林");
+    assert_eq!(
+        seg.segment("扫描二维码，关注微信号")[..4],
+        ["扫描", "二维码", "，", "关注"]
+    );
+}
+
+#[test]
 fn edge_cases_are_lossless() {
     let cases = [
         "",
