@@ -10,16 +10,17 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use diffusion::analytic::{DataRange, Gamma, estimate_gamma};
-use diffusion::exact::{DataLaw, Gaussian, GaussianMixture, Rademacher, sample_law};
+use diffusion::exact::{DataLaw, Rademacher, sample_law};
 use diffusion::metrics::energy_distance;
-use diffusion::nelbo::official_decoder_variance;
 use diffusion::{
-    Decoder, EpsPredictor, FinalStep, Moments, PlanConfig, Sampler, Schedule, Trajectory, nelbo,
-    plan, propagate_gaussian, sample,
+    Decoder, FinalStep, Moments, PlanConfig, Sampler, Trajectory, nelbo, plan, propagate_gaussian,
+    sample,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
+
+use super::laws::{self, Law, decoder_variance};
 
 /// Energy distances use at most this many rows of each sample (the statistic is O(M²)).
 const ENERGY_ROWS: usize = 5000;
@@ -99,46 +100,6 @@ pub struct Args {
     gmm_file: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Law {
-    Gauss,
-    Gmm,
-    Rademacher,
-}
-
-/// The data law with its predictor.
-enum Data {
-    Gauss(Gaussian),
-    Gmm(GaussianMixture),
-    Rademacher(Rademacher),
-}
-
-impl Data {
-    fn predictor(&self) -> &dyn EpsPredictor {
-        match self {
-            Data::Gauss(g) => g,
-            Data::Gmm(g) => g,
-            Data::Rademacher(r) => r,
-        }
-    }
-
-    fn law(&self) -> &dyn DataLaw {
-        match self {
-            Data::Gauss(g) => g,
-            Data::Gmm(g) => g,
-            Data::Rademacher(r) => r,
-        }
-    }
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GmmFile {
-    weights: Vec<f64>,
-    means: Vec<Vec<f64>>,
-    stds: Vec<Vec<f64>>,
-}
-
 #[derive(Debug, Serialize)]
 struct Row {
     sampler: String,
@@ -174,12 +135,6 @@ fn parse_count(flag: &str, value: &str) -> anyhow::Result<usize> {
 
 /// Runs `kexue diffusion lab`.
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let law = match args.data.as_str() {
-        "gauss" => Law::Gauss,
-        "gmm" => Law::Gmm,
-        "rademacher" => Law::Rademacher,
-        other => bail!("unknown --data `{other}` (expected gauss, gmm or rademacher)"),
-    };
     let total = parse_count("--total-steps", &args.total_steps)?;
     let k = parse_count("--steps", &args.steps)?;
     let m = parse_count("--samples", &args.samples)?;
@@ -190,35 +145,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(2..=MAX_SAMPLES).contains(&m) {
         bail!("--samples must be in 2..={MAX_SAMPLES}, got {m}");
     }
-    if args.gmm_file.is_some() && law != Law::Gmm {
-        bail!("--gmm-file needs --data gmm");
-    }
-    let schedule = match args.schedule.as_str() {
-        "linear" => Schedule::linear(total),
-        "cosine" => Schedule::cosine(total),
-        other => bail!("unknown --schedule `{other}` (expected linear or cosine)"),
-    }?;
+    let data = Law::from_name(&args.data, args.gmm_file.as_deref())?;
+    let schedule = laws::schedule(&args.schedule, total)?;
     let trajectory = match args.trajectory.as_str() {
         "even" => Trajectory::even(total, k),
         "quad" => Trajectory::quadratic(total, k),
         other => bail!("unknown --trajectory `{other}` (expected even or quad)"),
     }?;
 
-    let data = match law {
-        Law::Gauss => Data::Gauss(Gaussian::isotropic(1, 0.5, 0.09)?),
-        Law::Rademacher => Data::Rademacher(Rademacher::new(1)?),
-        Law::Gmm => Data::Gmm(match &args.gmm_file {
-            None => GaussianMixture::ring(8, 2.0, 0.1)?,
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading --gmm-file {}", path.display()))?;
-                let f: GmmFile = serde_json::from_str(&text)
-                    .with_context(|| format!("parsing --gmm-file {}", path.display()))?;
-                GaussianMixture::new(f.weights, f.means, f.stds)
-                    .with_context(|| format!("--gmm-file {}", path.display()))?
-            }
-        }),
-    };
     let predictor = data.predictor();
     let dim = predictor.dim();
     // Independent streams per purpose; every sampler sees the same start states, data rows
@@ -230,8 +164,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     // Γ at the trajectory nodes: closed form, quadrature, or Monte Carlo from the predictor.
     let (gamma, gamma_src) = match &data {
-        Data::Gauss(g) => (Gamma::from_fn(&schedule, |ab| g.gamma(ab))?, "exact"),
-        Data::Rademacher(_) => (
+        Law::Gauss(g) => (Gamma::from_fn(&schedule, |ab| g.gamma(ab))?, "exact"),
+        Law::Rademacher(_) => (
             Gamma::from_pairs(
                 total,
                 trajectory
@@ -241,7 +175,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             )?,
             "gauss-hermite-200",
         ),
-        Data::Gmm(_) => {
+        Law::Gmm(_) => {
             let rows = sample_rows(data.law(), &mut rng, m);
             let g = estimate_gamma(
                 predictor,
@@ -255,8 +189,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             (g, "monte-carlo")
         }
     };
-    let (range, decoder) = match law {
-        Law::Rademacher => (
+    let (range, decoder) = match data {
+        Law::Rademacher(_) => (
             DataRange::Bounded { lo: -1.0, hi: 1.0 },
             Decoder::Discretized {
                 levels: 2,
@@ -331,7 +265,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
 
         let (final_var, final_mean) = match &data {
-            Data::Gauss(g) => {
+            Law::Gauss(g) => {
                 let (ab, bb) = (schedule.alpha_bar(t_top), schedule.beta_bar(t_top));
                 let start = Moments {
                     mean: ab.sqrt() * g.mean()[0],
@@ -377,15 +311,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         print_table(&mut out, &report, dim)?;
     }
     Ok(())
-}
-
-fn decoder_variance(schedule: &Schedule) -> f64 {
-    if schedule.n_steps() >= 2 {
-        official_decoder_variance(schedule)
-    } else {
-        // N = 1 has no β̃_{1|2}; fall back to the only step's variance.
-        schedule.beta_bar(1)
-    }
 }
 
 fn sample_rows(law: &dyn DataLaw, rng: &mut StdRng, rows: usize) -> Vec<f64> {

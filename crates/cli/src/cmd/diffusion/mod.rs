@@ -3,6 +3,7 @@
 //! optimal trajectory (`trajectory.rs`).
 
 mod lab;
+mod laws;
 mod likelihood;
 mod nn;
 mod trajectory;
