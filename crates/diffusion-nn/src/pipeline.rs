@@ -192,7 +192,7 @@ pub enum Purpose {
     Likelihood,
 }
 
-/// Draws `n` samples with `sampler` on the even trajectory of `k` steps.
+/// Draws `n` samples with `sampler` on `trajectory`.
 ///
 /// `gamma` is needed by the analytic samplers only (pass `Gamma::unknown(N)` otherwise).
 ///
@@ -205,15 +205,14 @@ pub fn sample(
     schedule: &Schedule,
     gamma: &Gamma,
     sampler: Sampler,
-    k: usize,
+    trajectory: &Trajectory,
     n: usize,
     seed: u64,
     on_step: &mut dyn FnMut(usize),
 ) -> Result<Vec<f64>> {
-    let trajectory = Trajectory::even(schedule.n_steps(), k)?;
     let steps = diffusion::plan(
         schedule,
-        &trajectory,
+        trajectory,
         &plan_config(meta, sampler, Purpose::Sampling),
         gamma,
     )?;
@@ -235,7 +234,7 @@ pub fn sample(
 pub struct EvalRow {
     /// Sampler name (`ddpm-tilde`, `ddpm-beta`, `analytic-ddpm`, …).
     pub sampler: String,
-    /// Trajectory length K (even trajectory).
+    /// Trajectory length K.
     pub steps: usize,
     /// NELBO in bits per dimension.
     pub bpd: f64,
@@ -245,8 +244,8 @@ pub struct EvalRow {
     pub seconds: f64,
 }
 
-/// The NELBO in bits/dim of every sampler × K on `test_rows`, with the same seed for every
-/// row of the table (common random numbers).
+/// The NELBO in bits/dim of every sampler × trajectory on `test_rows`, with the same seed
+/// for every sampler of a trajectory (common random numbers).
 ///
 /// # Errors
 /// [`Error::Diffusion`] for K out of range, a sampler without a finite NELBO, or missing Γ;
@@ -259,7 +258,7 @@ pub fn nelbo_table(
     gamma: &Gamma,
     test_rows: &[f32],
     samplers: &[Sampler],
-    ks: &[usize],
+    trajectories: &[Trajectory],
     seed: u64,
     on_row: &mut dyn FnMut(&EvalRow),
 ) -> Result<Vec<EvalRow>> {
@@ -274,12 +273,12 @@ pub fn nelbo_table(
     };
     let predictor = NetPredictor::new(model, MAX_BATCH);
     let mut rows = Vec::new();
-    for &k in ks {
-        let trajectory = Trajectory::even(schedule.n_steps(), k)?;
+    for trajectory in trajectories {
+        let k = trajectory.len();
         for &sampler in samplers {
             let started = Instant::now();
             let cfg = plan_config(meta, sampler, Purpose::Likelihood);
-            let steps = diffusion::plan(schedule, &trajectory, &cfg, gamma)?;
+            let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
             let mut rng = StdRng::seed_from_u64(seed ^ k as u64);
             let nelbo = diffusion::nelbo(
                 &predictor,

@@ -337,3 +337,133 @@ fn demo_runs_on_the_shipped_checkpoint() {
         serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert_eq!(report["rows"].as_array().map(Vec::len), Some(12));
 }
+
+/// Parses "mean [a, …], variance [b, …]" of the first dimension from `sample`'s summary line.
+fn mean_var(line: &str) -> (f64, f64) {
+    let field = |key: &str| -> f64 {
+        let rest = &line[line
+            .find(key)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+            + key.len()..];
+        let end = rest.find([',', ']']).expect("list ends");
+        rest[..end].trim().parse().expect("a number")
+    };
+    (field("mean ["), field("variance ["))
+}
+
+#[test]
+fn sample_with_exact_scores_every_sampler_family() {
+    // 1-D N(0.5, 0.09): exact ε* on the linear N = 1000 schedule. Analytic-DDPM is exact for
+    // any trajectory (spec §10.3) up to the Monte-Carlo error of 4000 samples (std of the
+    // mean 0.005, of the variance ≈ 0.002), and the PF-ODE (RK45, DPM-Solver++) transports
+    // q(x_N) to the data law up to the start mismatch N(0, 1) vs q(x_N) (ᾱ_N ≈ 4e-5).
+    for (sampler, traj, steps) in [
+        ("analytic-ddpm", "even", "10"),
+        ("analytic-ddpm", "optimal", "10"),
+        ("analytic-ddpm", "quad", "10"),
+        ("ode-rk45", "even", "10"),
+        ("dpm-solver++", "even", "20"),
+        ("em", "even", "200"),
+    ] {
+        let line = ok(&[
+            "diffusion",
+            "sample",
+            "--data",
+            "gauss",
+            "--sampler",
+            sampler,
+            "--trajectory",
+            traj,
+            "--steps",
+            steps,
+            "--n",
+            "4000",
+        ]);
+        let (m, v) = mean_var(&line);
+        assert!(
+            (m - 0.5).abs() < 0.03,
+            "{sampler}/{traj}: mean {m} in {line}"
+        );
+        assert!(
+            (v - 0.09).abs() < 0.012,
+            "{sampler}/{traj}: variance {v} in {line}"
+        );
+    }
+    // DDPM with σ² = β over-disperses at K = 10 (spec §10.3: 0.1946): the test can tell.
+    let line = ok(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "gauss",
+        "--sampler",
+        "ddpm-beta",
+        "--steps",
+        "10",
+        "--n",
+        "4000",
+    ]);
+    let (_, v) = mean_var(&line);
+    assert!(
+        (v - 0.1946).abs() < 0.02,
+        "ddpm-beta variance {v} in {line}"
+    );
+    let line = ok(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "gmm",
+        "--sampler",
+        "pc",
+        "--steps",
+        "100",
+        "--n",
+        "500",
+    ]);
+    assert!(line.contains("NFE 200"), "pc reports its NFE: {line}");
+}
+
+#[test]
+fn sample_rejects_bad_sampler_and_source_combinations() {
+    let err = fails(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "gmm",
+        "--sampler",
+        "nope",
+        "--steps",
+        "5",
+    ]);
+    assert!(err.contains("unknown sampler `nope`"), "{err}");
+    // Neither --ckpt nor --data: clap's usage error (exit 2) names the missing flag.
+    let out = kexue(
+        &["diffusion", "sample", "--sampler", "ddim", "--steps", "5"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ckpt"));
+    let err = fails(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "gauss",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "5",
+        "--png",
+        "/tmp/kexue-never.png",
+    ]);
+    assert!(err.contains("PNG"), "{err}");
+    let err = fails(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "gauss",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "1001",
+    ]);
+    assert!(err.contains("out of range"), "{err}");
+}

@@ -1,4 +1,5 @@
 //! CLI tests for `kexue probmap`.
+#![allow(clippy::excessive_precision)] // reference values quoted at full mpmath precision
 
 use crate::kexue;
 

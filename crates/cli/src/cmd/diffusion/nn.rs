@@ -8,13 +8,21 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use diffusion::Sampler;
-use diffusion::analytic::Gamma;
+use diffusion::analytic::{Gamma, estimate_gamma};
+use diffusion::exact::sample_law;
+use diffusion::metrics::energy_distance;
+use diffusion::sde::Sde;
+use diffusion::solvers::{ContinuousSampler, SolverConfig, sample_continuous};
+use diffusion::{EpsPredictor, Sampler, Schedule, Trajectory, optimal_trajectory};
 use diffusion_nn::checkpoint::{self, CheckpointMeta, Weights};
 use diffusion_nn::data::{self, DataShape, DataSpec, Dataset};
 use diffusion_nn::pipeline::{self, EvalRow, GammaFile};
 use diffusion_nn::train::{self, ScheduleConfig, ScheduleKind, Start, TrainConfig, TrainSetup};
-use diffusion_nn::{DeviceChoice, EpsNetConfig, MlpConfig, Model, UnetConfig};
+use diffusion_nn::{DeviceChoice, EpsNetConfig, MlpConfig, Model, NetPredictor, UnetConfig};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::laws::Law;
 use serde::Serialize;
 
 /// The checkpoint shipped with the repository (trained with `kexue diffusion train --data digits`).
@@ -51,6 +59,41 @@ enum NetArg {
     Mlp,
     /// The U-Net ε-network (image data only).
     Unet,
+}
+
+/// Which K-node trajectory the discrete samplers run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TrajectoryArg {
+    /// Paper-A's even trajectory τ_k = round(1 + (N−1)(k−1)/(K−1)).
+    Even,
+    /// DDIM's quadratic trajectory.
+    Quad,
+    /// The dynamic-programming optimum for Analytic-DDPM given Γ (paper-A §4).
+    Optimal,
+}
+
+impl TrajectoryArg {
+    fn name(self) -> &'static str {
+        match self {
+            TrajectoryArg::Even => "even",
+            TrajectoryArg::Quad => "quad",
+            TrajectoryArg::Optimal => "optimal",
+        }
+    }
+
+    /// The trajectory of K nodes; `optimal` needs Γ at every n.
+    fn build(self, schedule: &Schedule, k: usize, gamma: &Gamma) -> anyhow::Result<Trajectory> {
+        let n = schedule.n_steps();
+        Ok(match self {
+            TrajectoryArg::Even => Trajectory::even(n, k)?,
+            TrajectoryArg::Quad => Trajectory::quadratic(n, k)?,
+            TrajectoryArg::Optimal => {
+                optimal_trajectory(schedule, gamma, k)
+                    .context("--trajectory optimal")?
+                    .trajectory
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -452,7 +495,10 @@ fn check_writable(path: &Path) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Samplers: ddpm-beta (σ² = β), ddpm-tilde (σ² = β̃), analytic-ddpm, \
-ddim (η = --eta, default 0), analytic-ddim. The trajectory is paper-A's even one with K steps. \
+ddim (η = --eta, default 0), analytic-ddim on the --trajectory of K steps (even, quad or the DP \
+optimum); continuous em, pc, ode-euler, ode-heun, ode-rk45, dpm-solver++ on the checkpoint's \
+schedule read as a VP SDE (they report their NFE). --data gauss|gmm|rademacher replaces the \
+checkpoint by an exact ε-predictor and also prints the energy distance to fresh data. \
 Analytic samplers use Γ from the cache next to the checkpoint (estimated with --m rows first \
 if missing). Discrete data: x̂_0 clipped to [−1, 1], last step returns the mean, σ² of the step \
 into x_1 clipped at one quantisation level.\n\n\
@@ -461,14 +507,27 @@ Example:\n  kexue diffusion sample --ckpt models/digits --sampler analytic-ddpm 
 )]
 pub struct SampleArgs {
     /// Checkpoint folder.
-    #[arg(long, value_name = "DIR")]
-    ckpt: PathBuf,
-    /// Sampler name.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "data",
+        conflicts_with = "data"
+    )]
+    ckpt: Option<PathBuf>,
+    /// Instead of a checkpoint, a data law with an exact ε-predictor: gauss (1-D N(0.5, 0.09)),
+    /// gmm (2-D ring of 8 Gaussians) or rademacher (±1), on the linear schedule with N = 1000.
+    #[arg(long, value_name = "LAW")]
+    data: Option<String>,
+    /// Sampler name: discrete ddpm-beta | ddpm-tilde | analytic-ddpm | ddim | analytic-ddim,
+    /// or continuous em | pc | ode-euler | ode-heun | ode-rk45 | dpm-solver++.
     #[arg(long)]
     sampler: String,
-    /// Number of steps K (1 ≤ K ≤ N).
+    /// Number of steps K (1 ≤ K ≤ N; for ode-rk45 ignored, the step size is adaptive).
     #[arg(long, value_name = "K")]
     steps: usize,
+    /// Trajectory of the discrete samplers.
+    #[arg(long, value_enum, default_value = "even")]
+    trajectory: TrajectoryArg,
     /// η of ddim / analytic-ddim, in [0, 1].
     #[arg(long, default_value = "0")]
     eta: f64,
@@ -477,7 +536,7 @@ pub struct SampleArgs {
     n: usize,
     /// PNG to write (image grid, or scatter plot for 2-D data).
     #[arg(long, value_name = "FILE")]
-    png: PathBuf,
+    png: Option<PathBuf>,
     /// Also write the samples as a NumPy f32 array.
     #[arg(long, value_name = "FILE")]
     npy: Option<PathBuf>,
@@ -499,72 +558,264 @@ fn weights(raw: bool) -> Weights {
     if raw { Weights::Raw } else { Weights::Ema }
 }
 
+/// A sampler of either family.
+#[derive(Debug, Clone, Copy)]
+enum AnySampler {
+    Discrete(Sampler),
+    Continuous(ContinuousSampler),
+}
+
+fn parse_any_sampler(name: &str, eta: f64) -> anyhow::Result<AnySampler> {
+    if let Ok(c) = name.parse::<ContinuousSampler>() {
+        return Ok(AnySampler::Continuous(c));
+    }
+    parse_sampler(name, eta)
+        .map(AnySampler::Discrete)
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "unknown sampler `{name}` (expected ddpm-beta, ddpm-tilde, analytic-ddpm, ddim, \
+             analytic-ddim, em, pc, ode-euler, ode-heun, ode-rk45 or dpm-solver++)"
+            )
+        })
+}
+
 /// Runs `kexue diffusion sample`.
 pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
-    let sampler = parse_sampler(&args.sampler, args.eta)?;
+    let sampler = parse_any_sampler(&args.sampler, args.eta)?;
     if args.n == 0 {
         bail!("--n must be ≥ 1");
     }
-    check_writable(&args.png)?;
-    if let Some(npy) = &args.npy {
-        check_writable(npy)?;
+    for path in args.png.iter().chain(args.npy.iter()) {
+        check_writable(path)?;
     }
-    let ck = load_ckpt(&args.ckpt, weights(args.raw_weights), args.device)?;
+    match (&args.ckpt, &args.data) {
+        (Some(dir), None) => sample_ckpt(&args, dir, sampler),
+        (None, Some(law)) => sample_law_cmd(&args, law, sampler),
+        _ => bail!("give either --ckpt DIR or --data LAW"),
+    }
+}
+
+fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Result<()> {
+    let ck = load_ckpt(dir, weights(args.raw_weights), args.device)?;
     check_k(args.steps, &ck.schedule)?;
-    if matches!(ck.meta.data.shape, DataShape::Vector { dim } if dim != 2) {
+    if args.png.is_some() && matches!(ck.meta.data.shape, DataShape::Vector { dim } if dim != 2) {
         bail!(
-            "cannot draw {}-dimensional rows as a PNG",
+            "cannot draw {}-dimensional rows as a PNG (leave out --png, or use --npy)",
             ck.meta.data.shape.dim()
         );
     }
-    let gamma = if sampler.is_analytic() {
-        gamma_for(&ck, &args.ckpt, args.m, 0, Reuse::Any)?
-            .0
-            .to_gamma()?
-    } else {
-        Gamma::unknown(ck.schedule.n_steps())
-    };
     let started = Instant::now();
-    let pb = bar(
-        args.steps as u64,
-        "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
-    );
-    let x = pipeline::sample(
-        &ck.model,
-        &ck.meta,
-        &ck.schedule,
-        &gamma,
-        sampler,
-        args.steps,
-        args.n,
-        args.seed,
-        &mut |i| pb.set_position(i as u64 + 1),
-    );
-    pb.finish_and_clear();
-    let x = x?;
-    diffusion_nn::output::write_png(&x, ck.meta.data.shape, &args.png)?;
+    let (x, what) = match sampler {
+        AnySampler::Discrete(sampler) => {
+            let needs_gamma = sampler.is_analytic() || args.trajectory == TrajectoryArg::Optimal;
+            // The DP needs a Γ̂ that stays ≤ 1 long enough: take the cache only with the same M.
+            let reuse = if args.trajectory == TrajectoryArg::Optimal {
+                Reuse::Exact
+            } else {
+                Reuse::Any
+            };
+            let gamma = if needs_gamma {
+                gamma_for(&ck, dir, args.m, 0, reuse)?.0.to_gamma()?
+            } else {
+                Gamma::unknown(ck.schedule.n_steps())
+            };
+            let trajectory = args.trajectory.build(&ck.schedule, args.steps, &gamma)?;
+            let pb = bar(
+                args.steps as u64,
+                "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
+            );
+            let x = pipeline::sample(
+                &ck.model,
+                &ck.meta,
+                &ck.schedule,
+                &gamma,
+                sampler,
+                &trajectory,
+                args.n,
+                args.seed,
+                &mut |i| pb.set_position(i as u64 + 1),
+            );
+            pb.finish_and_clear();
+            let what = format!(
+                "{} on the {} trajectory of {} steps",
+                sampler.name(),
+                args.trajectory.name(),
+                args.steps
+            );
+            (x?, what)
+        }
+        AnySampler::Continuous(c) => {
+            let net = NetPredictor::new(&ck.model, pipeline::MAX_BATCH);
+            let sde = Sde::from_schedule(&ck.schedule);
+            let mut config = SolverConfig::new(c, args.steps);
+            config.time_scale = ck.schedule.n_steps() as f64;
+            run_continuous(&net, &sde, &config, args)?
+        }
+    };
+    if let Some(png) = &args.png {
+        diffusion_nn::output::write_png(&x, ck.meta.data.shape, png)?;
+    }
     if let Some(npy) = &args.npy {
         diffusion_nn::output::write_npy(&x, ck.meta.data.shape, npy)?;
     }
-    println!(
-        "{} samples with {} in {} steps ({:.2}s): wrote {}{}",
-        args.n,
-        sampler.name(),
-        args.steps,
-        started.elapsed().as_secs_f64(),
-        args.png.display(),
-        args.npy
-            .as_ref()
-            .map(|p| format!(" and {}", p.display()))
-            .unwrap_or_default()
-    );
+    report_samples(args, &x, ck.meta.data.shape.dim(), &what, started, None);
     Ok(())
+}
+
+fn run_continuous(
+    predictor: &dyn EpsPredictor,
+    sde: &Sde,
+    config: &SolverConfig,
+    args: &SampleArgs,
+) -> anyhow::Result<(Vec<f64>, String)> {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut x = vec![0.0; args.n * predictor.dim()];
+    diffusion::standard_normal(&mut rng, &mut x);
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("sampling with {}", config.sampler.name()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = sample_continuous(predictor, sde, config, &mut x, &mut rng);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| format!("sampler {}", config.sampler.name()))?;
+    let what = format!(
+        "{} ({} steps, NFE {})",
+        config.sampler.name(),
+        report.n_steps,
+        report.nfe
+    );
+    Ok((x, what))
+}
+
+fn sample_law_cmd(args: &SampleArgs, name: &str, sampler: AnySampler) -> anyhow::Result<()> {
+    let law = Law::from_name(name, None)?;
+    let predictor = law.predictor();
+    let dim = predictor.dim();
+    let schedule = Schedule::linear(1000)?;
+    check_k(args.steps, &schedule)?;
+    if args.png.is_some() && dim != 2 {
+        bail!("cannot draw {dim}-dimensional rows as a PNG (leave out --png, or use --npy)");
+    }
+    let shape = DataShape::Vector { dim };
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
+    let fresh = sample_law(law.law(), &mut rng, args.n.clamp(2, 2000));
+    let started = Instant::now();
+    let (x, what) = match sampler {
+        AnySampler::Discrete(sampler) => {
+            let needs_gamma = sampler.is_analytic() || args.trajectory == TrajectoryArg::Optimal;
+            let gamma = match &law {
+                _ if !needs_gamma => Gamma::unknown(schedule.n_steps()),
+                Law::Gauss(g) => Gamma::from_fn(&schedule, |ab| g.gamma(ab))?,
+                Law::Rademacher(r) => super::laws::rademacher_gamma(r, &schedule)?,
+                Law::Gmm(_) => {
+                    let rows = sample_law(law.law(), &mut rng, args.m.max(2));
+                    let times: Vec<usize> = (1..=schedule.n_steps()).collect();
+                    estimate_gamma(
+                        predictor,
+                        &schedule,
+                        &rows,
+                        &times,
+                        4096,
+                        &mut rng,
+                        &mut |_| {},
+                    )?
+                }
+            };
+            let trajectory = args.trajectory.build(&schedule, args.steps, &gamma)?;
+            let steps = diffusion::plan(
+                &schedule,
+                &trajectory,
+                &diffusion::PlanConfig::exact(sampler),
+                &gamma,
+            )?;
+            let mut x = vec![0.0; args.n * dim];
+            diffusion::standard_normal(&mut rng, &mut x);
+            diffusion::sample(predictor, &steps, &mut x, &mut rng, &mut |_| {})?;
+            let what = format!(
+                "{} on the {} trajectory of {} steps",
+                sampler.name(),
+                args.trajectory.name(),
+                args.steps
+            );
+            (x, what)
+        }
+        AnySampler::Continuous(c) => {
+            let sde = Sde::from_schedule(&schedule);
+            let mut config = SolverConfig::new(c, args.steps);
+            config.time_scale = schedule.n_steps() as f64;
+            run_continuous(predictor, &sde, &config, args)?
+        }
+    };
+    if let Some(png) = &args.png {
+        diffusion_nn::output::write_png(&x, shape, png)?;
+    }
+    if let Some(npy) = &args.npy {
+        diffusion_nn::output::write_npy(&x, shape, npy)?;
+    }
+    report_samples(args, &x, dim, &what, started, Some(&fresh));
+    Ok(())
+}
+
+/// One summary line: what ran, per-dimension mean and variance, and (for exact laws) the
+/// energy distance to fresh data.
+fn report_samples(
+    args: &SampleArgs,
+    x: &[f64],
+    dim: usize,
+    what: &str,
+    started: Instant,
+    fresh: Option<&[f64]>,
+) {
+    let rows = x.len() / dim;
+    let mean: Vec<f64> = (0..dim)
+        .map(|j| x.iter().skip(j).step_by(dim).sum::<f64>() / rows as f64)
+        .collect();
+    let var: Vec<f64> = (0..dim)
+        .map(|j| {
+            x.iter()
+                .skip(j)
+                .step_by(dim)
+                .map(|v| (v - mean[j]).powi(2))
+                .sum::<f64>()
+                / rows as f64
+        })
+        .collect();
+    let fmt = |v: &[f64]| {
+        let shown: Vec<String> = v.iter().take(4).map(|a| format!("{a:.4}")).collect();
+        let more = if v.len() > 4 { ", …" } else { "" };
+        format!("[{}{more}]", shown.join(", "))
+    };
+    let ed = fresh
+        .map(|f| {
+            format!(
+                ", energy distance to fresh data {:.5}",
+                energy_distance(x, f, dim)
+            )
+        })
+        .unwrap_or_default();
+    let files: Vec<String> = args
+        .png
+        .iter()
+        .chain(args.npy.iter())
+        .map(|p| p.display().to_string())
+        .collect();
+    println!(
+        "{} samples with {what} ({:.2}s): mean {}, variance {}{ed}{}",
+        args.n,
+        started.elapsed().as_secs_f64(),
+        fmt(&mean),
+        fmt(&var),
+        if files.is_empty() {
+            String::new()
+        } else {
+            format!("; wrote {}", files.join(" and "))
+        }
+    );
 }
 
 /// Arguments of `kexue diffusion eval`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "For each sampler × K (even trajectory) the NELBO of the held-out \
+    after_help = "For each sampler × K (on --trajectory, even by default) the NELBO of the held-out \
 split in bits/dim (paper-A §6.1: prior KL + per-step KLs with one fresh x_t per row and term + \
 discretised-Gaussian decoder with L levels and variance β̃_{1|2}). Only samplers of the DDPM \
 forward process have a finite NELBO. The table goes to stdout (JSON with --json) and always to \
@@ -586,6 +837,9 @@ pub struct EvalArgs {
         default_value = "ddpm-tilde,ddpm-beta,analytic-ddpm"
     )]
     samplers: Vec<String>,
+    /// Trajectory (`optimal` is the DP optimum for Analytic-DDPM given Γ, used for every sampler).
+    #[arg(long, value_enum, default_value = "even")]
+    trajectory: TrajectoryArg,
     /// Print JSON instead of the table.
     #[arg(long)]
     json: bool,
@@ -618,6 +872,7 @@ struct EvalReport {
     n_test: usize,
     gamma_m: usize,
     unit: &'static str,
+    trajectory: &'static str,
     rows: Vec<EvalRow>,
 }
 
@@ -629,8 +884,8 @@ fn eval_table(report: &EvalReport, ks: &[usize]) -> String {
         }
     }
     let mut out = format!(
-        "NELBO ({}) on the held-out split of {} ({} rows), even trajectory, checkpoint step {}\n",
-        report.unit, report.data, report.n_test, report.checkpoint_step
+        "NELBO ({}) on the held-out split of {} ({} rows), {} trajectory, checkpoint step {}\n",
+        report.unit, report.data, report.n_test, report.trajectory, report.checkpoint_step
     );
     out += &format!("| {:<14} |", "sampler");
     for k in ks {
@@ -654,12 +909,14 @@ fn eval_table(report: &EvalReport, ks: &[usize]) -> String {
     out
 }
 
+#[allow(clippy::too_many_arguments)] // mirrors the eval flags
 fn run_eval(
     ck: &Loaded,
     ckpt_dir: &Path,
     gamma: &GammaFile,
     samplers: &[Sampler],
     ks: &[usize],
+    kind: TrajectoryArg,
     limit: Option<usize>,
     seed: u64,
 ) -> anyhow::Result<EvalReport> {
@@ -671,14 +928,19 @@ fn run_eval(
         (samplers.len() * ks.len()) as u64,
         "NELBO {bar:30} {pos}/{len} rows {msg}",
     );
+    let g = gamma.to_gamma()?;
+    let trajectories = ks
+        .iter()
+        .map(|&k| kind.build(&ck.schedule, k, &g))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let rows = pipeline::nelbo_table(
         &ck.model,
         &ck.meta,
         &ck.schedule,
-        &gamma.to_gamma()?,
+        &g,
         test,
         samplers,
-        ks,
+        &trajectories,
         seed,
         &mut |r| {
             pb.inc(1);
@@ -698,6 +960,7 @@ fn run_eval(
         } else {
             "bits/dim, continuous density"
         },
+        trajectory: kind.name(),
         rows: rows?,
     })
 }
@@ -731,6 +994,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         &gamma,
         &samplers,
         &args.steps,
+        args.trajectory,
         args.limit,
         args.seed,
     )?;
@@ -817,6 +1081,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     ];
     for k in [10usize, 100] {
         check_k(k, &ck.schedule)?;
+        let trajectory = Trajectory::even(ck.schedule.n_steps(), k)?;
         for sampler in samplers {
             let path = args.out.join(format!("{}-k{k}.png", sampler.name()));
             let pb = bar(k as u64, "sampling {bar:30} {pos}/{len} steps {msg}");
@@ -827,7 +1092,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
                 &ck.schedule,
                 &g,
                 sampler,
-                k,
+                &trajectory,
                 64,
                 args.seed,
                 &mut |i| pb.set_position(i as u64 + 1),
@@ -848,6 +1113,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         &gamma,
         &[Sampler::DdpmTilde, Sampler::DdpmBeta, Sampler::AnalyticDdpm],
         &ks,
+        TrajectoryArg::Even,
         None,
         args.seed,
     )?;

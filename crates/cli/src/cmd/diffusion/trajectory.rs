@@ -15,7 +15,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use diffusion::analytic::{DataRange, Gamma, estimate_gamma};
 use diffusion::exact::{DataLaw, Gaussian, GaussianMixture, Rademacher, sample_law};
-use diffusion::nelbo::official_decoder_variance;
 use diffusion::optimal::{Guard, path_cost};
 use diffusion::{
     Decoder, EpsPredictor, PlanConfig, Sampler, Schedule, Trajectory, nelbo, optimal_trajectory,
@@ -28,6 +27,8 @@ use diffusion_nn::{DeviceChoice, NetPredictor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
+
+use super::laws::{self, decoder_variance};
 
 /// Arguments of `kexue diffusion trajectory`.
 ///
@@ -182,22 +183,10 @@ fn check_k(k: usize, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn decoder_variance(schedule: &Schedule) -> f64 {
-    if schedule.n_steps() >= 2 {
-        official_decoder_variance(schedule)
-    } else {
-        schedule.beta_bar(1)
-    }
-}
-
 /// The exact-score laws of the laboratory.
 fn run_law(args: &Args) -> anyhow::Result<()> {
-    let schedule = match args.schedule.as_str() {
-        "linear" => Schedule::linear(args.total_steps),
-        "cosine" => Schedule::cosine(args.total_steps),
-        other => bail!("unknown --schedule `{other}` (expected linear or cosine)"),
-    }
-    .context("--schedule/--total-steps")?;
+    let schedule =
+        laws::schedule(&args.schedule, args.total_steps).context("--schedule/--total-steps")?;
     let n = schedule.n_steps();
     check_k(args.steps, n)?;
     let mut rng = StdRng::seed_from_u64(args.seed);
@@ -221,7 +210,7 @@ fn run_law(args: &Args) -> anyhow::Result<()> {
         }
         "rademacher" => {
             rad = Rademacher::new(1)?;
-            let g = rademacher_gamma(&rad, &schedule)?;
+            let g = laws::rademacher_gamma(&rad, &schedule)?;
             let range = DataRange::Bounded { lo: -1.0, hi: 1.0 };
             (&rad, &rad, g, "gauss-hermite-200", range, Some(2))
         }
@@ -416,34 +405,6 @@ fn finish(args: &Args, setup: Setup<'_>) -> anyhow::Result<()> {
         print_table(&mut out, &report)?;
     }
     Ok(())
-}
-
-/// Γ_n of the Rademacher law for n = 1..=N by the 200-point Gauss–Hermite rule of
-/// `Rademacher::gamma`, with the nodes computed once instead of once per n: E_ε ε*(√ᾱ + √β̄ ε)²
-/// (x_0 = +1 suffices by symmetry), ε* from the law's own predictor. Γ ≤ 1 exactly (Jensen);
-/// rounding can exceed 1 where Γ → 1, which the DP would read as a badly estimated Γ, so it
-/// is capped at 1.
-fn rademacher_gamma(law: &Rademacher, schedule: &Schedule) -> anyhow::Result<Gamma> {
-    let (nodes, weights) = diffusion::quadrature::gauss_hermite(200);
-    let n = schedule.n_steps();
-    let mut x = vec![0.0; nodes.len()];
-    let mut eps = vec![0.0; nodes.len()];
-    let mut pairs = Vec::with_capacity(n);
-    for t in 1..=n {
-        let ab = schedule.alpha_bar(t);
-        let (sa, sb) = (ab.sqrt(), (1.0 - ab).sqrt());
-        for (xi, &z) in x.iter_mut().zip(&nodes) {
-            *xi = sa + sb * std::f64::consts::SQRT_2 * z;
-        }
-        let level = diffusion::NoiseLevel {
-            t: t as f64,
-            alpha_bar: ab,
-        };
-        law.predict_eps(&x, level, &mut eps)?;
-        let sum: f64 = weights.iter().zip(&eps).map(|(w, e)| w * e * e).sum();
-        pairs.push((t, (sum / std::f64::consts::PI.sqrt()).min(1.0)));
-    }
-    Ok(Gamma::from_pairs(n, pairs)?)
 }
 
 fn progress(len: u64, what: &'static str) -> indicatif::ProgressBar {
