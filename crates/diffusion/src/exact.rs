@@ -369,31 +369,6 @@ impl GaussianMixture {
     }
 }
 
-impl EpsPredictor for GaussianMixture {
-    fn dim(&self) -> usize {
-        self.comps.dim
-    }
-
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
-        self.comps.predict(x_t, level, eps)
-    }
-
-    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
-        self.comps.vjp(x_t, level, v, out)?;
-        Ok(true)
-    }
-}
-
-impl DataLaw for GaussianMixture {
-    fn data_dim(&self) -> usize {
-        self.comps.dim
-    }
-
-    fn sample_rows(&self, rng: &mut dyn rand::RngCore, out: &mut [f64]) {
-        self.comps.sample_rows(rng, out)
-    }
-}
-
 /// The uniform law on a finite point set (the optimum of a network trained on that set).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Empirical {
@@ -420,30 +395,44 @@ impl Empirical {
     }
 }
 
-impl EpsPredictor for Empirical {
-    fn dim(&self) -> usize {
-        self.comps.dim
-    }
+/// Both laws backed by [`Components`] (a mixture, or a mixture of point masses) predict ε and
+/// sample through it.
+macro_rules! components_law {
+    ($($law:ty),*) => {$(
+        impl EpsPredictor for $law {
+            fn dim(&self) -> usize {
+                self.comps.dim
+            }
 
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
-        self.comps.predict(x_t, level, eps)
-    }
+            fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
+                self.comps.predict(x_t, level, eps)
+            }
 
-    fn eps_vjp(&self, x_t: &[f64], level: NoiseLevel, v: &[f64], out: &mut [f64]) -> Result<bool> {
-        self.comps.vjp(x_t, level, v, out)?;
-        Ok(true)
-    }
+            fn eps_vjp(
+                &self,
+                x_t: &[f64],
+                level: NoiseLevel,
+                v: &[f64],
+                out: &mut [f64],
+            ) -> Result<bool> {
+                self.comps.vjp(x_t, level, v, out)?;
+                Ok(true)
+            }
+        }
+
+        impl DataLaw for $law {
+            fn data_dim(&self) -> usize {
+                self.comps.dim
+            }
+
+            fn sample_rows(&self, rng: &mut dyn rand::RngCore, out: &mut [f64]) {
+                self.comps.sample_rows(rng, out)
+            }
+        }
+    )*};
 }
 
-impl DataLaw for Empirical {
-    fn data_dim(&self) -> usize {
-        self.comps.dim
-    }
-
-    fn sample_rows(&self, rng: &mut dyn rand::RngCore, out: &mut [f64]) {
-        self.comps.sample_rows(rng, out)
-    }
-}
+components_law!(GaussianMixture, Empirical);
 
 /// Independent Rademacher coordinates: x_0 ∈ {−1, +1}^d uniformly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
