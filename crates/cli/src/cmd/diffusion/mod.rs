@@ -25,7 +25,7 @@ enum Command {
     Train(nn::TrainArgs),
     /// Estimate Γ_t (mean squared ε-prediction) for Analytic-DPM from a checkpoint.
     Gamma(nn::GammaArgs),
-    /// Draw samples from a checkpoint with a chosen sampler.
+    /// Draw samples from a checkpoint (or an exact-score law) with a discrete or continuous sampler.
     Sample(nn::SampleArgs),
     /// NELBO in bits/dim on the held-out split for each sampler and step count.
     Eval(nn::EvalArgs),
