@@ -237,6 +237,44 @@ impl Components {
         }
     }
 
+    /// Posterior moments of the noise per coordinate: writes E[ε | x_t] into `m1` and
+    /// E[ε⊙ε | x_t] into `m2`. Given component k, ε is Gaussian with mean
+    /// √β̄ (x_t − √ᾱ m_k)/v_k and variance ᾱ s_k²/v_k, so the mixture's second moment is
+    /// Σ_k r_k (mean_k² + ᾱ s_k²/v_k) (used by the `covariance` heads).
+    #[allow(clippy::needless_range_loop)]
+    pub(crate) fn eps_moments(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        m1: &mut [f64],
+        m2: &mut [f64],
+    ) -> Result<()> {
+        let d = self.dim;
+        check_batch(x_t, m1, d)?;
+        check_batch(x_t, m2, d)?;
+        let (sa, bb) = level_parts(level)?;
+        let (sb, ab) = (bb.sqrt(), sa * sa);
+        let mut r = vec![0.0; self.n()];
+        for ((xr, r1), r2) in x_t.chunks(d).zip(m1.chunks_mut(d)).zip(m2.chunks_mut(d)) {
+            self.responsibilities(xr, sa, bb, &mut r);
+            r1.fill(0.0);
+            r2.fill(0.0);
+            for (k, &w) in r.iter().enumerate() {
+                if w == 0.0 {
+                    continue;
+                }
+                for i in 0..d {
+                    let s2 = self.vars[k * d + i];
+                    let v = ab * s2 + bb;
+                    let mean = sb * (xr[i] - sa * self.means[k * d + i]) / v;
+                    r1[i] += w * mean;
+                    r2[i] += w * (mean * mean + ab * s2 / v);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// vᵀ ∂ε*/∂x_t. With u_k = (x_t − √ᾱ m_k)/v_k and ū = Σ_k r_k u_k, the Jacobian is the
     /// symmetric matrix √β̄ [Σ_k r_k diag(1/v_k) − Σ_k r_k u_k u_kᵀ + ū ūᵀ] (∂r_k/∂x = −r_k(u_k − ū)).
     #[allow(clippy::needless_range_loop)]
@@ -433,6 +471,19 @@ macro_rules! components_law {
 }
 
 components_law!(GaussianMixture, Empirical);
+
+impl GaussianMixture {
+    /// E[ε | x_t] and E[ε⊙ε | x_t] per coordinate (see `Components::eps_moments`).
+    pub(crate) fn eps_moments(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        m1: &mut [f64],
+        m2: &mut [f64],
+    ) -> Result<()> {
+        self.comps.eps_moments(x_t, level, m1, m2)
+    }
+}
 
 /// Independent Rademacher coordinates: x_0 ∈ {−1, +1}^d uniformly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod analytic;
+pub mod covariance;
 mod error;
 pub mod exact;
 pub mod likelihood;
@@ -63,11 +64,12 @@ pub mod solvers;
 pub mod step;
 pub mod trajectory;
 
+pub use covariance::{CovConfig, CovKind, CovPredictor, sample_cov};
 pub use error::{Error, Result};
 pub use nelbo::{Decoder, Nelbo, nelbo};
 pub use optimal::{OptimalTrajectory, optimal_trajectory};
 pub use predictor::{EpsPredictor, NoiseLevel};
-pub use sample::{Moments, propagate_gaussian, sample, standard_normal};
+pub use sample::{Moments, propagate_gaussian, sample, sample_with_variance, standard_normal};
 pub use schedule::Schedule;
 pub use sde::Sde;
 pub use solvers::{ContinuousSampler, SampleReport, SolverConfig, sample_continuous};

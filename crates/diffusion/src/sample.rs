@@ -35,13 +35,68 @@ where
     P: EpsPredictor + ?Sized,
     R: Rng + ?Sized,
 {
+    run_steps(predictor, steps, x, rng, on_step, None)
+}
+
+/// Per-coordinate reverse variances: called as `hook(i, &steps[i], x_t, ε̂, var)` before the
+/// update of step i, it writes one σ² per value of the batch into `var` (same length as
+/// `x_t`). Used by the state-dependent covariance samplers (`covariance`).
+pub type VarianceHook<'a> = dyn FnMut(usize, &Step, &[f64], &[f64], &mut [f64]) -> Result<()> + 'a;
+
+/// [`sample`] with the scalar `step.variance` replaced by per-coordinate variances from
+/// `variance` (the mean still comes from the step's coefficients). No noise is drawn for a
+/// coordinate with variance 0.
+///
+/// # Errors
+/// As [`sample`], and the hook's own errors.
+pub fn sample_with_variance<P, R>(
+    predictor: &P,
+    steps: &[Step],
+    x: &mut [f64],
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize),
+    variance: &mut VarianceHook<'_>,
+) -> Result<()>
+where
+    P: EpsPredictor + ?Sized,
+    R: Rng + ?Sized,
+{
+    run_steps(predictor, steps, x, rng, on_step, Some(variance))
+}
+
+/// The loop behind [`sample`] and [`sample_with_variance`].
+fn run_steps<P, R>(
+    predictor: &P,
+    steps: &[Step],
+    x: &mut [f64],
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize),
+    mut hook: Option<&mut VarianceHook<'_>>,
+) -> Result<()>
+where
+    P: EpsPredictor + ?Sized,
+    R: Rng + ?Sized,
+{
     check_rows(x, predictor.dim())?;
     let mut eps = vec![0.0; x.len()];
+    let mut var = if hook.is_some() {
+        vec![0.0; x.len()]
+    } else {
+        Vec::new()
+    };
     for (i, step) in steps.iter().enumerate() {
         predictor.predict_eps(x, step.level(), &mut eps)?;
-        let sigma = step.variance.max(0.0).sqrt();
-        for (xi, &ei) in x.iter_mut().zip(&eps) {
+        let step_sigma = step.variance.max(0.0).sqrt();
+        if let Some(h) = hook.as_deref_mut() {
+            h(i, step, x, &eps, &mut var)?;
+        }
+        for (j, (xi, &ei)) in x.iter_mut().zip(&eps).enumerate() {
             let mean = step.mean(*xi, ei);
+            let sigma = if hook.is_some() {
+                var[j].max(0.0).sqrt()
+            } else {
+                step_sigma
+            };
             *xi = if sigma > 0.0 {
                 let z: f64 = StandardNormal.sample(rng);
                 mean + sigma * z
