@@ -28,7 +28,9 @@ use crate::analytic::DataRange;
 use crate::exact::{Gaussian, GaussianMixture};
 use crate::sample::{check_rows, sample_with_variance};
 use crate::step::{PlanConfig, Sigma2Clip};
-use crate::{EpsPredictor, Error, FinalStep, NoiseLevel, Result, Schedule, Step, analytic};
+use crate::{
+    EpsPredictor, Error, FinalStep, NoiseLevel, Result, Sampler, Schedule, Step, analytic,
+};
 
 /// Which second moment a covariance head predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +57,73 @@ impl CovKind {
         match self {
             CovKind::Sn => ratio * (head - eps * eps),
             CovKind::Npr => ratio * head,
+        }
+    }
+}
+
+/// The four state-dependent covariance samplers: a head kind and the family whose step
+/// coefficients give the mean (λ², γ too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CovSampler {
+    /// SN or NPR head.
+    pub kind: CovKind,
+    /// `None`: DDPM family (posterior mean μ̃, λ² = β̃); `Some(η)`: DDIM family with η.
+    pub ddim_eta: Option<f64>,
+}
+
+impl CovSampler {
+    /// `sn-ddpm`, `sn-ddim`, `npr-ddpm`, `npr-ddim` (DDIM with η = 0).
+    pub const ALL: [CovSampler; 4] = [
+        CovSampler {
+            kind: CovKind::Sn,
+            ddim_eta: None,
+        },
+        CovSampler {
+            kind: CovKind::Sn,
+            ddim_eta: Some(0.0),
+        },
+        CovSampler {
+            kind: CovKind::Npr,
+            ddim_eta: None,
+        },
+        CovSampler {
+            kind: CovKind::Npr,
+            ddim_eta: Some(0.0),
+        },
+    ];
+
+    /// Stable name, e.g. `sn-ddpm`, `npr-ddim` (η ≠ 0 appended: `sn-ddim-eta0.5`).
+    pub fn name(self) -> String {
+        match self.ddim_eta {
+            None => format!("{}-ddpm", self.kind.name()),
+            Some(0.0) => format!("{}-ddim", self.kind.name()),
+            Some(eta) => format!("{}-ddim-eta{eta}", self.kind.name()),
+        }
+    }
+
+    /// Parses `sn-ddpm`, `sn-ddim`, `npr-ddpm` or `npr-ddim`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for any other name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| Error::Invalid {
+                what: "sampler",
+                msg: format!(
+                    "unknown covariance sampler `{name}` (expected sn-ddpm, sn-ddim, npr-ddpm, \
+                     npr-ddim)"
+                ),
+            })
+    }
+
+    /// The [`Sampler`] whose planned steps supply the means, λ² and γ: `DdpmTilde` for the
+    /// DDPM family, `Ddim { eta }` for the DDIM family (their own variances are replaced).
+    pub fn mean_sampler(self) -> Sampler {
+        match self.ddim_eta {
+            None => Sampler::DdpmTilde,
+            Some(eta) => Sampler::Ddim { eta },
         }
     }
 }
@@ -279,7 +348,7 @@ mod tests {
     use super::*;
     use crate::analytic::Gamma;
     use crate::exact::{DataLaw, sample_law};
-    use crate::{Moments, Sampler, Trajectory, plan, propagate_gaussian, standard_normal};
+    use crate::{Moments, Trajectory, plan, propagate_gaussian, standard_normal};
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
@@ -322,6 +391,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cov_sampler_names_round_trip() {
+        let names: Vec<String> = CovSampler::ALL.iter().map(|s| s.name()).collect();
+        assert_eq!(names, ["sn-ddpm", "sn-ddim", "npr-ddpm", "npr-ddim"]);
+        for s in CovSampler::ALL {
+            assert_eq!(CovSampler::from_name(&s.name()).unwrap(), s);
+        }
+        assert!(CovSampler::from_name("sn").is_err());
+        assert!(CovSampler::from_name("analytic-ddpm").is_err());
+        assert_eq!(
+            CovSampler::ALL[3].mean_sampler(),
+            Sampler::Ddim { eta: 0.0 }
+        );
+        assert_eq!(CovSampler::ALL[0].mean_sampler(), Sampler::DdpmTilde);
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub mod solvers;
 pub mod step;
 pub mod trajectory;
 
-pub use covariance::{CovConfig, CovKind, CovPredictor, sample_cov};
+pub use covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
 pub use error::{Error, Result};
 pub use nelbo::{Decoder, Nelbo, nelbo};
 pub use optimal::{OptimalTrajectory, optimal_trajectory};
