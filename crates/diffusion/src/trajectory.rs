@@ -21,7 +21,7 @@ pub struct Trajectory {
 
 impl Trajectory {
     /// Paper-A's even trajectory (ET): τ_k = round(1 + (k−1)(N−1)/(K−1)), so τ_1 = 1 and
-    /// τ_K = N. K = 1 gives the single node [N].
+    /// τ_K = N. K = 1 gives the single node `[N]`.
     ///
     /// # Errors
     /// [`Error::Invalid`] when K < 1 or K > N.
