@@ -364,6 +364,8 @@ fn sample_with_exact_scores_every_sampler_family() {
         ("ode-rk45", "even", "10"),
         ("dpm-solver++", "even", "20"),
         ("em", "even", "200"),
+        ("sn-ddpm", "even", "10"),
+        ("npr-ddim", "quad", "10"),
     ] {
         let line = ok(&[
             "diffusion",
@@ -435,6 +437,17 @@ fn sample_rejects_bad_sampler_and_source_combinations() {
         "5",
     ]);
     assert!(err.contains("unknown sampler `nope`"), "{err}");
+    let err = fails(&[
+        "diffusion",
+        "sample",
+        "--data",
+        "rademacher",
+        "--sampler",
+        "sn-ddpm",
+        "--steps",
+        "5",
+    ]);
+    assert!(err.contains("no exact covariance head"), "{err}");
     // Neither --ckpt nor --data: clap's usage error (exit 2) names the missing flag.
     let out = kexue(
         &["diffusion", "sample", "--sampler", "ddim", "--steps", "5"],

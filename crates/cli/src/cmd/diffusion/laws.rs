@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use diffusion::analytic::Gamma;
+use diffusion::covariance::CovPredictor;
 use diffusion::exact::{DataLaw, Gaussian, GaussianMixture, Rademacher};
 use diffusion::nelbo::official_decoder_variance;
 use diffusion::{EpsPredictor, Schedule};
@@ -61,6 +62,15 @@ impl Law {
             Law::Gauss(g) => g,
             Law::Gmm(g) => g,
             Law::Rademacher(r) => r,
+        }
+    }
+
+    /// The exact SN/NPR covariance heads, where the law has them.
+    pub fn cov_predictor(&self) -> Option<&dyn CovPredictor> {
+        match self {
+            Law::Gauss(g) => Some(g),
+            Law::Gmm(g) => Some(g),
+            Law::Rademacher(_) => None,
         }
     }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use diffusion::analytic::{Gamma, estimate_gamma};
+use diffusion::covariance::{CovConfig, CovSampler, sample_cov};
 use diffusion::exact::sample_law;
 use diffusion::metrics::energy_distance;
 use diffusion::sde::Sde;
@@ -563,18 +564,24 @@ fn weights(raw: bool) -> Weights {
 enum AnySampler {
     Discrete(Sampler),
     Continuous(ContinuousSampler),
+    /// SN-/NPR-DPM: per-dimension variances from a covariance head.
+    Covariance(CovSampler),
 }
 
 fn parse_any_sampler(name: &str, eta: f64) -> anyhow::Result<AnySampler> {
     if let Ok(c) = name.parse::<ContinuousSampler>() {
         return Ok(AnySampler::Continuous(c));
     }
+    if let Ok(c) = CovSampler::from_name(name) {
+        return Ok(AnySampler::Covariance(c));
+    }
     parse_sampler(name, eta)
         .map(AnySampler::Discrete)
         .map_err(|_| {
             anyhow::anyhow!(
                 "unknown sampler `{name}` (expected ddpm-beta, ddpm-tilde, analytic-ddpm, ddim, \
-             analytic-ddim, em, pc, ode-euler, ode-heun, ode-rk45 or dpm-solver++)"
+             analytic-ddim, sn-ddpm, sn-ddim, npr-ddpm, npr-ddim, em, pc, ode-euler, ode-heun, \
+             ode-rk45 or dpm-solver++)"
             )
         })
 }
@@ -644,6 +651,11 @@ fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Re
             );
             (x?, what)
         }
+        AnySampler::Covariance(c) => bail!(
+            "{} needs a covariance head, and training one (`kexue diffusion train-cov`) is not \
+             implemented yet; it runs on exact scores with --data gauss|gmm",
+            c.name()
+        ),
         AnySampler::Continuous(c) => {
             let net = NetPredictor::new(&ck.model, pipeline::MAX_BATCH);
             let sde = Sde::from_schedule(&ck.schedule);
@@ -733,6 +745,37 @@ fn sample_law_cmd(args: &SampleArgs, name: &str, sampler: AnySampler) -> anyhow:
             let what = format!(
                 "{} on the {} trajectory of {} steps",
                 sampler.name(),
+                args.trajectory.name(),
+                args.steps
+            );
+            (x, what)
+        }
+        AnySampler::Covariance(c) => {
+            let Some(cov) = law.cov_predictor() else {
+                bail!(
+                    "{} has no exact covariance head for --data {name}",
+                    c.name()
+                );
+            };
+            let trajectory = args.trajectory.build(
+                &schedule,
+                args.steps,
+                &Gamma::unknown(schedule.n_steps()),
+            )?;
+            let plan_cfg = diffusion::PlanConfig::exact(c.mean_sampler());
+            let steps = diffusion::plan(
+                &schedule,
+                &trajectory,
+                &plan_cfg,
+                &Gamma::unknown(schedule.n_steps()),
+            )?;
+            let cfg = CovConfig::from_plan(&schedule, c.kind, &plan_cfg);
+            let mut x = vec![0.0; args.n * dim];
+            diffusion::standard_normal(&mut rng, &mut x);
+            sample_cov(predictor, cov, &cfg, &steps, &mut x, &mut rng, &mut |_| {})?;
+            let what = format!(
+                "{} on the {} trajectory of {} steps",
+                c.name(),
                 args.trajectory.name(),
                 args.steps
             );
