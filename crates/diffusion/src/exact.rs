@@ -105,6 +105,11 @@ impl Gaussian {
         &self.var
     }
 
+    /// ln p(x) of one row `x` (length d).
+    pub fn log_density(&self, x: &[f64]) -> f64 {
+        diag_gauss_log_density(x, &self.mean, &self.var)
+    }
+
     /// Exact Γ = (1/d) Σ_i β̄/(ᾱ s_i² + β̄) at signal variance ᾱ.
     pub fn gamma(&self, alpha_bar: f64) -> f64 {
         let bb = 1.0 - alpha_bar;
@@ -181,6 +186,20 @@ struct Components {
 impl Components {
     fn n(&self) -> usize {
         self.log_weights.len()
+    }
+
+    /// ln Σ_k w_k N(x; m_k, diag(v_k)) of one row, by log-sum-exp.
+    fn log_density(&self, x: &[f64]) -> f64 {
+        let d = self.dim;
+        let logs: Vec<f64> = (0..self.n())
+            .map(|k| {
+                let rows = k * d..(k + 1) * d;
+                self.log_weights[k]
+                    + diag_gauss_log_density(x, &self.means[rows.clone()], &self.vars[rows])
+            })
+            .collect();
+        let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        max + logs.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
     }
 
     /// ε* for one batch (a numerical kernel over K components × d coordinates).
@@ -405,6 +424,11 @@ impl GaussianMixture {
     pub fn n_components(&self) -> usize {
         self.comps.n()
     }
+
+    /// ln p(x) of one row `x` (length d).
+    pub fn log_density(&self, x: &[f64]) -> f64 {
+        self.comps.log_density(x)
+    }
 }
 
 /// The uniform law on a finite point set (the optimum of a network trained on that set).
@@ -431,6 +455,16 @@ impl Empirical {
             },
         })
     }
+}
+
+/// ln N(x; m, diag(v)) of one row.
+fn diag_gauss_log_density(x: &[f64], m: &[f64], v: &[f64]) -> f64 {
+    const LN_2PI: f64 = 1.837_877_066_409_345_3;
+    x.iter()
+        .zip(m)
+        .zip(v)
+        .map(|((x, m), v)| -0.5 * (LN_2PI + v.ln() + (x - m).powi(2) / v))
+        .sum()
 }
 
 /// Both laws backed by [`Components`] (a mixture, or a mixture of point masses) predict ε and
@@ -589,6 +623,20 @@ mod tests {
             vec![vec![0.3, 2f64.sqrt()]],
         )
         .unwrap();
+        // Density at the mean: −½ Σ (ln 2π + ln v_i), the same through both laws.
+        let at_mean = -0.5 * (2.0 * (2.0 * std::f64::consts::PI).ln() + 0.09f64.ln() + 2f64.ln());
+        for x in [[0.5, -1.0], [1.7, 0.3]] {
+            let (a, b) = (g.log_density(&x), m.log_density(&x));
+            assert!(
+                (a - b).abs() <= 1e-14 * a.abs().max(1.0),
+                "log density {a} vs {b}"
+            );
+        }
+        let a = g.log_density(&[0.5, -1.0]);
+        assert!(
+            (a - at_mean).abs() <= 1e-14 * at_mean.abs(),
+            "{a} vs {at_mean}"
+        );
         let x = [0.1, 0.2, -3.0, 4.0];
         let (mut e1, mut e2) = ([0.0; 4], [0.0; 4]);
         for ab in [0.999, 0.5, 1e-4] {

@@ -65,6 +65,15 @@ impl Law {
         }
     }
 
+    /// ln p_0 of one row, where the law has a density (not for the discrete Rademacher law).
+    pub fn log_density(&self, x: &[f64]) -> Option<f64> {
+        match self {
+            Law::Gauss(g) => Some(g.log_density(x)),
+            Law::Gmm(g) => Some(g.log_density(x)),
+            Law::Rademacher(_) => None,
+        }
+    }
+
     /// The exact SN/NPR covariance heads, where the law has them.
     pub fn cov_predictor(&self) -> Option<&dyn CovPredictor> {
         match self {

@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use diffusion::EpsPredictor;
-use diffusion::exact::{Gaussian, GaussianMixture, sample_law};
+use diffusion::exact::sample_law;
 use diffusion::likelihood::{
     Dequantization, Divergence, LikelihoodConfig, LogLikelihood, Probe, log_likelihood,
 };
@@ -23,7 +22,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::Serialize;
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+use super::laws::Law;
 
 /// Arguments of `kexue diffusion likelihood`.
 #[derive(Debug, clap::Args)]
@@ -111,45 +110,6 @@ struct Report {
     seconds: f64,
 }
 
-/// ln N(x; m, s²) summed over a row.
-fn gauss_logpdf(x: &[f64], m: &[f64], s2: &[f64]) -> f64 {
-    x.iter()
-        .zip(m)
-        .zip(s2)
-        .map(|((x, m), s2)| -0.5 * (LN_2PI + s2.ln() + (x - m).powi(2) / s2))
-        .sum()
-}
-
-/// The ring of `GaussianMixture::ring(8, 2.0, 0.1)`: its exact ln p_0 of one row.
-fn ring_logpdf(x: &[f64]) -> f64 {
-    let logs: Vec<f64> = (0..8)
-        .map(|k| {
-            let a = 2.0 * std::f64::consts::PI * k as f64 / 8.0;
-            (1.0f64 / 8.0).ln() + gauss_logpdf(x, &[2.0 * a.cos(), 2.0 * a.sin()], &[0.01, 0.01])
-        })
-        .collect();
-    let max = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    max + logs.iter().map(|l| (l - max).exp()).sum::<f64>().ln()
-}
-
-/// The data laws of `--data`, with their exact ε* and closed-form density.
-enum Law {
-    /// 1-D N(0.5, 0.09).
-    Gauss(Gaussian),
-    /// `GaussianMixture::ring(8, 2.0, 0.1)`.
-    Gmm(GaussianMixture),
-}
-
-impl Law {
-    /// ln p_0 of one row.
-    fn log_density(&self, x: &[f64]) -> f64 {
-        match self {
-            Law::Gauss(_) => gauss_logpdf(x, &[0.5], &[0.09]),
-            Law::Gmm(_) => ring_logpdf(x),
-        }
-    }
-}
-
 /// Runs `kexue diffusion likelihood`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let tol = Tolerances::new(args.rtol, args.atol)?;
@@ -182,23 +142,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         (None, None) => bail!("give --data gauss|gmm or --ckpt DIR"),
         (Some(law), None) => {
             let sde = Sde::from_name(args.sde.as_deref().unwrap_or("vp"))?;
+            // Only laws with a density: the closed form is printed beside the ODE value.
             let law = match law.as_str() {
-                "gauss" => Law::Gauss(Gaussian::isotropic(1, 0.5, 0.09)?),
-                "gmm" => Law::Gmm(GaussianMixture::ring(8, 2.0, 0.1)?),
+                "gauss" | "gmm" => Law::from_name(law, None)?,
                 other => bail!("unknown --data `{other}` (expected gauss or gmm)"),
             };
-            let x = match &law {
-                Law::Gauss(g) => sample_law(g, &mut rng, args.samples),
-                Law::Gmm(g) => sample_law(g, &mut rng, args.samples),
-            };
-            let predictor: &dyn EpsPredictor = match &law {
-                Law::Gauss(g) => g,
-                Law::Gmm(g) => g,
-            };
+            let x = sample_law(law.law(), &mut rng, args.samples);
+            let predictor = law.predictor();
             let ll = log_likelihood(predictor, &sde, &config, &x, &mut rng)
                 .context("likelihood through the probability-flow ODE")?;
             let d = predictor.dim();
-            let closed = -x.chunks(d).map(|r| law.log_density(r)).sum::<f64>() / x.len() as f64;
+            let closed = -x
+                .chunks(d)
+                .map(|r| law.log_density(r).expect("gauss and gmm have densities"))
+                .sum::<f64>()
+                / x.len() as f64;
             let name = args.data.clone().unwrap_or_default();
             (name, sde.name().to_string(), ll, 0.0, Some(closed))
         }
