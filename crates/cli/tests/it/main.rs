@@ -46,3 +46,29 @@ fn unknown_subcommand_is_a_clean_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("error"));
 }
+
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    // The pipe's reader is gone before kexue starts, so its first write fails with EPIPE:
+    // exit 0, nothing on stderr. `likelihood` prints with `println!`, which panics on a closed
+    // stdout unless main treats that as success.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_kexue"))
+        .args([
+            "diffusion",
+            "likelihood",
+            "--data",
+            "gauss",
+            "--samples",
+            "20",
+        ])
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run kexue");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+}
