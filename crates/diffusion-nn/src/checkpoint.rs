@@ -82,6 +82,23 @@ pub(crate) struct TrainState {
     pub adam_v: Vec<Tensor>,
 }
 
+impl TrainState {
+    /// The state before step 1: EMA = the initial weights, zero moments.
+    pub(crate) fn fresh(vars: &[(String, candle_core::Var)]) -> Result<Self> {
+        let mut state = TrainState {
+            ema: vec![],
+            adam_m: vec![],
+            adam_v: vec![],
+        };
+        for (_, var) in vars {
+            state.ema.push(var.as_tensor().detach().copy()?);
+            state.adam_m.push(var.as_tensor().detach().zeros_like()?);
+            state.adam_v.push(var.as_tensor().detach().zeros_like()?);
+        }
+        Ok(state)
+    }
+}
+
 /// Reads `checkpoint.json`.
 ///
 /// # Errors
@@ -112,7 +129,7 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     Ok(meta)
 }
 
-fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
+pub(crate) fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
     if !path.is_file() {
         return Err(Error::checkpoint(path, "file is missing"));
     }
@@ -120,7 +137,7 @@ fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>>
         .map_err(|e| Error::checkpoint(path, format!("corrupt or truncated safetensors: {e}")))
 }
 
-fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
+pub(crate) fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
     let t = tensors
         .get(STEP_TENSOR)
         .ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
@@ -137,7 +154,7 @@ fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
     }
 }
 
-fn take(
+pub(crate) fn take(
     tensors: &HashMap<String, Tensor>,
     name: &str,
     like: &Tensor,
@@ -159,7 +176,7 @@ fn take(
     Ok(t.to_dtype(DType::F32)?)
 }
 
-fn check_step(path: &Path, got: u64, want: u64) -> Result<()> {
+pub(crate) fn check_step(path: &Path, got: u64, want: u64) -> Result<()> {
     if got != want {
         return Err(Error::checkpoint(
             path,
@@ -242,7 +259,7 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
     })
 }
 
-fn save_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
+pub(crate) fn save_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
     write_atomic(path, |tmp| {
         candle_core::safetensors::save(&tensors, tmp)
             .map_err(|e| Error::checkpoint(tmp, format!("cannot write: {e}")))
@@ -256,9 +273,7 @@ pub(crate) fn save(
     model: &Model,
     state: &TrainState,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let step = Tensor::new(&[meta.step as i64], &Device::Cpu)?;
-    let cpu = |t: &Tensor| t.to_device(&Device::Cpu);
+    let json = serde_json::to_string_pretty(meta).expect("checkpoint metadata always serialises");
     let vars = model.named_vars();
     let mut optim = HashMap::with_capacity(2 * vars.len() + 1);
     let mut weights = HashMap::with_capacity(2 * vars.len() + 1);
@@ -268,12 +283,37 @@ pub(crate) fn save(
         weights.insert(name.clone(), cpu(var.as_tensor())?);
         weights.insert(format!("ema.{name}"), cpu(&state.ema[i])?);
     }
-    optim.insert(STEP_TENSOR.to_string(), step.clone());
-    weights.insert(STEP_TENSOR.to_string(), step);
-    save_tensors(&dir.join(OPTIM_FILE), optim)?;
-    save_tensors(&dir.join(MODEL_FILE), weights)?;
-    let json = serde_json::to_string_pretty(meta).expect("checkpoint metadata always serialises");
-    write_atomic(&dir.join(META_FILE), |tmp| {
-        std::fs::write(tmp, json + "\n").map_err(|e| Error::io(tmp, e))
+    save_stamped(
+        dir,
+        meta.step,
+        [(OPTIM_FILE, optim), (MODEL_FILE, weights)],
+        META_FILE,
+        &json,
+    )
+}
+
+pub(crate) fn cpu(t: &Tensor) -> Result<Tensor> {
+    Ok(t.to_device(&Device::Cpu)?)
+}
+
+/// Writes tensor files (in the given order, each stamped with `step`) and then the JSON
+/// `meta_file`, every one through a temporary file and a rename: the JSON names a step only
+/// once all its tensors are in place.
+pub(crate) fn save_stamped<const K: usize>(
+    dir: &Path,
+    step: u64,
+    files: [(&str, HashMap<String, Tensor>); K],
+    meta_file: &str,
+    json: &str,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let stamp = Tensor::new(&[step as i64], &Device::Cpu)?;
+    for (name, mut tensors) in files {
+        tensors.insert(STEP_TENSOR.to_string(), stamp.clone());
+        save_tensors(&dir.join(name), tensors)?;
+    }
+    let text = format!("{json}\n");
+    write_atomic(&dir.join(meta_file), |tmp| {
+        std::fs::write(tmp, text).map_err(|e| Error::io(tmp, e))
     })
 }

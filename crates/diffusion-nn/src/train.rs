@@ -220,7 +220,7 @@ pub struct TrainReport {
     pub n_params: usize,
 }
 
-fn step_rng(seed: u64, step: u64) -> StdRng {
+pub(crate) fn step_rng(seed: u64, step: u64) -> StdRng {
     // SplitMix-style mixing so (seed, step) pairs give unrelated streams.
     let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -263,14 +263,13 @@ pub fn train(
         return Err(Error::config("data", "no training rows"));
     }
     let schedule = setup.schedule.build()?;
-    let n_t = schedule.n_steps();
     let data_info = DataInfo {
         spec: data.spec.to_string(),
         shape: data.shape,
         levels: data.levels,
     };
 
-    let (model, mut state, done, mut smoothed) = match start {
+    let (model, mut state, done, smoothed) = match start {
         Start::Fresh => {
             if out.join(checkpoint::META_FILE).exists() {
                 return Err(Error::checkpoint(
@@ -279,16 +278,7 @@ pub fn train(
                 ));
             }
             let model = Model::new(&setup.model, cfg.seed, device)?;
-            let mut state = TrainState {
-                ema: vec![],
-                adam_m: vec![],
-                adam_v: vec![],
-            };
-            for (_, var) in model.named_vars() {
-                state.ema.push(var.as_tensor().detach().copy()?);
-                state.adam_m.push(var.as_tensor().detach().zeros_like()?);
-                state.adam_v.push(var.as_tensor().detach().zeros_like()?);
-            }
+            let state = TrainState::fresh(&model.named_vars())?;
             (model, state, 0, f64::NAN)
         }
         Start::Resume => {
@@ -312,20 +302,81 @@ pub fn train(
         }
     };
     let vars = model.named_vars();
-    let d = data.dim();
-    let n_rows = data.n_train();
-    let started = Instant::now();
-    let mut last_good = done;
-    let sqrt_ab: Vec<f32> = (0..=n_t)
-        .map(|n| schedule.alpha_bar(n).sqrt() as f32)
-        .collect();
-    let sqrt_bb: Vec<f32> = (0..=n_t)
-        .map(|n| schedule.beta_bar(n).sqrt() as f32)
-        .collect();
-    let b = cfg.batch_size;
+    let noiser = Noiser::new(&schedule);
+    let mut loss_of = |rng: &mut StdRng| -> Result<Tensor> {
+        let batch = noiser.draw(rng, data, cfg.batch_size, device)?;
+        let eps_hat = model.forward(&batch.x_t, &batch.times)?;
+        Ok((eps_hat - batch.eps)?.sqr()?.sum(1)?.mean(0)?)
+    };
+    let mut save = |step: u64, smoothed: f64, state: &TrainState| -> Result<()> {
+        let meta = CheckpointMeta {
+            format: checkpoint::FORMAT,
+            step,
+            model: setup.model.clone(),
+            schedule: setup.schedule,
+            data: data_info.clone(),
+            train: cfg.clone(),
+            loss: Some(smoothed),
+        };
+        checkpoint::save(out, &meta, &model, state)
+    };
+    let end = optimise(
+        cfg,
+        &vars,
+        &mut state,
+        done,
+        smoothed,
+        &mut loss_of,
+        &mut save,
+        on_step,
+    )?;
+    Ok(TrainReport {
+        first_step: done + 1,
+        last_step: cfg.steps.max(done),
+        smoothed_loss: end.smoothed,
+        seconds: end.seconds,
+        n_params: model.n_params(),
+    })
+}
 
-    for step in done + 1..=cfg.steps {
-        let mut rng = step_rng(cfg.seed, step);
+/// The noised batches of L_simple: from the step's RNG, B rows x_0 (with replacement), times
+/// n ~ U{1..N} and ε ~ N(0, I), in that order per row (the order is part of bit-identical
+/// resume).
+pub(crate) struct Noiser {
+    sqrt_ab: Vec<f32>,
+    sqrt_bb: Vec<f32>,
+}
+
+/// One noised batch: x_n `[B, d]`, the noise ε `[B, d]` and the times n as model inputs.
+pub(crate) struct NoisyBatch {
+    pub x_t: Tensor,
+    pub eps: Tensor,
+    pub times: Vec<f64>,
+}
+
+impl Noiser {
+    pub(crate) fn new(schedule: &diffusion::Schedule) -> Self {
+        let n_t = schedule.n_steps();
+        Noiser {
+            sqrt_ab: (0..=n_t)
+                .map(|n| schedule.alpha_bar(n).sqrt() as f32)
+                .collect(),
+            sqrt_bb: (0..=n_t)
+                .map(|n| schedule.beta_bar(n).sqrt() as f32)
+                .collect(),
+        }
+    }
+
+    pub(crate) fn draw(
+        &self,
+        rng: &mut StdRng,
+        data: &Dataset,
+        b: usize,
+        device: &Device,
+    ) -> Result<NoisyBatch> {
+        let d = data.dim();
+        let n_rows = data.n_train();
+        let n_t = self.sqrt_ab.len() - 1;
         let mut x_t = Vec::with_capacity(b * d);
         let mut eps = Vec::with_capacity(b * d);
         let mut times = Vec::with_capacity(b);
@@ -334,15 +385,50 @@ pub fn train(
             let n = rng.random_range(1..=n_t);
             times.push(n as f64);
             for &x0 in &data.train[row * d..(row + 1) * d] {
-                let e: f32 = StandardNormal.sample(&mut rng);
+                let e: f32 = StandardNormal.sample(rng);
                 eps.push(e);
-                x_t.push(sqrt_ab[n] * x0 + sqrt_bb[n] * e);
+                x_t.push(self.sqrt_ab[n] * x0 + self.sqrt_bb[n] * e);
             }
         }
-        let x_t = Tensor::from_vec(x_t, (b, d), device)?;
-        let eps = Tensor::from_vec(eps, (b, d), device)?;
-        let eps_hat = model.forward(&x_t, &times)?;
-        let loss = (eps_hat - eps)?.sqr()?.sum(1)?.mean(0)?;
+        Ok(NoisyBatch {
+            x_t: Tensor::from_vec(x_t, (b, d), device)?,
+            eps: Tensor::from_vec(eps, (b, d), device)?,
+            times,
+        })
+    }
+}
+
+/// Where a run of [`optimise`] ended.
+pub(crate) struct LoopEnd {
+    pub smoothed: f64,
+    pub seconds: f64,
+}
+
+/// The optimisation loop shared by ε-training ([`train`]) and covariance-head training
+/// (`crate::cov::train_cov`): steps `done + 1 ..= cfg.steps` of AdamW with warm-up, gradient
+/// clipping and EMA on `vars` (whose moments and EMA are `state`, same order).
+///
+/// `loss_of` builds step k's scalar loss from the RNG seeded by (seed, k) alone (so a resumed
+/// run repeats the draws of an uninterrupted one); only `vars` are updated, whatever else the
+/// loss depends on stays frozen. `save(step, smoothed, state)` writes a checkpoint every
+/// `checkpoint_every` steps and after the last; a non-finite loss or gradient norm stops before
+/// anything of that step is written.
+#[allow(clippy::too_many_arguments)] // the loop's whole state, passed once
+pub(crate) fn optimise(
+    cfg: &TrainConfig,
+    vars: &[(String, candle_core::Var)],
+    state: &mut TrainState,
+    done: u64,
+    mut smoothed: f64,
+    loss_of: &mut dyn FnMut(&mut StdRng) -> Result<Tensor>,
+    save: &mut dyn FnMut(u64, f64, &TrainState) -> Result<()>,
+    on_step: &mut dyn FnMut(&Progress),
+) -> Result<LoopEnd> {
+    let started = Instant::now();
+    let mut last_good = done;
+    for step in done + 1..=cfg.steps {
+        let mut rng = step_rng(cfg.seed, step);
+        let loss = loss_of(&mut rng)?;
         let loss_value = loss.to_scalar::<f32>()? as f64;
         if !loss_value.is_finite() {
             return Err(Error::NonFiniteLoss {
@@ -355,7 +441,7 @@ pub fn train(
         let grads = loss.backward()?;
         let mut grad_list = Vec::with_capacity(vars.len());
         let mut norm2 = 0.0f64;
-        for (_, var) in &vars {
+        for (_, var) in vars {
             let g = match grads.get(var.as_tensor()) {
                 Some(g) => g.clone(),
                 None => var.as_tensor().zeros_like()?,
@@ -410,16 +496,7 @@ pub fn train(
         };
         let checkpointed = step % cfg.checkpoint_every == 0 || step == cfg.steps;
         if checkpointed {
-            let meta = CheckpointMeta {
-                format: checkpoint::FORMAT,
-                step,
-                model: setup.model.clone(),
-                schedule: setup.schedule,
-                data: data_info.clone(),
-                train: cfg.clone(),
-                loss: Some(smoothed),
-            };
-            checkpoint::save(out, &meta, &model, &state)?;
+            save(step, smoothed, state)?;
             last_good = step;
         }
         let elapsed = started.elapsed().as_secs_f64();
@@ -432,11 +509,8 @@ pub fn train(
             checkpointed,
         });
     }
-    Ok(TrainReport {
-        first_step: done + 1,
-        last_step: cfg.steps.max(done),
-        smoothed_loss: smoothed,
+    Ok(LoopEnd {
+        smoothed,
         seconds: started.elapsed().as_secs_f64(),
-        n_params: model.n_params(),
     })
 }
