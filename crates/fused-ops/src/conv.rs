@@ -1,10 +1,31 @@
 //! conv2d 3×3 / 1×1 (padding k/2, stride 1 or 2) as one candle op with hand-written
 //! forward, input-gradient, kernel-gradient and bias-gradient kernels.
 //!
-//! (API first; the fused kernels follow. For now every call runs candle's conv2d.)
+//! # Layout
+//! The batch is cut into chunks of whole images (a few hundred output pixels each, so the
+//! chunk's buffers stay in L2). For a chunk of `nb` images with `n = nb·H'·W'` output pixels
+//! and `K = cin·k·k`:
+//!
+//! | pass | work per chunk |
+//! |---|---|
+//! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W[cout][K]·cols` (gemm); scatter to NCHW + bias |
+//! | backward | `dYᵀ[cout][n]` from the NCHW gradient (bias gradient summed on the way); `dW += dYᵀ·colsᵀ`; `dcols = Wᵀ·dYᵀ`; col2im into the chunk's `dx` |
+//!
+//! Chunks run in parallel on rayon's pool (the kernel gradient is a per-thread sum, reduced at
+//! the end); each gemm is single-threaded. The input gradient is computed directly (col2im of
+//! `Wᵀ·dY`), not through a transposed convolution, and the backward pass needs one im2col.
+//!
+//! # Fallback
+//! [`conv2d_op`] (and so [`Conv2d`]) runs candle's composed `conv2d` + `broadcast_add` unless
+//! [`crate::enabled`] and: CPU device, f32 everywhere, contiguous `x`, `w`, `b`, kernel 1×1 or
+//! 3×3 with padding `k/2`, stride 1 or 2, a non-empty batch, matching channel counts.
+//! [`Conv2d`] also falls back for dilation ≠ 1 or groups ≠ 1.
 
-use candle_core::{Module, Result, Tensor};
+use candle_core::{
+    CpuStorage, CustomOp3, DType, Device, Layout, Module, Result, Shape, Tensor, bail,
+};
 use candle_nn::{Conv2dConfig, VarBuilder};
+use rayon::prelude::*;
 
 /// A 2-D convolution layer, a drop-in replacement for [`candle_nn::Conv2d`]: same constructor
 /// arguments, same variable names (`weight` `[cout, cin, k, k]`, `bias` `[cout]`).
@@ -88,10 +109,23 @@ pub fn conv2d_op(
     stride: usize,
     padding: usize,
 ) -> Result<Tensor> {
-    composed(x, w, b, stride, padding)
+    match fused_geometry(x, w, b, stride, padding) {
+        Some(g) => {
+            let zero;
+            let b = match b {
+                Some(b) => b,
+                None => {
+                    zero = Tensor::zeros(g.cout, DType::F32, x.device())?;
+                    &zero
+                }
+            };
+            x.apply_op3(w, b, ConvOp { g })
+        }
+        None => composed(x, w, b, stride, padding),
+    }
 }
 
-/// candle's composed convolution: the fallback and the reference of the tests.
+/// candle's composed convolution: the fallback.
 fn composed(
     x: &Tensor,
     w: &Tensor,
@@ -106,5 +140,563 @@ fn composed(
             let n = b.dims1()?;
             y.broadcast_add(&b.reshape((1, n, 1, 1))?)
         }
+    }
+}
+
+/// Shapes of one convolution the fused kernels cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Geom {
+    batch: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    /// Rows of the im2col matrix, `cin·k·k`.
+    fn kk(&self) -> usize {
+        self.cin * self.k * self.k
+    }
+    fn in_img(&self) -> usize {
+        self.cin * self.h * self.w
+    }
+    fn out_pix(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn out_img(&self) -> usize {
+        self.cout * self.out_pix()
+    }
+    fn w_len(&self) -> usize {
+        self.cout * self.kk()
+    }
+    /// Images per chunk: about `2^18 / K` output pixels (a ~1 MiB im2col buffer), at least one
+    /// image, and at most half the batch so that both cores get work.
+    fn chunk(&self) -> usize {
+        let target = (262_144 / self.kk()).clamp(256, 4096);
+        let by_size = (target / self.out_pix()).max(1);
+        by_size.min(self.batch.div_ceil(2)).max(1)
+    }
+}
+
+/// The geometry when the fused kernels can run, `None` for the fallback.
+fn fused_geometry(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+) -> Option<Geom> {
+    if !crate::enabled() || !matches!(x.device(), Device::Cpu) {
+        return None;
+    }
+    if x.dtype() != DType::F32 || w.dtype() != DType::F32 {
+        return None;
+    }
+    if !x.is_contiguous() || !w.is_contiguous() {
+        return None;
+    }
+    let (batch, cin, h, wd) = x.dims4().ok()?;
+    let (cout, wcin, k, k2) = w.dims4().ok()?;
+    if let Some(b) = b {
+        if b.dtype() != DType::F32 || !b.is_contiguous() || !matches!(b.device(), Device::Cpu) {
+            return None;
+        }
+        if b.dims1().ok()? != cout {
+            return None;
+        }
+    }
+    if !matches!(w.device(), Device::Cpu) || wcin != cin || k != k2 {
+        return None;
+    }
+    if !(k == 1 || k == 3) || padding != k / 2 || !(stride == 1 || stride == 2) {
+        return None;
+    }
+    if batch == 0 || cin == 0 || cout == 0 || h == 0 || wd == 0 {
+        return None;
+    }
+    let ho = (h + 2 * padding - k) / stride + 1;
+    let wo = (wd + 2 * padding - k) / stride + 1;
+    Some(Geom {
+        batch,
+        cin,
+        h,
+        w: wd,
+        cout,
+        k,
+        stride,
+        pad: padding,
+        ho,
+        wo,
+    })
+}
+
+/// The contiguous f32 slice behind a storage, or an error.
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, len: usize, what: &str) -> Result<&'a [f32]> {
+    let CpuStorage::F32(v) = s else {
+        bail!("fused conv2d: {what} is not f32");
+    };
+    let Some((start, end)) = l.contiguous_offsets() else {
+        bail!("fused conv2d: {what} is not contiguous");
+    };
+    if end - start != len || end > v.len() {
+        bail!(
+            "fused conv2d: {what} has {} elements, expected {len}",
+            end - start
+        );
+    }
+    Ok(&v[start..end])
+}
+
+/// Forward op: `(x, w, b) → conv2d(x, w) + b`.
+struct ConvOp {
+    g: Geom,
+}
+
+impl CustomOp3 for ConvOp {
+    fn name(&self) -> &'static str {
+        "fused-conv2d"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.g;
+        let x = f32_slice(s1, l1, g.batch * g.in_img(), "input")?;
+        let w = f32_slice(s2, l2, g.w_len(), "kernel")?;
+        let b = f32_slice(s3, l3, g.cout, "bias")?;
+        let y = forward(g, x, w, b)?;
+        Ok((
+            CpuStorage::F32(y),
+            Shape::from((g.batch, g.cout, g.ho, g.wo)),
+        ))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = self.g;
+        let grad = grad.contiguous()?;
+        let flat = x.apply_op3_no_bwd(w, &grad, &ConvBwdOp { g })?;
+        let nx = g.batch * g.in_img();
+        let nw = g.w_len();
+        let dx = flat.narrow(0, 0, nx)?.reshape((g.batch, g.cin, g.h, g.w))?;
+        let dw = flat.narrow(0, nx, nw)?.reshape((g.cout, g.cin, g.k, g.k))?;
+        let db = flat.narrow(0, nx + nw, g.cout)?;
+        Ok((Some(dx), Some(dw), Some(db)))
+    }
+}
+
+/// Backward op: `(x, w, dy) → [dx | dw | db]` flattened into one buffer.
+struct ConvBwdOp {
+    g: Geom,
+}
+
+impl CustomOp3 for ConvBwdOp {
+    fn name(&self) -> &'static str {
+        "fused-conv2d-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = &self.g;
+        let x = f32_slice(s1, l1, g.batch * g.in_img(), "input")?;
+        let w = f32_slice(s2, l2, g.w_len(), "kernel")?;
+        let dy = f32_slice(s3, l3, g.batch * g.out_img(), "output gradient")?;
+        let out = backward(g, x, w, dy)?;
+        let n = out.len();
+        Ok((CpuStorage::F32(out), Shape::from(n)))
+    }
+}
+
+/// Range of output columns `o` whose input column `o·s + kx − p` lies in `0..n`.
+fn valid_range(n: usize, no: usize, s: usize, kx: usize, p: usize) -> (usize, usize) {
+    // o·s + kx ≥ p  ⇔  o ≥ ceil((p − kx)/s)
+    let lo = if p > kx { (p - kx).div_ceil(s) } else { 0 };
+    // o·s + kx − p ≤ n − 1  ⇔  o ≤ (n − 1 + p − kx)/s
+    let hi = if n + p > kx {
+        ((n - 1 + p - kx) / s + 1).min(no)
+    } else {
+        0
+    };
+    (lo.min(hi), hi)
+}
+
+/// im2col of `nb` images `x` (`[nb][cin][h][w]`) into `cols` (`[cin·k·k][nb·ho·wo]`).
+fn im2col(g: &Geom, x: &[f32], nb: usize, cols: &mut [f32]) {
+    let n = nb * g.out_pix();
+    let (k, s, p) = (g.k, g.stride, g.pad);
+    for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
+        let ci = r / (k * k);
+        let ky = (r / k) % k;
+        let kx = r % k;
+        let (xlo, xhi) = valid_range(g.w, g.wo, s, kx, p);
+        for bl in 0..nb {
+            let plane = &x[(bl * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+            for oy in 0..g.ho {
+                let dst = &mut row[(bl * g.ho + oy) * g.wo..][..g.wo];
+                let iy = (oy * s + ky) as isize - p as isize;
+                if iy < 0 || iy >= g.h as isize || xlo >= xhi {
+                    dst.fill(0.0);
+                    continue;
+                }
+                let src = &plane[iy as usize * g.w..][..g.w];
+                dst[..xlo].fill(0.0);
+                dst[xhi..].fill(0.0);
+                let x0 = xlo * s + kx - p;
+                if s == 1 {
+                    dst[xlo..xhi].copy_from_slice(&src[x0..x0 + (xhi - xlo)]);
+                } else {
+                    for (d, v) in dst[xlo..xhi].iter_mut().zip(src[x0..].iter().step_by(s)) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// col2im: adds `dcols` (`[cin·k·k][nb·ho·wo]`) into `dx` (`[nb][cin][h][w]`, zeroed first).
+fn col2im(g: &Geom, dcols: &[f32], nb: usize, dx: &mut [f32]) {
+    let n = nb * g.out_pix();
+    let (k, s, p) = (g.k, g.stride, g.pad);
+    dx.fill(0.0);
+    for bl in 0..nb {
+        for ci in 0..g.cin {
+            let plane = &mut dx[(bl * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+            for ky in 0..k {
+                for kx in 0..k {
+                    let r = (ci * k + ky) * k + kx;
+                    let row = &dcols[r * n..][..n];
+                    let (xlo, xhi) = valid_range(g.w, g.wo, s, kx, p);
+                    if xlo >= xhi {
+                        continue;
+                    }
+                    for oy in 0..g.ho {
+                        let iy = (oy * s + ky) as isize - p as isize;
+                        if iy < 0 || iy >= g.h as isize {
+                            continue;
+                        }
+                        let src = &row[(bl * g.ho + oy) * g.wo..][xlo..xhi];
+                        let dst = &mut plane[iy as usize * g.w..][..g.w];
+                        let x0 = xlo * s + kx - p;
+                        if s == 1 {
+                            for (d, v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
+                                *d += *v;
+                            }
+                        } else {
+                            for (d, v) in dst[x0..].iter_mut().step_by(s).zip(src) {
+                                *d += *v;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forward pass over the whole batch: `y[b][co][pix] = Σ w·x + bias[co]`.
+fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
+    let mut y = vec![0f32; g.batch * g.out_img()];
+    let cb = g.chunk();
+    let kk = g.kk();
+    y.par_chunks_mut(cb * g.out_img())
+        .enumerate()
+        .try_for_each_init(
+            || {
+                (
+                    vec![0f32; kk * cb * g.out_pix()],
+                    vec![0f32; g.cout * cb * g.out_pix()],
+                )
+            },
+            |(cols, yt), (c, ychunk)| -> Result<()> {
+                let nb = ychunk.len() / g.out_img();
+                let n = nb * g.out_pix();
+                let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
+                im2col(g, xchunk, nb, cols);
+                // yt[cout][n] = w[cout][kk] · cols[kk][n]
+                sgemm(
+                    Mat::out(&mut yt[..g.cout * n], g.cout, n, n, 1),
+                    false,
+                    Mat::new(w, g.cout, kk, kk, 1),
+                    Mat::new(&cols[..kk * n], kk, n, n, 1),
+                )?;
+                let pix = g.out_pix();
+                for bl in 0..nb {
+                    for co in 0..g.cout {
+                        let src = &yt[co * n + bl * pix..][..pix];
+                        let dst = &mut ychunk[(bl * g.cout + co) * pix..][..pix];
+                        let bc = bias[co];
+                        for (d, v) in dst.iter_mut().zip(src) {
+                            *d = *v + bc;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        )?;
+    Ok(y)
+}
+
+/// Per-worker buffers and partial sums of the backward pass.
+struct BwdAcc {
+    dw: Vec<f32>,
+    db: Vec<f32>,
+    cols: Vec<f32>,
+    dcols: Vec<f32>,
+    dyt: Vec<f32>,
+}
+
+/// Backward pass: `[dx | dw | db]` in one buffer.
+fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
+    let nx = g.batch * g.in_img();
+    let nw = g.w_len();
+    let mut out = vec![0f32; nx + nw + g.cout];
+    let (dx, rest) = out.split_at_mut(nx);
+    let cb = g.chunk();
+    let kk = g.kk();
+    let pix = g.out_pix();
+    let new_acc = || BwdAcc {
+        dw: vec![0f32; nw],
+        db: vec![0f32; g.cout],
+        cols: vec![0f32; kk * cb * pix],
+        dcols: vec![0f32; kk * cb * pix],
+        dyt: vec![0f32; g.cout * cb * pix],
+    };
+    let partial = dx
+        .par_chunks_mut(cb * g.in_img())
+        .enumerate()
+        .try_fold(new_acc, |mut acc, (c, dxchunk)| -> Result<BwdAcc> {
+            let nb = dxchunk.len() / g.in_img();
+            let n = nb * pix;
+            let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
+            let dychunk = &dy[c * cb * g.out_img()..][..nb * g.out_img()];
+            // dyt[cout][n] from dy[nb][cout][pix]; bias gradient on the way.
+            for co in 0..g.cout {
+                let mut s = 0f32;
+                for bl in 0..nb {
+                    let src = &dychunk[(bl * g.cout + co) * pix..][..pix];
+                    acc.dyt[co * n + bl * pix..][..pix].copy_from_slice(src);
+                    s += src.iter().sum::<f32>();
+                }
+                acc.db[co] += s;
+            }
+            im2col(g, xchunk, nb, &mut acc.cols);
+            // dw[cout][kk] += dyt[cout][n] · colsᵀ[n][kk]
+            sgemm(
+                Mat::out(&mut acc.dw, g.cout, kk, kk, 1),
+                true,
+                Mat::new(&acc.dyt[..g.cout * n], g.cout, n, n, 1),
+                Mat::new(&acc.cols[..kk * n], n, kk, 1, n),
+            )?;
+            // dcols[kk][n] = wᵀ[kk][cout] · dyt[cout][n]
+            sgemm(
+                Mat::out(&mut acc.dcols[..kk * n], kk, n, n, 1),
+                false,
+                Mat::new(w, kk, g.cout, 1, kk),
+                Mat::new(&acc.dyt[..g.cout * n], g.cout, n, n, 1),
+            )?;
+            col2im(g, &acc.dcols, nb, dxchunk);
+            Ok(acc)
+        })
+        .map(|acc| acc.map(|a| (a.dw, a.db)))
+        .try_reduce(
+            || (vec![0f32; nw], vec![0f32; g.cout]),
+            |(mut dw, mut db), (dw2, db2)| {
+                for (u, v) in dw.iter_mut().zip(&dw2) {
+                    *u += *v;
+                }
+                for (u, v) in db.iter_mut().zip(&db2) {
+                    *u += *v;
+                }
+                Ok((dw, db))
+            },
+        )?;
+    let (dw, db) = rest.split_at_mut(nw);
+    dw.copy_from_slice(&partial.0);
+    db.copy_from_slice(&partial.1);
+    Ok(out)
+}
+
+/// A strided row-major view of a matrix for [`sgemm`].
+struct Mat<S> {
+    data: S,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a> Mat<&'a [f32]> {
+    fn new(data: &'a [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+}
+
+impl<'a> Mat<&'a mut [f32]> {
+    fn out(data: &'a mut [f32], rows: usize, cols: usize, rs: usize, cs: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs,
+            cs,
+        }
+    }
+}
+
+/// Whether every element `(i, j)` of the view lies inside its slice.
+fn in_bounds(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
+    rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
+}
+
+/// `dst = lhs·rhs` (or `dst += lhs·rhs` when `accumulate`), single-threaded f32 gemm.
+///
+/// # Errors
+/// When the shapes do not match or a view reaches outside its slice (a bug in the caller).
+#[allow(unsafe_code)]
+fn sgemm(dst: Mat<&mut [f32]>, accumulate: bool, lhs: Mat<&[f32]>, rhs: Mat<&[f32]>) -> Result<()> {
+    let (m, n, k) = (dst.rows, dst.cols, lhs.cols);
+    if lhs.rows != m || rhs.rows != k || rhs.cols != n {
+        bail!("fused conv2d: gemm shapes do not match");
+    }
+    if !in_bounds(dst.data.len(), m, n, dst.rs, dst.cs)
+        || !in_bounds(lhs.data.len(), m, k, lhs.rs, lhs.cs)
+        || !in_bounds(rhs.data.len(), k, n, rhs.rs, rhs.cs)
+    {
+        bail!("fused conv2d: gemm view out of bounds");
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            for i in 0..m {
+                for j in 0..n {
+                    dst.data[i * dst.rs + j * dst.cs] = 0.0;
+                }
+            }
+        }
+        return Ok(());
+    }
+    // SAFETY: every element (i, j) the gemm touches is at `i·rs + j·cs` for i, j below the
+    // view's dimensions, and `in_bounds` checked that the largest such offset lies inside each
+    // slice. `dst` is a unique borrow, so it cannot alias `lhs` or `rhs`. f32 is a type gemm
+    // supports, strides fit in isize because they index allocated slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.data.as_mut_ptr(),
+            dst.cs as isize,
+            dst.rs as isize,
+            accumulate,
+            lhs.data.as_ptr(),
+            lhs.cs as isize,
+            lhs.rs as isize,
+            rhs.data.as_ptr(),
+            rhs.cs as isize,
+            rhs.rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_range_matches_brute_force() {
+        for n in 1..9 {
+            for s in 1..3 {
+                for (k, p) in [(1, 0), (3, 1)] {
+                    let no = (n + 2 * p - k) / s + 1;
+                    for kx in 0..k {
+                        let want: Vec<usize> = (0..no)
+                            .filter(|&o| {
+                                let i = (o * s + kx) as isize - p as isize;
+                                i >= 0 && i < n as isize
+                            })
+                            .collect();
+                        let (lo, hi) = valid_range(n, no, s, kx, p);
+                        let got: Vec<usize> = (lo..hi).collect();
+                        assert_eq!(got, want, "n={n} s={s} k={k} kx={kx}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn sgemm_small_product_and_bounds() {
+        // [[1,2],[3,4]] · [[5,6],[7,8]] = [[19,22],[43,50]]
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [5.0, 6.0, 7.0, 8.0];
+        let mut c = [0.0f32; 4];
+        sgemm(
+            Mat::out(&mut c, 2, 2, 2, 1),
+            false,
+            Mat::new(&a, 2, 2, 2, 1),
+            Mat::new(&b, 2, 2, 2, 1),
+        )
+        .unwrap();
+        assert_eq!(c, [19.0, 22.0, 43.0, 50.0]);
+        // transposed lhs view: aᵀ·b = [[26,30],[38,44]], accumulated onto c
+        sgemm(
+            Mat::out(&mut c, 2, 2, 2, 1),
+            true,
+            Mat::new(&a, 2, 2, 1, 2),
+            Mat::new(&b, 2, 2, 2, 1),
+        )
+        .unwrap();
+        assert_eq!(c, [45.0, 52.0, 81.0, 94.0]);
+        let short = [1.0f32; 3];
+        assert!(
+            sgemm(
+                Mat::out(&mut c, 2, 2, 2, 1),
+                false,
+                Mat::new(&short, 2, 2, 2, 1),
+                Mat::new(&b, 2, 2, 2, 1),
+            )
+            .is_err()
+        );
     }
 }
