@@ -1,1 +1,419 @@
-//! (being written)
+//! GroupNorm (+ SiLU) as one candle op with a hand-written backward pass.
+//!
+//! For `x` `[N, C, *]` split into G groups of C/G channels, each (sample, group) slice of
+//! M = (C/G)·∏* values is normalised with its own mean μ and biased variance σ²:
+//! `x̂ = (x − μ)·r` with `r = 1/√(σ² + eps)`, then `y = γ_c x̂ + β_c` and optionally
+//! `out = SiLU(y)`. One pass computes the statistics, a second writes the output.
+//!
+//! Backward (the statistics are recomputed from `x`, which is cheaper than storing them): with
+//! `g_y = ∂L/∂out ⊙ SiLU'(y)` (or `∂L/∂out`), `∂L/∂β_c = Σ g_y`, `∂L/∂γ_c = Σ g_y x̂` (sums over
+//! the batch and the spatial positions), and per slice
+//! `∂L/∂x = r·(γ_c g_y − mean(γ g_y) − x̂·mean(γ g_y x̂))`. Slices run in parallel; the
+//! per-sample partial sums of ∂γ, ∂β are added at the end.
+//!
+//! The fused kernel runs on contiguous f32 CPU tensors of rank ≥ 3; anything else (or
+//! [`crate::enabled`] false) runs [`group_norm_composed`], candle-nn's `GroupNorm` and `silu`.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+
+use crate::linear::Activation;
+use crate::{PAR_MIN_WORK, cpu_f32, host_f32, threads, with_f32};
+
+/// Group normalisation with a per-channel affine map and an optional SiLU, a drop-in
+/// replacement for [`candle_nn::GroupNorm`] (variables `weight` = γ and `bias` = β, `[C]`).
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    weight: Tensor,
+    bias: Tensor,
+    num_groups: usize,
+    eps: f64,
+    activation: Activation,
+}
+
+impl GroupNorm {
+    /// A layer from γ `[C]`, β `[C]`, the number of groups and eps.
+    ///
+    /// # Errors
+    /// When `num_groups` is 0 or does not divide C, or γ and β are not both `[C]`.
+    pub fn new(weight: Tensor, bias: Tensor, num_groups: usize, eps: f64) -> Result<Self> {
+        let c = weight.dims1()?;
+        if bias.dims1()? != c {
+            candle_core::bail!("GroupNorm: weight has {c} channels, bias {:?}", bias.dims());
+        }
+        if num_groups == 0 || !c.is_multiple_of(num_groups) {
+            candle_core::bail!("GroupNorm: num_groups ({num_groups}) must divide {c} channels");
+        }
+        Ok(GroupNorm {
+            weight,
+            bias,
+            num_groups,
+            eps,
+            activation: Activation::Identity,
+        })
+    }
+
+    /// The same layer followed by `activation`.
+    pub fn with_activation(mut self, activation: Activation) -> Self {
+        self.activation = activation;
+        self
+    }
+
+    /// γ, `[C]`.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// β, `[C]`.
+    pub fn bias(&self) -> &Tensor {
+        &self.bias
+    }
+
+    /// The number of groups.
+    pub fn num_groups(&self) -> usize {
+        self.num_groups
+    }
+}
+
+impl Module for GroupNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        group_norm_op(
+            x,
+            &self.weight,
+            &self.bias,
+            self.num_groups,
+            self.eps,
+            self.activation,
+        )
+    }
+}
+
+/// Creates a GroupNorm layer as [`candle_nn::group_norm`] does (γ = 1, β = 0 when new).
+///
+/// # Errors
+/// From the var builder, or when `num_groups` does not divide `num_channels`.
+pub fn group_norm(
+    num_groups: usize,
+    num_channels: usize,
+    eps: f64,
+    vb: VarBuilder,
+) -> Result<GroupNorm> {
+    let weight = vb.get_with_hints(num_channels, "weight", candle_nn::Init::Const(1.))?;
+    let bias = vb.get_with_hints(num_channels, "bias", candle_nn::Init::Const(0.))?;
+    GroupNorm::new(weight, bias, num_groups, eps)
+}
+
+/// GroupNorm followed by SiLU in one op: [`group_norm`] `.with_activation(Silu)`.
+///
+/// # Errors
+/// As [`group_norm`].
+pub fn group_norm_silu(
+    num_groups: usize,
+    num_channels: usize,
+    eps: f64,
+    vb: VarBuilder,
+) -> Result<GroupNorm> {
+    Ok(group_norm(num_groups, num_channels, eps, vb)?.with_activation(Activation::Silu))
+}
+
+/// `act(GroupNorm(x))`, fused when possible (see the module docs), else
+/// [`group_norm_composed`].
+///
+/// # Errors
+/// Shape mismatches (rank < 3, channel count, groups), as candle-nn reports them.
+pub fn group_norm_op(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    num_groups: usize,
+    eps: f64,
+    act: Activation,
+) -> Result<Tensor> {
+    if fusable(x, weight, bias, num_groups) {
+        x.apply_op3(
+            weight,
+            bias,
+            GroupNormOp {
+                groups: num_groups,
+                eps,
+                act,
+            },
+        )
+    } else {
+        group_norm_composed(x, weight, bias, num_groups, eps, act)
+    }
+}
+
+/// The reference: candle-nn's `GroupNorm` (about ten primitive ops) and `silu`.
+///
+/// # Errors
+/// Shape mismatches.
+pub fn group_norm_composed(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    num_groups: usize,
+    eps: f64,
+    act: Activation,
+) -> Result<Tensor> {
+    let c = weight.dims1()?;
+    let y =
+        candle_nn::GroupNorm::new(weight.clone(), bias.clone(), c, num_groups, eps)?.forward(x)?;
+    match act {
+        Activation::Identity => Ok(y),
+        Activation::Silu => y.silu(),
+    }
+}
+
+fn fusable(x: &Tensor, w: &Tensor, b: &Tensor, groups: usize) -> bool {
+    let dims = x.dims();
+    let ok_dims = dims.len() >= 3
+        && w.dims() == [dims[1]]
+        && b.dims() == [dims[1]]
+        && groups > 0
+        && dims[1].is_multiple_of(groups)
+        && x.elem_count() > 0;
+    crate::enabled()
+        && ok_dims
+        && [x, w, b]
+            .iter()
+            .all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
+}
+
+/// One (sample, group) slice of the backward pass: its index, (∂x, ∂γ partial, ∂β partial)
+/// outputs and (x, ∂L/∂out) inputs.
+type BwdItem<'a> = (
+    usize,
+    (
+        ((&'a mut [f32], &'a mut [f32]), &'a mut [f32]),
+        (&'a [f32], &'a [f32]),
+    ),
+);
+
+struct GroupNormOp {
+    groups: usize,
+    eps: f64,
+    act: Activation,
+}
+
+/// Mean and 1/√(var + eps) of one slice (two passes, f64 accumulation).
+fn stats(x: &[f32], eps: f64) -> (f32, f32) {
+    let n = x.len() as f64;
+    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let m = mean as f32;
+    let var = x
+        .iter()
+        .map(|&v| {
+            let d = (v - m) as f64;
+            d * d
+        })
+        .sum::<f64>()
+        / n;
+    (m, (1.0 / (var + eps).sqrt()) as f32)
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Minimum number of slices per rayon task, so that each task has `PAR_MIN_WORK` elements;
+/// `None` when the whole tensor is too small to split at all.
+fn min_slices(total: usize, slice: usize) -> Option<usize> {
+    (threads() > 1 && total >= PAR_MIN_WORK).then(|| PAR_MIN_WORK.div_ceil(slice).max(1))
+}
+
+impl GroupNormOp {
+    /// Dimensions: (channels, groups, spatial size S, slice length M = (C/G)·S).
+    fn dims(&self, x_dims: &[usize]) -> (usize, usize, usize) {
+        let c = x_dims[1];
+        let s: usize = x_dims[2..].iter().product();
+        (c / self.groups, s, c / self.groups * s)
+    }
+
+    /// Forward of one (sample, group) slice `k`.
+    fn fwd_slice(&self, k: usize, x: &[f32], y: &mut [f32], gam: &[f32], bet: &[f32], s: usize) {
+        let cpg = gam.len() / self.groups;
+        let g = k % self.groups;
+        let (mean, r) = stats(x, self.eps);
+        for (c, (xs, ys)) in x.chunks_exact(s).zip(y.chunks_exact_mut(s)).enumerate() {
+            let ch = g * cpg + c;
+            let (a, b) = (gam[ch] * r, bet[ch]);
+            match self.act {
+                Activation::Identity => {
+                    for (o, &v) in ys.iter_mut().zip(xs) {
+                        *o = a * (v - mean) + b;
+                    }
+                }
+                Activation::Silu => {
+                    for (o, &v) in ys.iter_mut().zip(xs) {
+                        let z = a * (v - mean) + b;
+                        *o = z * sigmoid(z);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Backward of one slice: writes ∂L/∂x into `dx`, the slice's partial ∂γ, ∂β (one value
+    /// per channel of the group) into `pg`, `pb`.
+    #[allow(clippy::too_many_arguments)]
+    fn bwd_slice(
+        &self,
+        k: usize,
+        x: &[f32],
+        gout: &[f32],
+        dx: &mut [f32],
+        pg: &mut [f32],
+        pb: &mut [f32],
+        gam: &[f32],
+        bet: &[f32],
+        s: usize,
+    ) {
+        let cpg = pg.len();
+        let g = k % self.groups;
+        let (mean, r) = stats(x, self.eps);
+        let (mut sum_gy, mut sum_gyx) = (0f64, 0f64);
+        for c in 0..cpg {
+            let ch = g * cpg + c;
+            let (gm, bt) = (gam[ch], bet[ch]);
+            let range = c * s..(c + 1) * s;
+            let (xs, gs, ds) = (&x[range.clone()], &gout[range.clone()], &mut dx[range]);
+            let (mut sb, mut sg) = (0f32, 0f32);
+            for ((d, &v), &go) in ds.iter_mut().zip(xs).zip(gs) {
+                let xh = (v - mean) * r;
+                let gy = match self.act {
+                    Activation::Identity => go,
+                    Activation::Silu => {
+                        let y = gm * xh + bt;
+                        let sig = sigmoid(y);
+                        go * sig * (1.0 + y * (1.0 - sig))
+                    }
+                };
+                sb += gy;
+                sg += gy * xh;
+                *d = gy;
+            }
+            pb[c] = sb;
+            pg[c] = sg;
+            sum_gy += (gm * sb) as f64;
+            sum_gyx += (gm * sg) as f64;
+        }
+        let m = x.len() as f64;
+        let (m1, m2) = ((sum_gy / m) as f32, (sum_gyx / m) as f32);
+        for c in 0..cpg {
+            let gm = gam[g * cpg + c];
+            let range = c * s..(c + 1) * s;
+            for (d, &v) in dx[range.clone()].iter_mut().zip(&x[range]) {
+                let xh = (v - mean) * r;
+                *d = r * (gm * *d - m1 - xh * m2);
+            }
+        }
+    }
+}
+
+impl CustomOp3 for GroupNormOp {
+    fn name(&self) -> &'static str {
+        match self.act {
+            Activation::Identity => "fused-group-norm",
+            Activation::Silu => "fused-group-norm-silu",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (x, gam, bet) = (cpu_f32(s1, l1)?, cpu_f32(s2, l2)?, cpu_f32(s3, l3)?);
+        crate::count_fused_call();
+        let (_, s, m) = self.dims(l1.dims());
+        let mut y = vec![0f32; x.len()];
+        match min_slices(x.len(), m) {
+            Some(min) => y
+                .par_chunks_mut(m)
+                .zip(x.par_chunks(m))
+                .enumerate()
+                .with_min_len(min)
+                .for_each(|(k, (ys, xs))| self.fwd_slice(k, xs, ys, gam, bet, s)),
+            None => y
+                .chunks_mut(m)
+                .zip(x.chunks(m))
+                .enumerate()
+                .for_each(|(k, (ys, xs))| self.fwd_slice(k, xs, ys, gam, bet, s)),
+        }
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dims = x.dims();
+        let (n, c) = (dims[0], dims[1]);
+        let (cpg, s, m) = self.dims(dims);
+        let (gam, bet) = (host_f32(w)?, host_f32(b)?);
+        let mut dx = vec![0f32; x.elem_count()];
+        let mut pg = vec![0f32; n * c];
+        let mut pb = vec![0f32; n * c];
+        let grad = grad.to_dtype(DType::F32)?;
+        with_f32(x, |x| {
+            with_f32(&grad, |go| {
+                let run = |(k, (((dxs, pgs), pbs), (xs, gs))): BwdItem<'_>| {
+                    self.bwd_slice(k, xs, gs, dxs, pgs, pbs, &gam, &bet, s)
+                };
+                match min_slices(x.len(), m) {
+                    Some(min) => dx
+                        .par_chunks_mut(m)
+                        .zip(pg.par_chunks_mut(cpg))
+                        .zip(pb.par_chunks_mut(cpg))
+                        .zip(x.par_chunks(m).zip(go.par_chunks(m)))
+                        .enumerate()
+                        .with_min_len(min)
+                        .for_each(run),
+                    None => dx
+                        .chunks_mut(m)
+                        .zip(pg.chunks_mut(cpg))
+                        .zip(pb.chunks_mut(cpg))
+                        .zip(x.chunks(m).zip(go.chunks(m)))
+                        .enumerate()
+                        .for_each(run),
+                }
+            })
+        })??;
+        let dev = x.device();
+        let sum_over_batch = |p: &[f32]| {
+            let mut acc = vec![0f32; c];
+            for row in p.chunks_exact(c) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            acc
+        };
+        let gx = if x.track_op() {
+            Some(Tensor::from_vec(dx, x.shape(), dev)?)
+        } else {
+            None
+        };
+        let gw = if w.track_op() {
+            Some(Tensor::from_vec(sum_over_batch(&pg), c, dev)?)
+        } else {
+            None
+        };
+        let gb = if b.track_op() {
+            Some(Tensor::from_vec(sum_over_batch(&pb), c, dev)?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
+    }
+}
