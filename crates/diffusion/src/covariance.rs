@@ -275,6 +275,118 @@ impl<'a> CovConfig<'a> {
     }
 }
 
+/// Checks a head against the ε-predictor and the steps against the schedule.
+fn check_cov_run(
+    eps_dim: usize,
+    cov_dim: usize,
+    config: &CovConfig<'_>,
+    steps: &[Step],
+) -> Result<()> {
+    if cov_dim != eps_dim {
+        return Err(Error::Invalid {
+            what: "covariance head",
+            msg: format!("dimension {cov_dim} differs from the ε-predictor's {eps_dim}"),
+        });
+    }
+    let n = config.schedule.n_steps();
+    if let Some(bad) = steps.iter().find(|st| st.t > n || st.s >= st.t) {
+        return Err(Error::Invalid {
+            what: "steps",
+            msg: format!(
+                "step ({}, {}) does not fit a schedule with N = {n}",
+                bad.s, bad.t
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The per-coordinate variance of one step from the head: the one formula behind
+/// [`sample_cov`] and [`nelbo_cov`].
+struct CovVariance<'c, C: ?Sized> {
+    cov: &'c C,
+    config: CovConfig<'c>,
+    tau1: usize,
+    head: Vec<f64>,
+}
+
+impl<'c, C: CovPredictor + ?Sized> CovVariance<'c, C> {
+    fn new(cov: &'c C, config: &CovConfig<'c>, steps: &[Step], len: usize) -> Self {
+        CovVariance {
+            cov,
+            config: *config,
+            tau1: steps.last().map_or(0, |st| st.t),
+            head: vec![0.0; len],
+        }
+    }
+
+    /// σ² = λ² + γ²·clip(σ̄²_t(x_t)) per coordinate, 0 at a mean-only final step, capped by the
+    /// σ₂ pixel clip at the step into x_{τ_1}.
+    fn fill(&mut self, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]) -> Result<()> {
+        let config = &self.config;
+        if step.s == 0 && config.final_step == FinalStep::Mean {
+            var.fill(0.0);
+            return Ok(());
+        }
+        self.head.resize(x_t.len(), 0.0);
+        self.cov
+            .predict_cov(config.kind, x_t, step.level(), &mut self.head)?;
+        let cap = config.data_range.cov_x0_cap(config.schedule, step.t);
+        let pixel_cap = match config.sigma2_clip {
+            Sigma2Clip::Pixel { y } if step.s == self.tau1 && step.s > 0 => {
+                analytic::pixel_sigma2_threshold(y)
+            }
+            _ => f64::INFINITY,
+        };
+        for ((v, &h), &ei) in var.iter_mut().zip(&self.head).zip(e) {
+            let c = config.kind.cov_x0(step.alpha_bar_t, h, ei);
+            *v = pixel_variance(step, c, cap).min(pixel_cap);
+        }
+        Ok(())
+    }
+}
+
+/// The NELBO (nats/dim, spec §6.7) of the SN-/NPR-DPM reverse process: the means, λ² and the
+/// decoder of `steps` (plan them with `DdpmTilde`, the DDPM forward process; DDIM has no finite
+/// NELBO) and per-coordinate variances σ²(x_t) = λ² + γ²·clip(σ̄²_t(x_t)) from the head `cov`,
+/// through [`crate::nelbo::nelbo_with_variance`]. Use a `config` without σ₂ clip, as the
+/// paper's likelihoods do.
+///
+/// # Errors
+/// As [`sample_cov`] and [`crate::nelbo::nelbo_with_variance`].
+#[allow(clippy::too_many_arguments)] // nelbo's arguments plus the head and its settings
+pub fn nelbo_cov<P, C, R>(
+    eps: &P,
+    cov: &C,
+    config: &CovConfig<'_>,
+    steps: &[Step],
+    data: &[f64],
+    decoder: crate::Decoder,
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize),
+) -> Result<crate::Nelbo>
+where
+    P: EpsPredictor + ?Sized,
+    C: CovPredictor + ?Sized,
+    R: Rng + ?Sized,
+{
+    check_cov_run(eps.dim(), cov.cov_dim(), config, steps)?;
+    let mut fill = CovVariance::new(cov, config, steps, data.len());
+    let mut hook = |_: usize, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]| {
+        fill.fill(step, x_t, e, var)
+    };
+    crate::nelbo::nelbo_with_variance(
+        eps,
+        config.schedule,
+        steps,
+        data,
+        decoder,
+        rng,
+        on_step,
+        &mut hook,
+    )
+}
+
 /// Runs `steps` with per-coordinate variances σ²(x_t) = λ² + γ²·clip(σ̄²_t(x_t)) from the
 /// head `cov` (one extra head query per step); the means are the steps' own (plan them with a
 /// DDPM-family sampler such as `DdpmTilde` for SN-DDPM, `Ddim { eta }` for SN-DDIM).
@@ -299,46 +411,10 @@ where
     C: CovPredictor + ?Sized,
     R: Rng + ?Sized,
 {
-    if cov.cov_dim() != eps.dim() {
-        return Err(Error::Invalid {
-            what: "covariance head",
-            msg: format!(
-                "dimension {} differs from the ε-predictor's {}",
-                cov.cov_dim(),
-                eps.dim()
-            ),
-        });
-    }
-    let n = config.schedule.n_steps();
-    if let Some(bad) = steps.iter().find(|st| st.t > n || st.s >= st.t) {
-        return Err(Error::Invalid {
-            what: "steps",
-            msg: format!(
-                "step ({}, {}) does not fit a schedule with N = {n}",
-                bad.s, bad.t
-            ),
-        });
-    }
-    let tau1 = steps.last().map_or(0, |st| st.t);
-    let mut head = vec![0.0; x.len()];
-    let mut hook = |_: usize, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]| -> Result<()> {
-        if step.s == 0 && config.final_step == FinalStep::Mean {
-            var.fill(0.0);
-            return Ok(());
-        }
-        cov.predict_cov(config.kind, x_t, step.level(), &mut head)?;
-        let cap = config.data_range.cov_x0_cap(config.schedule, step.t);
-        let pixel_cap = match config.sigma2_clip {
-            Sigma2Clip::Pixel { y } if step.s == tau1 && step.s > 0 => {
-                analytic::pixel_sigma2_threshold(y)
-            }
-            _ => f64::INFINITY,
-        };
-        for ((v, &h), &ei) in var.iter_mut().zip(&head).zip(e) {
-            let c = config.kind.cov_x0(step.alpha_bar_t, h, ei);
-            *v = pixel_variance(step, c, cap).min(pixel_cap);
-        }
-        Ok(())
+    check_cov_run(eps.dim(), cov.cov_dim(), config, steps)?;
+    let mut fill = CovVariance::new(cov, config, steps, x.len());
+    let mut hook = |_: usize, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]| {
+        fill.fill(step, x_t, e, var)
     };
     sample_with_variance(eps, steps, x, rng, on_step, &mut hook)
 }
@@ -634,5 +710,114 @@ mod tests {
             g1.predict_cov(CovKind::Npr, &x, level(1.0), &mut [0.0; 4])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn nelbo_cov_with_exact_heads_equals_analytic_ddpm_on_gaussian_data() {
+        // On N(m, s² I) data the exact SN/NPR posterior variance is the same for every
+        // coordinate and equals Analytic-DDPM's scalar (β̄/ᾱ)(1 − Γ) with the exact Γ, so the
+        // diagonal NELBO must equal the scalar one term by term. Same seed ⇒ same x_t draws;
+        // tolerance 1e-10 relative (the variances agree to ~1e-15, the KLs are O(1)).
+        let sched = Schedule::linear(1000).unwrap();
+        let data_law = Gaussian::new(vec![0.5, -0.3, 1.0], vec![0.09, 0.09, 0.09]).unwrap();
+        let gamma = Gamma::from_fn(&sched, |ab| data_law.gamma(ab)).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let data = sample_law(&data_law, &mut rng, 200);
+        let decoder = crate::Decoder::Gaussian {
+            variance: crate::nelbo::official_decoder_variance(&sched),
+        };
+        for k in [2usize, 10, 25] {
+            let traj = Trajectory::even(1000, k).unwrap();
+            let ana = plan(
+                &sched,
+                &traj,
+                &PlanConfig::exact(Sampler::AnalyticDdpm),
+                &gamma,
+            )
+            .unwrap();
+            let want = crate::nelbo(
+                &data_law,
+                &sched,
+                &ana,
+                &data,
+                decoder,
+                &mut StdRng::seed_from_u64(3),
+                &mut |_| {},
+            )
+            .unwrap();
+            let plan_cfg = PlanConfig::exact(Sampler::DdpmTilde);
+            let tilde = plan(&sched, &traj, &plan_cfg, &Gamma::unknown(1000)).unwrap();
+            let base = crate::nelbo(
+                &data_law,
+                &sched,
+                &tilde,
+                &data,
+                decoder,
+                &mut StdRng::seed_from_u64(3),
+                &mut |_| {},
+            )
+            .unwrap();
+            for kind in [CovKind::Sn, CovKind::Npr] {
+                let cfg = CovConfig::from_plan(&sched, kind, &plan_cfg);
+                let got = nelbo_cov(
+                    &data_law,
+                    &data_law,
+                    &cfg,
+                    &tilde,
+                    &data,
+                    decoder,
+                    &mut StdRng::seed_from_u64(3),
+                    &mut |_| {},
+                )
+                .unwrap();
+                assert_eq!(got.terms.len(), want.terms.len());
+                for (a, b) in got.terms.iter().zip(&want.terms) {
+                    assert!(
+                        (a - b).abs() <= 1e-10 * b.abs().max(1e-3),
+                        "K={k} {kind:?}: {a} {b}"
+                    );
+                }
+                assert!((got.total - want.total).abs() <= 1e-10 * want.total.abs());
+                assert_eq!(got.decoder, want.decoder);
+                assert_eq!(got.prior, want.prior);
+            }
+            // And the comparison can fail: β̃ alone is a worse (larger) bound at small K.
+            if k <= 10 {
+                assert!(
+                    base.total > want.total + 1e-3,
+                    "K={k}: {} {}",
+                    base.total,
+                    want.total
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn nelbo_cov_rejects_mismatched_heads() {
+        let sched = Schedule::linear(100).unwrap();
+        let g1 = Gaussian::isotropic(1, 0.0, 1.0).unwrap();
+        let g2 = Gaussian::isotropic(2, 0.0, 1.0).unwrap();
+        let plan_cfg = PlanConfig::exact(Sampler::DdpmTilde);
+        let steps = plan(
+            &sched,
+            &Trajectory::even(100, 5).unwrap(),
+            &plan_cfg,
+            &Gamma::unknown(100),
+        )
+        .unwrap();
+        let cfg = CovConfig::from_plan(&sched, CovKind::Sn, &plan_cfg);
+        let err = nelbo_cov(
+            &g1,
+            &g2,
+            &cfg,
+            &steps,
+            &[0.0, 0.1],
+            crate::Decoder::Gaussian { variance: 1e-4 },
+            &mut StdRng::seed_from_u64(0),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("dimension 2 differs"), "{err}");
     }
 }

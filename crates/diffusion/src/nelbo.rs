@@ -18,6 +18,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::sample::VarianceHook;
 use crate::{EpsPredictor, Error, Result, Schedule, Step};
 
 /// The likelihood of x_0 given the last state x_{τ_1}.
@@ -126,7 +127,6 @@ pub fn discretized_gaussian_log_prob(
 /// [`Error::Invalid`] when the steps do not end with a step to 0, a non-final step has
 /// λ² = 0 or σ² = 0 (the KL is infinite, e.g. DDIM with η = 0), the decoder is invalid, or the
 /// data are ragged or off the decoder's grid; the predictor's own errors.
-#[allow(clippy::needless_range_loop)] // rows × coordinates kernel over parallel arrays
 pub fn nelbo<P, R>(
     predictor: &P,
     schedule: &Schedule,
@@ -135,6 +135,66 @@ pub fn nelbo<P, R>(
     decoder: Decoder,
     rng: &mut R,
     on_step: &mut dyn FnMut(usize),
+) -> Result<Nelbo>
+where
+    P: EpsPredictor + ?Sized,
+    R: Rng + ?Sized,
+{
+    nelbo_terms(
+        predictor, schedule, steps, data, decoder, rng, on_step, None,
+    )
+}
+
+/// [`nelbo`] with per-coordinate (diagonal) reverse variances: for every non-final step i the
+/// hook `variance(i, step, x_t, ε̂, σ²)` fills σ² (one value per coordinate of the batch
+/// `x_t`) in place of the scalar `step.variance`, and each KL term is
+/// ½(λ²/σ²_j + (μ_q − μ_p)²/σ²_j + ln σ²_j − ln λ² − 1) per coordinate j. The means, the
+/// forward family (λ²), the prior and the decoder are the steps' own, as in [`nelbo`]; the
+/// random draws are the same, so a hook that returns `step.variance` everywhere reproduces
+/// [`nelbo`] exactly. This is the likelihood of SN-/NPR-DPM (spec §7.2, §6.7).
+///
+/// # Errors
+/// As [`nelbo`], and [`Error::Invalid`] when the hook gives a variance that is not positive and
+/// finite; the hook's own errors.
+#[allow(clippy::too_many_arguments)] // nelbo's arguments plus the hook
+pub fn nelbo_with_variance<P, R>(
+    predictor: &P,
+    schedule: &Schedule,
+    steps: &[Step],
+    data: &[f64],
+    decoder: Decoder,
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize),
+    variance: &mut VarianceHook<'_>,
+) -> Result<Nelbo>
+where
+    P: EpsPredictor + ?Sized,
+    R: Rng + ?Sized,
+{
+    nelbo_terms(
+        predictor,
+        schedule,
+        steps,
+        data,
+        decoder,
+        rng,
+        on_step,
+        Some(variance),
+    )
+}
+
+/// The one NELBO computation behind [`nelbo`] (scalar σ²) and [`nelbo_with_variance`].
+#[allow(clippy::needless_range_loop)] // rows × coordinates kernel over parallel arrays
+#[allow(clippy::too_many_arguments)]
+fn nelbo_terms<P, R>(
+    predictor: &P,
+    schedule: &Schedule,
+    steps: &[Step],
+    data: &[f64],
+    decoder: Decoder,
+    rng: &mut R,
+    on_step: &mut dyn FnMut(usize),
+    mut hook: Option<&mut VarianceHook<'_>>,
 ) -> Result<Nelbo>
 where
     P: EpsPredictor + ?Sized,
@@ -151,9 +211,10 @@ where
             last.s, last.t
         )));
     }
+    let per_coordinate = hook.is_some();
     if let Some(bad) = inner
         .iter()
-        .find(|st| st.s == 0 || !(st.lambda2 > 0.0 && st.variance > 0.0))
+        .find(|st| st.s == 0 || !(st.lambda2 > 0.0 && (per_coordinate || st.variance > 0.0)))
     {
         return Err(invalid(format!(
             "the NELBO is undefined: step ({}, {}) has λ² = {} and σ² = {}",
@@ -173,6 +234,7 @@ where
     let mut x_t = vec![0.0; data.len()];
     let mut noise = vec![0.0; data.len()];
     let mut eps = vec![0.0; data.len()];
+    let mut var = vec![0.0; if per_coordinate { data.len() } else { 0 }];
 
     // Prior term at the first step's t.
     let t_top = steps[0].t;
@@ -200,6 +262,15 @@ where
     for (i, st) in inner.iter().enumerate() {
         draw(rng, st.t, &mut x_t, &mut noise);
         predictor.predict_eps(&x_t, st.level(), &mut eps)?;
+        if let Some(h) = hook.as_deref_mut() {
+            h(i, st, &x_t, &eps, &mut var)?;
+            if let Some(bad) = var.iter().find(|v| !(**v > 0.0 && v.is_finite())) {
+                return Err(invalid(format!(
+                    "the NELBO is undefined: step ({}, {}) has a coordinate with σ² = {bad}",
+                    st.s, st.t
+                )));
+            }
+        }
         let sa_s = schedule.alpha_bar(st.s).sqrt();
         let c = (schedule.beta_bar(st.s) - st.lambda2).max(0.0).sqrt();
         let mut sum = 0.0;
@@ -208,7 +279,8 @@ where
             for j in r * d..(r + 1) * d {
                 let mq = sa_s * data[j] + c * noise[j];
                 let mp = st.mean(x_t[j], eps[j]);
-                kl += gaussian_kl(mq, st.lambda2, mp, st.variance);
+                let v = if per_coordinate { var[j] } else { st.variance };
+                kl += gaussian_kl(mq, st.lambda2, mp, v);
             }
             per_row[r] += kl / d as f64;
             sum += kl;
@@ -294,5 +366,74 @@ mod tests {
         assert_eq!(gaussian_kl(0.3, 2.0, 0.3, 2.0), 0.0);
         // KL(N(0,1) ‖ N(1,2)) = ½(1/2 + 1/2 + ln 2 − 1) = ½ ln 2.
         assert!((gaussian_kl(0.0, 1.0, 1.0, 2.0) - 0.5 * 2f64.ln()).abs() < 1e-15);
+    }
+
+    #[test]
+    fn diagonal_variances_all_equal_reproduce_the_scalar_nelbo() {
+        // One code path: a hook that gives every coordinate the step's own σ² must give the
+        // scalar NELBO bit for bit (same draws, same arithmetic), and a hook that doubles σ²
+        // must change it (so the hook is really used).
+        use crate::analytic::Gamma;
+        use crate::exact::{Gaussian, sample_law};
+        use crate::{PlanConfig, Sampler, Trajectory, plan};
+        use rand::SeedableRng;
+        use rand::rngs::StdRng;
+        let sched = Schedule::linear(1000).unwrap();
+        let law = Gaussian::new(vec![0.2, -0.4], vec![0.05, 0.3]).unwrap();
+        let gamma = Gamma::from_fn(&sched, |ab| law.gamma(ab)).unwrap();
+        let data = sample_law(&law, &mut StdRng::seed_from_u64(1), 64);
+        let steps = plan(
+            &sched,
+            &Trajectory::even(1000, 10).unwrap(),
+            &PlanConfig::exact(Sampler::AnalyticDdpm),
+            &gamma,
+        )
+        .unwrap();
+        let dec = Decoder::Gaussian {
+            variance: official_decoder_variance(&sched),
+        };
+        let run = |factor: Option<f64>| {
+            let mut rng = StdRng::seed_from_u64(5);
+            match factor {
+                None => nelbo(&law, &sched, &steps, &data, dec, &mut rng, &mut |_| {}),
+                Some(f) => {
+                    let mut hook = |_: usize, st: &Step, _: &[f64], _: &[f64], v: &mut [f64]| {
+                        v.fill(f * st.variance);
+                        Ok(())
+                    };
+                    nelbo_with_variance(
+                        &law,
+                        &sched,
+                        &steps,
+                        &data,
+                        dec,
+                        &mut rng,
+                        &mut |_| {},
+                        &mut hook,
+                    )
+                }
+            }
+            .unwrap()
+        };
+        let scalar = run(None);
+        assert_eq!(run(Some(1.0)), scalar);
+        assert!(run(Some(2.0)).total > scalar.total + 1e-3);
+        // A zero variance is an error, not an infinite NELBO.
+        let mut zero = |_: usize, _: &Step, _: &[f64], _: &[f64], v: &mut [f64]| {
+            v.fill(0.0);
+            Ok(())
+        };
+        let err = nelbo_with_variance(
+            &law,
+            &sched,
+            &steps,
+            &data,
+            dec,
+            &mut StdRng::seed_from_u64(5),
+            &mut |_| {},
+            &mut zero,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("σ² = 0"), "{err}");
     }
 }
