@@ -18,7 +18,9 @@
 //! biases 0, GroupNorm scale 1 and shift 0.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, GroupNorm, Linear, VarBuilder, VarMap};
+use candle_nn::{Conv2d, Conv2dConfig, VarBuilder, VarMap};
+use fused_ops::linear::{Linear, linear, linear_silu};
+use fused_ops::norm::{GroupNorm, group_norm_silu};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
@@ -215,14 +217,14 @@ impl Mlp {
         let mut layers = Vec::with_capacity(config.depth + 1);
         let mut width = config.dim + config.time_dim;
         for k in 0..config.depth {
-            layers.push(candle_nn::linear(
+            layers.push(linear_silu(
                 width,
                 config.hidden,
                 vb.pp(format!("layers.{k}")),
             )?);
             width = config.hidden;
         }
-        layers.push(candle_nn::linear(
+        layers.push(linear(
             width,
             config.dim,
             vb.pp(format!("layers.{}", config.depth)),
@@ -236,12 +238,9 @@ impl Mlp {
     fn forward(&self, x: &Tensor, t: &[f64]) -> Result<Tensor> {
         let emb = sinusoidal_embedding(t, self.config.time_dim, x.device())?;
         let mut h = Tensor::cat(&[x, &emb], 1)?;
-        let last = self.layers.len() - 1;
-        for (k, layer) in self.layers.iter().enumerate() {
+        // Hidden layers carry their SiLU (fused Linear+bias+SiLU); the last has none.
+        for layer in &self.layers {
             h = layer.forward(&h)?;
-            if k < last {
-                h = candle_nn::ops::silu(&h)?;
-            }
         }
         Ok(h)
     }
@@ -280,10 +279,10 @@ impl ResBlock {
             )?)
         };
         Ok(ResBlock {
-            norm1: candle_nn::group_norm(groups, cin, 1e-5, vb.pp("norm1"))?,
+            norm1: group_norm_silu(groups, cin, 1e-5, vb.pp("norm1"))?,
             conv1: conv3(cin, cout, 1, vb.pp("conv1"))?,
-            temb_proj: candle_nn::linear(temb, cout, vb.pp("temb_proj"))?,
-            norm2: candle_nn::group_norm(groups, cout, 1e-5, vb.pp("norm2"))?,
+            temb_proj: linear(temb, cout, vb.pp("temb_proj"))?,
+            norm2: group_norm_silu(groups, cout, 1e-5, vb.pp("norm2"))?,
             conv2: conv3(cout, cout, 1, vb.pp("conv2"))?,
             skip,
         })
@@ -291,18 +290,15 @@ impl ResBlock {
 
     /// `x`: `[B, cin, H, W]`; `temb_act`: SiLU of the time embedding, `[B, temb]`.
     fn forward(&self, x: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
-        let h = self
-            .conv1
-            .forward(&candle_nn::ops::silu(&self.norm1.forward(x)?)?)?;
+        // norm1/norm2 are GroupNorm+SiLU in one op.
+        let h = self.conv1.forward(&self.norm1.forward(x)?)?;
         let bias = self
             .temb_proj
             .forward(temb_act)?
             .unsqueeze(2)?
             .unsqueeze(3)?;
         let h = h.broadcast_add(&bias)?;
-        let h = self
-            .conv2
-            .forward(&candle_nn::ops::silu(&self.norm2.forward(&h)?)?)?;
+        let h = self.conv2.forward(&self.norm2.forward(&h)?)?;
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
@@ -333,8 +329,9 @@ pub struct Unet {
 
 impl Unet {
     fn new(c: &UnetConfig, vb: VarBuilder) -> Result<Self> {
-        let temb1 = candle_nn::linear(c.time_dim, c.temb_dim, vb.pp("temb.0"))?;
-        let temb2 = candle_nn::linear(c.temb_dim, c.temb_dim, vb.pp("temb.1"))?;
+        let temb1 = linear_silu(c.time_dim, c.temb_dim, vb.pp("temb.0"))?;
+        // temb.1's output is only used through its SiLU: fused into the layer.
+        let temb2 = linear_silu(c.temb_dim, c.temb_dim, vb.pp("temb.1"))?;
         let conv_in = conv3(c.channels, c.base_channels, 1, vb.pp("conv_in"))?;
         let levels = c.channel_mult.len();
         let mut down = Vec::with_capacity(levels);
@@ -385,7 +382,7 @@ impl Unet {
             };
             up.push(Level { res, resample });
         }
-        let norm_out = candle_nn::group_norm(c.groups, ch, 1e-5, vb.pp("norm_out"))?;
+        let norm_out = group_norm_silu(c.groups, ch, 1e-5, vb.pp("norm_out"))?;
         let conv_out = conv3(ch, c.channels, 1, vb.pp("conv_out"))?;
         Ok(Unet {
             config: c.clone(),
@@ -403,10 +400,8 @@ impl Unet {
         let c = &self.config;
         let b = x.dim(0)?;
         let emb = sinusoidal_embedding(t, c.time_dim, x.device())?;
-        let temb = self
-            .temb2
-            .forward(&candle_nn::ops::silu(&self.temb1.forward(&emb)?)?)?;
-        let temb_act = candle_nn::ops::silu(&temb)?;
+        // SiLU(temb2(SiLU(temb1(emb)))): both SiLUs fused into their layers.
+        let temb_act = self.temb2.forward(&self.temb1.forward(&emb)?)?;
         let mut h = self
             .conv_in
             .forward(&x.reshape((b, c.channels, c.height, c.width))?)?;
@@ -430,9 +425,7 @@ impl Unet {
                 h = conv.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?;
             }
         }
-        let h = self
-            .conv_out
-            .forward(&candle_nn::ops::silu(&self.norm_out.forward(&h)?)?)?;
+        let h = self.conv_out.forward(&self.norm_out.forward(&h)?)?;
         Ok(h.reshape((b, c.channels * c.height * c.width))?)
     }
 }

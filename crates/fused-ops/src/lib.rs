@@ -26,15 +26,37 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
-/// Whether fused kernels are used (default `true`). When `false`, every layer of this crate runs
-/// candle's composed ops instead: the reference for tests and the "before" of benchmarks.
+thread_local! {
+    static OVERRIDE: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether fused kernels are used on this thread: the innermost [`with_enabled`] scope if
+/// any, else the process-wide switch (default `true`). When `false`, every layer of this crate
+/// runs candle's composed ops instead: the reference for tests and the "before" of benchmarks.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    OVERRIDE
+        .with(|o| o.get())
+        .unwrap_or_else(|| ENABLED.load(Ordering::Relaxed))
 }
 
 /// Switches the fused kernels on or off for the whole process (see [`enabled`]).
 pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// Runs `f` with the fused kernels switched on or off for the calling thread only, whatever the
+/// process-wide switch says (so tests running in parallel do not disturb each other). The
+/// decision is taken when an op is applied, which happens on the calling thread; the backward
+/// pass of an op follows the path its forward took.
+pub fn with_enabled<R>(on: bool, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<bool>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            OVERRIDE.with(|o| o.set(self.0));
+        }
+    }
+    let _restore = Restore(OVERRIDE.with(|o| o.replace(Some(on))));
+    f()
 }
 
 thread_local! {

@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod data;
+mod fused;
 mod train;
 
 use std::path::PathBuf;

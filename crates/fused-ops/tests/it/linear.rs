@@ -169,3 +169,22 @@ fn module_without_bias_and_constructor_names() {
     names.sort();
     assert_eq!(names, ["layer.bias", "layer.weight"]);
 }
+
+#[test]
+fn thread_local_switch_scopes_and_restores() {
+    let (ins, _) = inputs(&[4, 3], 2, 70);
+    let run = || {
+        let before = fused_ops::fused_calls_on_this_thread();
+        linear_op(&ins[0], &ins[1], Some(&ins[2]), Activation::Silu).unwrap();
+        fused_ops::fused_calls_on_this_thread() - before
+    };
+    let _g = switch_lock();
+    assert_eq!(fused_ops::with_enabled(false, run), 0);
+    let nested = fused_ops::with_enabled(false, || fused_ops::with_enabled(true, run));
+    assert_eq!(nested, 1);
+    assert!(fused_ops::enabled(), "scope restored");
+    fused_ops::set_enabled(false);
+    let forced = fused_ops::with_enabled(true, run);
+    fused_ops::set_enabled(true);
+    assert_eq!(forced, 1, "the thread's scope wins over the process switch");
+}
