@@ -4,7 +4,8 @@
 //!
 //! Main types: [`EpsNetConfig`] / [`Model`] (networks), [`data::Dataset`], [`train::train`],
 //! [`checkpoint::load_model`], [`NetPredictor`] (a network as a `diffusion::EpsPredictor`) and
-//! the [`pipeline`] functions used by `kexue diffusion {gamma,sample,eval,demo}`.
+//! the [`pipeline`] functions used by `kexue diffusion {gamma,sample,eval,demo}`, and the
+//! SN-/NPR-DPM covariance heads ([`cov`]: [`CovNet`], [`cov::train_cov`], [`NetCovPredictor`]).
 //! Not here: schedules, sampler coefficients, Γ formulas and NELBO math (crate `diffusion`).
 //!
 //! # Example
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod cov;
 pub mod data;
 mod error;
 pub mod model;
@@ -39,6 +41,7 @@ pub mod pipeline;
 pub mod predictor;
 pub mod train;
 
+pub use cov::{CovNet, NetCovPredictor};
 pub use error::{Error, Result};
 pub use model::{EpsNet, EpsNetConfig, MlpConfig, Model, UnetConfig};
 pub use predictor::NetPredictor;

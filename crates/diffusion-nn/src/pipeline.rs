@@ -1,5 +1,7 @@
 //! Γ estimation, sampling and NELBO evaluation of a trained network through the scalar core
-//! (`diffusion::analytic::estimate_gamma`, `diffusion::sample`, `diffusion::nelbo`).
+//! (`diffusion::analytic::estimate_gamma`, `diffusion::sample`, `diffusion::nelbo`), also with a
+//! covariance head for SN-/NPR-DPM (`diffusion::covariance::{sample_cov, nelbo_cov}`: the same
+//! plan settings, per-dimension variances).
 //!
 //! Settings follow spec §6.5/§6.7. For discrete data with L levels (images, digits):
 //! x̂_0 clipped to [−1, 1], the analytic variances clipped with Eq. 11/12 for [−1, 1], the last
@@ -13,6 +15,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use diffusion::analytic::{DataRange, Gamma};
+use diffusion::covariance::{CovConfig, CovSampler, nelbo_cov, sample_cov as core_sample_cov};
 use diffusion::{
     Decoder, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
 };
@@ -21,6 +24,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{CheckpointMeta, write_atomic};
+use crate::cov::{CovNet, NetCovPredictor};
 use crate::model::Model;
 use crate::predictor::NetPredictor;
 use crate::{Error, Result};
@@ -229,6 +233,64 @@ pub fn sample(
     Ok(x)
 }
 
+/// Draws `n` samples with an SN-/NPR-DPM sampler: the means of `sampler.mean_sampler()`'s plan
+/// (same settings as [`sample`]) and per-dimension variances from `head`.
+///
+/// # Errors
+/// As [`sample`]; [`Error::Diffusion`] when the head is of another kind or dimension.
+#[allow(clippy::too_many_arguments)] // one flat call mirrors the CLI flags
+pub fn sample_cov(
+    model: &Model,
+    head: &CovNet,
+    meta: &CheckpointMeta,
+    schedule: &Schedule,
+    sampler: CovSampler,
+    trajectory: &Trajectory,
+    n: usize,
+    seed: u64,
+    on_step: &mut dyn FnMut(usize),
+) -> Result<Vec<f64>> {
+    let cfg = plan_config(meta, sampler.mean_sampler(), Purpose::Sampling);
+    let steps = diffusion::plan(
+        schedule,
+        trajectory,
+        &cfg,
+        &Gamma::unknown(schedule.n_steps()),
+    )?;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut x = vec![0.0; n * model.config().dim()];
+    diffusion::standard_normal(&mut rng, &mut x);
+    core_sample_cov(
+        &NetPredictor::new(model, MAX_BATCH),
+        &NetCovPredictor::new(head, MAX_BATCH),
+        &CovConfig::from_plan(schedule, sampler.kind, &cfg),
+        &steps,
+        &mut x,
+        &mut rng,
+        on_step,
+    )?;
+    Ok(x)
+}
+
+/// A sampler of the NELBO table.
+#[derive(Debug, Clone, Copy)]
+pub enum EvalSampler<'a> {
+    /// One variance per step (`ddpm-tilde`, `ddpm-beta`, `analytic-ddpm`).
+    Scalar(Sampler),
+    /// SN-/NPR-DDPM with its head: per-dimension variances.
+    Cov(CovSampler, &'a CovNet),
+}
+
+impl EvalSampler<'_> {
+    /// The sampler's name (`analytic-ddpm`, `sn-ddpm`, …).
+    pub fn name(&self) -> String {
+        match self {
+            EvalSampler::Scalar(s) => s.name(),
+            EvalSampler::Cov(c, _) => c.name(),
+        }
+    }
+}
+
 /// One row of the NELBO table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {
@@ -245,7 +307,8 @@ pub struct EvalRow {
 }
 
 /// The NELBO in bits/dim of every sampler × trajectory on `test_rows`, with the same seed
-/// for every sampler of a trajectory (common random numbers).
+/// for every sampler of a trajectory (common random numbers: the same x_t draws for every
+/// sampler, so differences between rows are not Monte-Carlo noise of the x_t).
 ///
 /// # Errors
 /// [`Error::Diffusion`] for K out of range, a sampler without a finite NELBO, or missing Γ;
@@ -257,7 +320,7 @@ pub fn nelbo_table(
     schedule: &Schedule,
     gamma: &Gamma,
     test_rows: &[f32],
-    samplers: &[Sampler],
+    samplers: &[EvalSampler<'_>],
     trajectories: &[Trajectory],
     seed: u64,
     on_row: &mut dyn FnMut(&EvalRow),
@@ -275,20 +338,38 @@ pub fn nelbo_table(
     let mut rows = Vec::new();
     for trajectory in trajectories {
         let k = trajectory.len();
-        for &sampler in samplers {
+        for sampler in samplers {
             let started = Instant::now();
-            let cfg = plan_config(meta, sampler, Purpose::Likelihood);
-            let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
             let mut rng = StdRng::seed_from_u64(seed ^ k as u64);
-            let nelbo = diffusion::nelbo(
-                &predictor,
-                schedule,
-                &steps,
-                &data,
-                decoder,
-                &mut rng,
-                &mut |_| {},
-            )?;
+            let nelbo = match *sampler {
+                EvalSampler::Scalar(sampler) => {
+                    let cfg = plan_config(meta, sampler, Purpose::Likelihood);
+                    let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
+                    diffusion::nelbo(
+                        &predictor,
+                        schedule,
+                        &steps,
+                        &data,
+                        decoder,
+                        &mut rng,
+                        &mut |_| {},
+                    )?
+                }
+                EvalSampler::Cov(c, head) => {
+                    let cfg = plan_config(meta, c.mean_sampler(), Purpose::Likelihood);
+                    let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
+                    nelbo_cov(
+                        &predictor,
+                        &NetCovPredictor::new(head, MAX_BATCH),
+                        &CovConfig::from_plan(schedule, c.kind, &cfg),
+                        &steps,
+                        &data,
+                        decoder,
+                        &mut rng,
+                        &mut |_| {},
+                    )?
+                }
+            };
             let row = EvalRow {
                 sampler: sampler.name(),
                 steps: k,

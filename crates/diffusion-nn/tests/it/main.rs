@@ -1,6 +1,7 @@
 //! Integration tests of `diffusion-nn` through its public API.
 
 mod checkpoint;
+mod cov;
 mod data;
 mod fused;
 mod train;

@@ -1,0 +1,560 @@
+//! Covariance heads of SN-DPM and NPR-DPM (spec §7.1–7.2): a second network, trained with the
+//! ε-network frozen, that predicts a per-dimension second moment of the noise given x_t.
+//!
+//! Paper-E's option of a *second network*: the head has the architecture of the checkpoint's own
+//! ε-network ([`EpsNetConfig`] from `checkpoint.json`), fresh weights, and its output goes
+//! through a softplus so that it is ≥ 0 like the moments it estimates:
+//!
+//! | kind | head | target of the regression | loss per row |
+//! |---|---|---|---|
+//! | `sn` | h(x_t, n) = softplus(f_φ(x_t, n)) | ε⊙ε, whose conditional mean is E[ε⊙ε \| x_t] | ‖h − ε⊙ε‖² |
+//! | `npr` | g(x_t, n) = softplus(f_φ(x_t, n)) | (ε − ε̂_θ(x_t, n))⊙², ε̂_θ frozen (EMA weights) | ‖g − (ε − ε̂_θ)⊙²‖² |
+//!
+//! (spec §7.2: the paper's loss `sos(target − head)`, squared norm summed over dimensions, mean
+//! over the batch; the ε term of the paper's loss has no gradient with the ε-network frozen and
+//! is left out.) Batches are drawn exactly as in ε-training ([`crate::train`]): row x_0,
+//! n ~ U{1..N}, ε ~ N(0, I), x_n = √ᾱ_n x_0 + √β̄_n ε, from an RNG seeded by (seed, step), and
+//! the optimisation is the same loop ([`crate::train`]'s AdamW, warm-up, clipping, EMA,
+//! checkpoints, bit-identical resume, stop on a non-finite loss).
+//!
+//! # Files (in the ε-checkpoint folder)
+//!
+//! | file | contents |
+//! |---|---|
+//! | `cov-<kind>.json` | [`CovHeadMeta`]: kind, step, network, training settings, and the ε-weights it was trained against (step + hash of the EMA tensors) |
+//! | `cov-<kind>.safetensors` | `ema.<name>`: the EMA weights used for sampling, and `kexue.step` |
+//! | `cov-<kind>.train.safetensors` | raw weights `<name>`, `adam.m.<name>`, `adam.v.<name>` and `kexue.step`, needed only by `--resume` |
+//!
+//! Written through temporary files and renames, training file first, weights second, JSON last;
+//! loading checks the step stamps agree, the tensor shapes, and that the ε-weights beside the
+//! head are the ones it was trained against. A shipped head needs only the first two files.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use diffusion::NoiseLevel;
+use diffusion::covariance::{CovKind, CovPredictor};
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::{
+    self, CheckpointMeta, TrainState, Weights, cpu, file_step, load_tensors, take,
+};
+use crate::data::Dataset;
+use crate::model::{EpsNetConfig, Model};
+use crate::train::{Noiser, Progress, ScheduleConfig, Start, TrainConfig, TrainReport, optimise};
+use crate::{Error, Result};
+
+/// Version of the head file layout.
+pub const COV_FORMAT: u32 = 1;
+/// The output non-linearity recorded in [`CovHeadMeta::output`].
+pub const OUTPUT: &str = "softplus";
+
+/// The three file names of a head of `kind`: (JSON, EMA weights, training state).
+pub fn head_files(kind: CovKind) -> (String, String, String) {
+    let k = kind.name();
+    (
+        format!("cov-{k}.json"),
+        format!("cov-{k}.safetensors"),
+        format!("cov-{k}.train.safetensors"),
+    )
+}
+
+/// Whether `dir` holds a head of `kind` (its JSON file exists).
+pub fn has_head(dir: &Path, kind: CovKind) -> bool {
+    dir.join(head_files(kind).0).is_file()
+}
+
+/// Which ε-weights a head was trained against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EpsPairing {
+    /// Training step of the ε-checkpoint.
+    pub step: u64,
+    /// Which of its weights (`ema`).
+    pub weights: String,
+    /// [`weights_hash`] of those weights.
+    pub hash: String,
+}
+
+/// The contents of `cov-<kind>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CovHeadMeta {
+    /// Layout version ([`COV_FORMAT`]).
+    pub format: u32,
+    /// `sn` or `npr`.
+    pub kind: String,
+    /// Training steps done.
+    pub step: u64,
+    /// Output non-linearity ([`OUTPUT`]).
+    pub output: String,
+    /// The head's network shapes (the ε-network's own configuration).
+    pub model: EpsNetConfig,
+    /// The ε-checkpoint's schedule.
+    pub schedule: ScheduleConfig,
+    /// The `--data` spec the head was trained on.
+    pub data: String,
+    /// Training hyper-parameters.
+    pub train: TrainConfig,
+    /// Smoothed training loss at `step`.
+    pub loss: Option<f64>,
+    /// The ε-weights the head belongs to.
+    pub eps: EpsPairing,
+}
+
+fn kind_of(name: &str, path: &Path) -> Result<CovKind> {
+    match name {
+        "sn" => Ok(CovKind::Sn),
+        "npr" => Ok(CovKind::Npr),
+        other => Err(Error::checkpoint(
+            path,
+            format!("unknown head kind `{other}`"),
+        )),
+    }
+}
+
+/// Upper-case label for messages (`SN`, `NPR`).
+pub fn label(kind: CovKind) -> &'static str {
+    match kind {
+        CovKind::Sn => "SN",
+        CovKind::Npr => "NPR",
+    }
+}
+
+/// softplus(x) = ln(1 + eˣ), computed as max(x, 0) + ln(1 + e^{−|x|}) (no overflow).
+///
+/// # Errors
+/// Candle errors.
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    let tail = x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?;
+    Ok((x.relu()? + tail)?)
+}
+
+/// A covariance head: a network of the ε-network's architecture with a softplus output.
+#[derive(Debug)]
+pub struct CovNet {
+    kind: CovKind,
+    model: Model,
+}
+
+impl CovNet {
+    /// Fresh weights from `seed` (the ε-networks' seeded initialisation).
+    ///
+    /// # Errors
+    /// As [`Model::new`].
+    pub fn new(kind: CovKind, config: &EpsNetConfig, seed: u64, device: &Device) -> Result<Self> {
+        Ok(CovNet {
+            kind,
+            model: Model::new(config, seed, device)?,
+        })
+    }
+
+    /// SN or NPR.
+    pub fn kind(&self) -> CovKind {
+        self.kind
+    }
+
+    /// The underlying network (its raw output is the softplus's argument).
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The head, ≥ 0: `[B, d]` for x_t `[B, d]` and B model times.
+    ///
+    /// # Errors
+    /// As [`Model::forward`].
+    pub fn forward(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
+        softplus(&self.model.forward(x_t, t)?)
+    }
+}
+
+/// FNV-1a (64 bit) over every variable's name and f32 bytes, in name order, as 16 hex digits:
+/// identifies a set of weights (equal weights ⇔ equal hash, up to collisions).
+///
+/// # Errors
+/// Candle errors reading the tensors.
+pub fn weights_hash(model: &Model) -> Result<String> {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for (name, var) in model.named_vars() {
+        eat(name.as_bytes());
+        for v in var.as_tensor().flatten_all()?.to_vec1::<f32>()? {
+            eat(&v.to_le_bytes());
+        }
+    }
+    Ok(format!("{h:016x}"))
+}
+
+/// Reads `cov-<kind>.json`.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when it is missing, malformed, of another format or kind.
+pub fn read_head_meta(dir: &Path, kind: CovKind) -> Result<CovHeadMeta> {
+    let path = dir.join(head_files(kind).0);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::checkpoint(
+                dir,
+                format!(
+                    "no {} covariance head here ({} is missing)",
+                    label(kind),
+                    head_files(kind).0
+                ),
+            )
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
+    let meta: CovHeadMeta = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
+    if meta.format != COV_FORMAT {
+        return Err(Error::checkpoint(
+            &path,
+            format!("format {} (this build reads {COV_FORMAT})", meta.format),
+        ));
+    }
+    if kind_of(&meta.kind, &path)? != kind {
+        return Err(Error::checkpoint(
+            &path,
+            format!("holds a `{}` head, not `{}`", meta.kind, kind.name()),
+        ));
+    }
+    if meta.output != OUTPUT {
+        return Err(Error::checkpoint(
+            &path,
+            format!("output `{}` (this build knows `{OUTPUT}`)", meta.output),
+        ));
+    }
+    meta.model
+        .validate()
+        .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    Ok(meta)
+}
+
+/// Checks that a head belongs to the ε-network `eps` of checkpoint `eps_meta`.
+fn check_pairing(
+    path: &Path,
+    head: &CovHeadMeta,
+    eps_meta: &CheckpointMeta,
+    eps_hash: &str,
+) -> Result<()> {
+    if head.model.dim() != eps_meta.model.dim() || head.schedule != eps_meta.schedule {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "head of dimension {} / N = {} does not fit the ε-network (dimension {}, N = {})",
+                head.model.dim(),
+                head.schedule.n_timesteps,
+                eps_meta.model.dim(),
+                eps_meta.schedule.n_timesteps
+            ),
+        ));
+    }
+    if head.eps.step != eps_meta.step || head.eps.hash != eps_hash {
+        return Err(Error::checkpoint(
+            path,
+            format!(
+                "was trained against other ε-weights (step {}, {} hash {}; these are step {}, hash \
+                 {eps_hash}): train it again with `kexue diffusion train-cov --kind {}`",
+                head.eps.step, head.eps.weights, head.eps.hash, eps_meta.step, head.kind
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the head of `kind` stored beside the ε-checkpoint (`eps_meta`, `eps` = its EMA
+/// weights) for sampling, with its EMA weights.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when the head is missing or corrupt, its step stamps disagree, a tensor
+/// is missing or has the wrong shape, or it was trained against other ε-weights.
+pub fn load_head(
+    dir: &Path,
+    kind: CovKind,
+    eps_meta: &CheckpointMeta,
+    eps: &Model,
+    device: &Device,
+) -> Result<(CovHeadMeta, CovNet)> {
+    let meta = read_head_meta(dir, kind)?;
+    let (json, weights, _) = head_files(kind);
+    check_pairing(&dir.join(&json), &meta, eps_meta, &weights_hash(eps)?)?;
+    let net = CovNet::new(kind, &meta.model, 0, device)?;
+    let path = dir.join(weights);
+    let tensors = load_tensors(&path, device)?;
+    check_stamp(&path, file_step(&tensors, &path)?, meta.step, &json)?;
+    for (name, var) in net.model.named_vars() {
+        var.set(&take(
+            &tensors,
+            &format!("ema.{name}"),
+            var.as_tensor(),
+            &path,
+        )?)?;
+    }
+    Ok((meta, net))
+}
+
+fn check_stamp(path: &Path, got: u64, want: u64, json: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::checkpoint(
+            path,
+            format!("holds step {got} but {json} says {want} (interrupted write?)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads what `--resume` needs: metadata, the head with its raw weights, EMA and moments.
+fn load_head_train_state(
+    dir: &Path,
+    kind: CovKind,
+    device: &Device,
+) -> Result<(CovHeadMeta, CovNet, TrainState)> {
+    let meta = read_head_meta(dir, kind)?;
+    let (json, weights, train) = head_files(kind);
+    let net = CovNet::new(kind, &meta.model, 0, device)?;
+    let wpath = dir.join(weights);
+    let tpath = dir.join(train);
+    let w = load_tensors(&wpath, device)?;
+    check_stamp(&wpath, file_step(&w, &wpath)?, meta.step, &json)?;
+    let tr = load_tensors(&tpath, device).map_err(|e| match e {
+        Error::Checkpoint { path, msg } if msg == "file is missing" => Error::checkpoint(
+            path,
+            "is missing: this head holds EMA weights only and cannot be resumed",
+        ),
+        other => other,
+    })?;
+    check_stamp(&tpath, file_step(&tr, &tpath)?, meta.step, &json)?;
+    let mut state = TrainState {
+        ema: vec![],
+        adam_m: vec![],
+        adam_v: vec![],
+    };
+    for (name, var) in net.model.named_vars() {
+        let like = var.as_tensor();
+        var.set(&take(&tr, &name, like, &tpath)?)?;
+        state
+            .ema
+            .push(take(&w, &format!("ema.{name}"), like, &wpath)?);
+        state
+            .adam_m
+            .push(take(&tr, &format!("adam.m.{name}"), like, &tpath)?);
+        state
+            .adam_v
+            .push(take(&tr, &format!("adam.v.{name}"), like, &tpath)?);
+    }
+    Ok((meta, net, state))
+}
+
+/// Trains (or resumes) the head of `kind` for the ε-checkpoint in `dir` (EMA weights, frozen) on
+/// `data` (the checkpoint's training data), writing the head files into `dir`.
+///
+/// # Errors
+/// [`Error::Config`] for invalid settings or data that do not fit the network;
+/// [`Error::Checkpoint`] when `dir` is not a checkpoint, `Start::Fresh` finds a head of this
+/// kind, or `Start::Resume` finds none, a different configuration, or other ε-weights;
+/// [`Error::NonFiniteLoss`] as in [`crate::train::train`] (the last good head stays); I/O and
+/// candle errors.
+pub fn train_cov(
+    kind: CovKind,
+    cfg: &TrainConfig,
+    dir: &Path,
+    data: &Dataset,
+    start: Start,
+    device: &Device,
+    on_step: &mut dyn FnMut(&Progress),
+) -> Result<TrainReport> {
+    cfg.validate()?;
+    let (eps_meta, eps) = checkpoint::load_model(dir, Weights::Ema, device)?;
+    if eps_meta.model.dim() != data.dim() {
+        return Err(Error::config(
+            "data",
+            format!(
+                "rows of {} values do not fit the network's dimension {}",
+                data.dim(),
+                eps_meta.model.dim()
+            ),
+        ));
+    }
+    if data.n_train() == 0 {
+        return Err(Error::config("data", "no training rows"));
+    }
+    let schedule = eps_meta.schedule.build()?;
+    let eps_hash = weights_hash(&eps)?;
+    let (json, weights, train_file) = head_files(kind);
+    let (net, mut state, done, smoothed) = match start {
+        Start::Fresh => {
+            if dir.join(&json).exists() {
+                return Err(Error::checkpoint(
+                    dir,
+                    format!(
+                        "already holds an {} head ({json}): resume it (--resume) or remove it",
+                        label(kind)
+                    ),
+                ));
+            }
+            let net = CovNet::new(kind, &eps_meta.model, cfg.seed, device)?;
+            let state = TrainState::fresh(&net.model.named_vars())?;
+            (net, state, 0, f64::NAN)
+        }
+        Start::Resume => {
+            let (meta, net, state) = load_head_train_state(dir, kind, device)?;
+            check_pairing(&dir.join(&json), &meta, &eps_meta, &eps_hash)?;
+            if meta.model != eps_meta.model || meta.data != data.spec.to_string() {
+                return Err(Error::checkpoint(
+                    dir.join(&json),
+                    "was trained with another network or data",
+                ));
+            }
+            (net, state, meta.step, meta.loss.unwrap_or(f64::NAN))
+        }
+    };
+    let vars = net.model.named_vars();
+    let noiser = Noiser::new(&schedule);
+    let mut loss_of = |rng: &mut StdRng| -> Result<Tensor> {
+        let batch = noiser.draw(rng, data, cfg.batch_size, device)?;
+        let target = match kind {
+            CovKind::Sn => batch.eps.sqr()?,
+            CovKind::Npr => {
+                let eps_hat = eps.forward(&batch.x_t, &batch.times)?.detach();
+                (&batch.eps - eps_hat)?.sqr()?
+            }
+        };
+        let head = net.forward(&batch.x_t, &batch.times)?;
+        Ok((head - target)?.sqr()?.sum(1)?.mean(0)?)
+    };
+    let pairing = EpsPairing {
+        step: eps_meta.step,
+        weights: "ema".to_string(),
+        hash: eps_hash.clone(),
+    };
+    let mut save = |step: u64, smoothed: f64, state: &TrainState| -> Result<()> {
+        let meta = CovHeadMeta {
+            format: COV_FORMAT,
+            kind: kind.name().to_string(),
+            step,
+            output: OUTPUT.to_string(),
+            model: eps_meta.model.clone(),
+            schedule: eps_meta.schedule,
+            data: data.spec.to_string(),
+            train: cfg.clone(),
+            loss: Some(smoothed),
+            eps: pairing.clone(),
+        };
+        let mut ema = HashMap::with_capacity(vars.len());
+        let mut train = HashMap::with_capacity(3 * vars.len());
+        for (i, (name, var)) in vars.iter().enumerate() {
+            ema.insert(format!("ema.{name}"), cpu(&state.ema[i])?);
+            train.insert(name.clone(), cpu(var.as_tensor())?);
+            train.insert(format!("adam.m.{name}"), cpu(&state.adam_m[i])?);
+            train.insert(format!("adam.v.{name}"), cpu(&state.adam_v[i])?);
+        }
+        let text = serde_json::to_string_pretty(&meta).expect("head metadata always serialises");
+        checkpoint::save_stamped(
+            dir,
+            step,
+            [(train_file.as_str(), train), (weights.as_str(), ema)],
+            &json,
+            &text,
+        )
+    };
+    let end = optimise(
+        cfg,
+        &vars,
+        &mut state,
+        done,
+        smoothed,
+        &mut loss_of,
+        &mut save,
+        on_step,
+    )?;
+    Ok(TrainReport {
+        first_step: done + 1,
+        last_step: cfg.steps.max(done),
+        smoothed_loss: end.smoothed,
+        seconds: end.seconds,
+        n_params: net.model.n_params(),
+    })
+}
+
+/// A trained head as a [`diffusion::covariance::CovPredictor`]: f64 rows in, f32 network, f64
+/// moments out, at most `max_batch` rows per forward pass.
+#[derive(Debug)]
+pub struct NetCovPredictor<'a> {
+    head: &'a CovNet,
+    max_batch: usize,
+}
+
+impl<'a> NetCovPredictor<'a> {
+    /// A predictor evaluating at most `max_batch` (≥ 1) rows per network call.
+    pub fn new(head: &'a CovNet, max_batch: usize) -> Self {
+        NetCovPredictor {
+            head,
+            max_batch: max_batch.max(1),
+        }
+    }
+
+    fn run(&self, x_t: &[f64], t: f64, out: &mut [f64]) -> Result<()> {
+        let d = self.cov_dim();
+        for (x, o) in x_t
+            .chunks(self.max_batch * d)
+            .zip(out.chunks_mut(self.max_batch * d))
+        {
+            let rows = x.len() / d;
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let input = Tensor::from_vec(xf, (rows, d), self.head.model.device())?;
+            let y = self
+                .head
+                .forward(&input, &vec![t; rows])?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (dst, src) in o.iter_mut().zip(y) {
+                *dst = src as f64;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CovPredictor for NetCovPredictor<'_> {
+    fn cov_dim(&self) -> usize {
+        self.head.model.config().dim()
+    }
+
+    fn predict_cov(
+        &self,
+        kind: CovKind,
+        x_t: &[f64],
+        level: NoiseLevel,
+        out: &mut [f64],
+    ) -> diffusion::Result<()> {
+        let d = self.cov_dim();
+        if kind != self.head.kind {
+            return Err(diffusion::Error::Invalid {
+                what: "covariance head",
+                msg: format!(
+                    "an {} head cannot answer for {}",
+                    label(self.head.kind),
+                    label(kind)
+                ),
+            });
+        }
+        if !x_t.len().is_multiple_of(d) || out.len() != x_t.len() {
+            return Err(diffusion::Error::Invalid {
+                what: "batch",
+                msg: format!(
+                    "{} inputs / {} outputs for rows of {d}",
+                    x_t.len(),
+                    out.len()
+                ),
+            });
+        }
+        self.run(x_t, level.t, out)
+            .map_err(|e| diffusion::Error::Predictor(Box::new(e)))
+    }
+}

@@ -1,0 +1,386 @@
+//! Covariance heads (SN-/NPR-DPM): a trained head approaches the closed-form targets of spec
+//! §10.3 on Gaussian data, resume is bit-identical, a non-finite loss stops training, and a head
+//! that does not match its ε-network is refused.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use diffusion::covariance::{CovKind, CovPredictor};
+use diffusion::exact::{Gaussian, sample_law};
+use diffusion::{EpsPredictor, NoiseLevel, Schedule};
+use diffusion_nn::cov::{self, CovHeadMeta, NetCovPredictor, train_cov};
+use diffusion_nn::data::{DataShape, DataSpec, Dataset, Toy};
+use diffusion_nn::train::{Start, TrainConfig, train};
+use diffusion_nn::{Error, NetPredictor, checkpoint};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::{scratch, tiny_setup};
+
+/// 2-D N(m, s² I) rows as a data set (the spec is only a label here).
+fn gaussian_data(law: &Gaussian, rows: usize, seed: u64) -> Dataset {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let train: Vec<f32> = sample_law(law, &mut rng, rows)
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    Dataset {
+        spec: DataSpec::Toy(Toy::Moons),
+        shape: DataShape::Vector { dim: 2 },
+        levels: None,
+        test: train[..200].to_vec(),
+        train,
+    }
+}
+
+/// An ε-checkpoint (tiny MLP, N = 100) trained for `steps` on `data` in a fresh folder.
+fn eps_ckpt(name: &str, data: &Dataset, steps: u64) -> std::path::PathBuf {
+    let dir = scratch(name);
+    train(
+        &tiny_setup(steps, steps),
+        data,
+        &dir,
+        Start::Fresh,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
+    dir
+}
+
+fn head_cfg(steps: u64, every: u64) -> TrainConfig {
+    TrainConfig {
+        steps,
+        batch_size: 64,
+        checkpoint_every: every,
+        warmup_steps: 10,
+        lr: 3e-3,
+        ..TrainConfig::default()
+    }
+}
+
+fn tensors(path: &Path) -> HashMap<String, Vec<u32>> {
+    let map: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
+    map.into_iter()
+        .map(|(k, t)| {
+            let v = t.to_dtype(candle_core::DType::F32).unwrap();
+            let bits = v
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect();
+            (k, bits)
+        })
+        .collect()
+}
+
+#[test]
+fn trained_heads_approach_the_closed_form_targets() {
+    // Data N(m, s² I), m = (0.5, −0.5), s² = 0.25. Given x_t, ε ~ N(ε*(x_t), ᾱ s²/v) with
+    // v = ᾱ s² + β̄ (spec §10.3), so the SN target is E[ε²|x_t] = ε*² + ᾱ s²/v and the NPR target
+    // around the frozen ε̂ is ᾱ s²/v + (ε* − ε̂)². Both heads (tiny MLPs, 4000 steps, ~1.5 s each)
+    // are compared with these at 500 draws x_t ~ q(x_t) for several t: the mean absolute error
+    // must be below 0.1, and where the target varies with x_t (the best constant head, the mean
+    // target, is off by > 0.3 on average) below a fifth of that constant head's error, i.e. the
+    // head learned the dependence on x_t. (Measured: SN 0.04–0.08 vs constant 0.09–1.04; NPR
+    // 0.01–0.05.)
+    let law = Gaussian::new(vec![0.5, -0.5], vec![0.25, 0.25]).unwrap();
+    let data = gaussian_data(&law, 4000, 1);
+    let dir = eps_ckpt("cov-closed-form", &data, 300);
+    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &Device::Cpu).unwrap();
+    let sched = Schedule::linear(100).unwrap();
+    let eps_pred = NetPredictor::new(&eps, 256);
+    for kind in [CovKind::Sn, CovKind::Npr] {
+        let report = train_cov(
+            kind,
+            &head_cfg(4000, 4000),
+            &dir,
+            &data,
+            Start::Fresh,
+            &Device::Cpu,
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(report.last_step, 4000);
+        let (_, head) = cov::load_head(&dir, kind, &meta, &eps, &Device::Cpu).unwrap();
+        let pred = NetCovPredictor::new(&head, 256);
+        let mut rng = StdRng::seed_from_u64(9);
+        for t in [5usize, 30, 60, 95] {
+            let ab = sched.alpha_bar(t);
+            let level = NoiseLevel {
+                t: t as f64,
+                alpha_bar: ab,
+            };
+            let x0 = sample_law(&law, &mut rng, 500);
+            let mut noise = vec![0.0; x0.len()];
+            diffusion::standard_normal(&mut rng, &mut noise);
+            let x_t: Vec<f64> = x0
+                .iter()
+                .zip(&noise)
+                .map(|(x, n)| ab.sqrt() * x + (1.0 - ab).sqrt() * n)
+                .collect();
+            let (mut h, mut star, mut hat) = (
+                vec![0.0; x_t.len()],
+                vec![0.0; x_t.len()],
+                vec![0.0; x_t.len()],
+            );
+            pred.predict_cov(kind, &x_t, level, &mut h).unwrap();
+            law.predict_eps(&x_t, level, &mut star).unwrap();
+            eps_pred.predict_eps(&x_t, level, &mut hat).unwrap();
+            let post = ab * 0.25 / (ab * 0.25 + 1.0 - ab);
+            let target: Vec<f64> = (0..x_t.len())
+                .map(|j| match kind {
+                    CovKind::Sn => star[j] * star[j] + post,
+                    CovKind::Npr => post + (star[j] - hat[j]).powi(2),
+                })
+                .collect();
+            let n = target.len() as f64;
+            let mean_target = target.iter().sum::<f64>() / n;
+            let err = h
+                .iter()
+                .zip(&target)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f64>()
+                / n;
+            let const_err = target.iter().map(|b| (mean_target - b).abs()).sum::<f64>() / n;
+            assert!(h.iter().all(|v| *v >= 0.0), "{kind:?} t={t}: negative head");
+            assert!(
+                err < 0.1 && (const_err < 0.3 || err < const_err / 5.0),
+                "{kind:?} t={t}: mean |head − closed form| = {err:.4}, constant head {const_err:.4}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resume_is_bit_identical() {
+    let law = Gaussian::new(vec![0.0, 1.0], vec![1.0, 0.5]).unwrap();
+    let data = gaussian_data(&law, 500, 2);
+    let whole = eps_ckpt("cov-resume-whole", &data, 5);
+    let split = eps_ckpt("cov-resume-split", &data, 5);
+    for kind in [CovKind::Sn, CovKind::Npr] {
+        let dev = Device::Cpu;
+        train_cov(
+            kind,
+            &head_cfg(8, 4),
+            &whole,
+            &data,
+            Start::Fresh,
+            &dev,
+            &mut |_| {},
+        )
+        .unwrap();
+        train_cov(
+            kind,
+            &head_cfg(4, 4),
+            &split,
+            &data,
+            Start::Fresh,
+            &dev,
+            &mut |_| {},
+        )
+        .unwrap();
+        let mut seen = Vec::new();
+        let report = train_cov(
+            kind,
+            &head_cfg(8, 4),
+            &split,
+            &data,
+            Start::Resume,
+            &dev,
+            &mut |p| seen.push(p.step),
+        )
+        .unwrap();
+        assert_eq!(seen, vec![5, 6, 7, 8]);
+        assert_eq!(report.first_step, 5);
+        let (json, weights, train_file) = cov::head_files(kind);
+        for file in [&weights, &train_file] {
+            let (a, b) = (tensors(&whole.join(file)), tensors(&split.join(file)));
+            assert_eq!(a.len(), b.len());
+            for (name, va) in &a {
+                assert!(va == &b[name], "{file}: tensor {name} differs after resume");
+            }
+        }
+        let read = |d: &Path| -> CovHeadMeta {
+            serde_json::from_str(&std::fs::read_to_string(d.join(&json)).unwrap()).unwrap()
+        };
+        assert_eq!(read(&whole), read(&split));
+        assert_eq!(read(&whole).step, 8);
+    }
+    // The two kinds really differ (the comparison above can fail).
+    let (sn, npr) = (
+        tensors(&whole.join(cov::head_files(CovKind::Sn).1)),
+        tensors(&whole.join(cov::head_files(CovKind::Npr).1)),
+    );
+    assert!(sn.iter().any(|(k, v)| k != "kexue.step" && npr[k] != *v));
+}
+
+#[test]
+fn non_finite_loss_stops_and_keeps_last_good_head() {
+    let law = Gaussian::new(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap();
+    let data = gaussian_data(&law, 300, 3);
+    let dir = eps_ckpt("cov-nan", &data, 3);
+    let mut cfg = head_cfg(50, 1);
+    // Adam moves every weight by about lr per step: 1e30 overflows f32 activations at once.
+    cfg.lr = 1e30;
+    cfg.warmup_steps = 0;
+    cfg.grad_clip = 0.0;
+    let err = train_cov(
+        CovKind::Sn,
+        &cfg,
+        &dir,
+        &data,
+        Start::Fresh,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    let Error::NonFiniteLoss {
+        step, last_good, ..
+    } = err
+    else {
+        panic!("unexpected error {err}")
+    };
+    assert!(
+        step >= 2 && last_good == step - 1,
+        "step {step}, last good {last_good}"
+    );
+    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &Device::Cpu).unwrap();
+    let (head_meta, _) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &Device::Cpu).unwrap();
+    assert_eq!(head_meta.step, last_good);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn mismatched_heads_are_refused_with_clear_errors() {
+    let law = Gaussian::new(vec![0.0, 0.0], vec![1.0, 1.0]).unwrap();
+    let data = gaussian_data(&law, 300, 4);
+    let dir = eps_ckpt("cov-mismatch", &data, 4);
+    let dev = Device::Cpu;
+    let load = |dir: &Path, kind| {
+        let (meta, eps) = checkpoint::load_model(dir, checkpoint::Weights::Ema, &dev).unwrap();
+        cov::load_head(dir, kind, &meta, &eps, &dev).map(|(m, _)| m)
+    };
+    // Missing head.
+    let err = load(&dir, CovKind::Sn).unwrap_err();
+    assert!(err.to_string().contains("no SN covariance head"), "{err}");
+    train_cov(
+        CovKind::Sn,
+        &head_cfg(3, 3),
+        &dir,
+        &data,
+        Start::Fresh,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(load(&dir, CovKind::Sn).unwrap().step, 3);
+    // A second fresh run refuses to overwrite it.
+    let err = train_cov(
+        CovKind::Sn,
+        &head_cfg(3, 3),
+        &dir,
+        &data,
+        Start::Fresh,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("already holds an SN head"),
+        "{err}"
+    );
+    // The head of one kind cannot answer for the other.
+    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &dev).unwrap();
+    let (_, head) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &dev).unwrap();
+    let level = NoiseLevel {
+        t: 10.0,
+        alpha_bar: 0.5,
+    };
+    let err = NetCovPredictor::new(&head, 8)
+        .predict_cov(CovKind::Npr, &[0.0, 0.0], level, &mut [0.0, 0.0])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("SN head cannot answer for NPR"),
+        "{err}"
+    );
+
+    // Other ε-weights: train the ε-network further; the head now belongs to an old step.
+    train(
+        &tiny_setup(6, 6),
+        &data,
+        &dir,
+        Start::Resume,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap();
+    let err = load(&dir, CovKind::Sn).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("other ε-weights") && msg.contains("train-cov --kind sn"),
+        "{msg}"
+    );
+    let err = train_cov(
+        CovKind::Sn,
+        &head_cfg(6, 3),
+        &dir,
+        &data,
+        Start::Resume,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("other ε-weights"), "{err}");
+
+    // Wrong shapes: a head JSON that claims a wider network than its tensors.
+    let dir = eps_ckpt("cov-shapes", &data, 2);
+    train_cov(
+        CovKind::Npr,
+        &head_cfg(2, 2),
+        &dir,
+        &data,
+        Start::Fresh,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap();
+    let json_path = dir.join(cov::head_files(CovKind::Npr).0);
+    let text = std::fs::read_to_string(&json_path).unwrap();
+    std::fs::write(&json_path, text.replace("\"hidden\": 16", "\"hidden\": 24")).unwrap();
+    let err = load(&dir, CovKind::Npr).unwrap_err();
+    assert!(err.to_string().contains("has shape"), "{err}");
+    std::fs::write(&json_path, &text).unwrap();
+    assert_eq!(load(&dir, CovKind::Npr).unwrap().step, 2);
+
+    // A shipped head (EMA weights only) samples but cannot be resumed.
+    std::fs::remove_file(dir.join(cov::head_files(CovKind::Npr).2)).unwrap();
+    assert!(load(&dir, CovKind::Npr).is_ok());
+    let err = train_cov(
+        CovKind::Npr,
+        &head_cfg(4, 2),
+        &dir,
+        &data,
+        Start::Resume,
+        &dev,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cannot be resumed"), "{err}");
+
+    // Step stamps that disagree (an interrupted write) are detected.
+    let meta_path = dir.join(cov::head_files(CovKind::Npr).0);
+    let text = std::fs::read_to_string(&meta_path).unwrap();
+    std::fs::write(&meta_path, text.replacen("\"step\": 2", "\"step\": 7", 1)).unwrap();
+    let err = load(&dir, CovKind::Npr).unwrap_err();
+    assert!(err.to_string().contains("interrupted write"), "{err}");
+}
