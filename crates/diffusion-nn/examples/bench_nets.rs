@@ -2,8 +2,11 @@
 //! forward, L_simple, backward, clipping, AdamW, EMA) and sampling ms/pass (one network
 //! evaluation plus the DDPM update of the `diffusion` core on the whole batch).
 //!
-//! `cargo run --release -p diffusion-nn --example bench_nets -- mlp|unet [train_steps] [passes]`
-//! prints one JSON object; `bench/diffusion/run.sh` calls it interleaved with PyTorch.
+//! `cargo run --release -p diffusion-nn --example bench_nets -- mlp|unet [train_steps] [passes]
+//! [--composed]` prints one JSON object; `bench/diffusion/run.sh` calls it interleaved with
+//! PyTorch. `--composed` (or `KEXUE_FUSED=0`) switches the fused CPU kernels of `fused-ops` off,
+//! so the networks run on candle's composed ops (the "before" of issue 8); the JSON's `impl` is
+//! then `kexue-composed`.
 
 use std::time::Instant;
 
@@ -20,7 +23,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let composed = args.iter().any(|a| a == "--composed")
+        || std::env::var("KEXUE_FUSED").is_ok_and(|v| v == "0");
+    args.retain(|a| a != "--composed");
+    fused_ops::set_enabled(!composed);
+    let impl_name = if composed { "kexue-composed" } else { "kexue" };
     let net = args.get(1).map(String::as_str).unwrap_or("mlp");
     let train_steps: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(30);
     let passes: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(30);
@@ -98,7 +106,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     println!(
-        "{{\"impl\": \"kexue\", \"net\": \"{net}\", \"params\": {}, \"batch\": {batch}, \
+        "{{\"impl\": \"{impl_name}\", \"net\": \"{net}\", \"params\": {}, \"batch\": {batch}, \
          \"shape\": \"{shape}\", \"train_ms_per_step\": {:.3}, \"sample_ms_per_pass\": {:.3}, \
          \"train_steps\": {}, \"passes\": {}}}",
         model.n_params(),

@@ -75,6 +75,37 @@ pub(crate) fn count_fused_call() {
     FUSED_CALLS.with(|c| c.set(c.get() + 1));
 }
 
+/// e^x in f32 with plain arithmetic (no libm call), so that loops over slices vectorise:
+/// Cody–Waite range reduction x = k·ln 2 + r, |r| ≤ ln2/2, and Cephes' degree-6 polynomial for
+/// e^r; about 2 ulp over the clamped range x ∈ [−87, 88] (outside it the result saturates at
+/// e^−87 ≈ 1.6e−38 or e^88 ≈ 1.7e38, which leaves the sigmoid and SiLU unchanged in f32).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5·2^23: adding it rounds to an integer and leaves that integer in the low mantissa bits.
+    const MAGIC: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + MAGIC;
+    let k = t.to_bits() as i32 - 0x4B40_0000;
+    let kf = t - MAGIC;
+    let r = x - kf * LN2_HI - kf * LN2_LO;
+    let r2 = r * r;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5.000_000_1e-1;
+    let er = p * r2 + r + 1.0;
+    er * f32::from_bits(((k + 127) << 23) as u32)
+}
+
+/// σ(z) = 1/(1 + e^−z) with [`exp_f32`].
+#[inline(always)]
+pub(crate) fn sigmoid_f32(z: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-z))
+}
+
 /// Reads one contiguous f32 CPU storage as a slice (the part its layout covers).
 pub(crate) fn cpu_f32<'a>(
     s: &'a candle_core::CpuStorage,
@@ -233,5 +264,33 @@ fn gemm_raw(
             false,
             par,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_f32_is_accurate_to_a_few_ulp() {
+        let mut worst = 0f64;
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let want = (x as f64).exp();
+            let rel = ((exp_f32(x) as f64 - want) / want).abs();
+            worst = worst.max(rel);
+            x += 0.0137;
+        }
+        assert!(
+            worst < 4.0 * f32::EPSILON as f64,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(-1000.0) > 0.0 && exp_f32(-1000.0) < 1e-37);
+        assert!(exp_f32(1000.0).is_finite());
+        // SiLU's tails: z·σ(z) → 0 for z → −∞, → z for z → +∞.
+        let (lo, hi) = (-1000.0 * sigmoid_f32(-1000.0), 1000.0 * sigmoid_f32(1000.0));
+        assert!(lo <= 0.0 && lo > -1e-30, "{lo}");
+        assert_eq!(hi, 1000.0);
     }
 }

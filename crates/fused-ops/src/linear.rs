@@ -3,7 +3,9 @@
 //! Forward `y = act(x·Wᵀ + b)` for `x` `[…, in]`, `W` `[out, in]`, `b` `[out]`, with `act` the
 //! identity or SiLU `z·σ(z)`. The bias is written into the output before the matrix product,
 //! which then accumulates onto it (one pass over the output), and SiLU is applied in one more
-//! pass that also stores its derivative `σ(z)(1 + z(1 − σ(z)))` when a gradient will be needed.
+//! pass that also keeps a copy of `z` when a gradient may be needed (the backward pass turns it
+//! into SiLU's derivative `σ(z)(1 + z(1 − σ(z)))`; keeping `z` rather than the derivative keeps
+//! inference with tracked weights, e.g. sampling, from paying for a derivative it never uses).
 //!
 //! Backward with `g' = ∂L/∂y ⊙ act'(z)`: `∂L/∂x = g'·W`, `∂L/∂W = g'ᵀ·x`, `∂L/∂b` = column sums
 //! of `g'` (computed in the same pass as `g'`, rows split across threads). Inputs that do not
@@ -18,7 +20,7 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, T
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::{PAR_MIN_WORK, Strides, cpu_f32, gemm_f32, threads, with_f32};
+use crate::{PAR_MIN_WORK, Strides, cpu_f32, gemm_f32, sigmoid_f32, threads, with_f32};
 
 /// The activation applied after the affine map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,7 +109,7 @@ pub fn linear_op(x: &Tensor, w: &Tensor, b: Option<&Tensor>, act: Activation) ->
                 LinearOp {
                     act,
                     save,
-                    dact: OnceLock::new(),
+                    z: OnceLock::new(),
                 },
             )
         }
@@ -149,13 +151,9 @@ fn fusable(x: &Tensor, w: &Tensor, b: &Tensor) -> bool {
 
 struct LinearOp {
     act: Activation,
-    /// Keep act'(z) for the backward pass.
+    /// Keep the pre-activation z for the backward pass.
     save: bool,
-    dact: OnceLock<Vec<f32>>,
-}
-
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
+    z: OnceLock<Vec<f32>>,
 }
 
 /// Rows per task so that each task has at least `PAR_MIN_WORK` elements (all rows when small).
@@ -209,22 +207,21 @@ impl CustomOp3 for LinearOp {
         if self.act == Activation::Silu {
             let chunk = rows_per_task(rows, out) * out;
             if self.save {
-                let mut d = vec![0f32; y.len()];
+                let mut zs = vec![0f32; y.len()];
                 y.par_chunks_mut(chunk)
-                    .zip(d.par_chunks_mut(chunk))
-                    .for_each(|(ys, ds)| {
-                        for (v, dv) in ys.iter_mut().zip(ds.iter_mut()) {
+                    .zip(zs.par_chunks_mut(chunk))
+                    .for_each(|(ys, zs)| {
+                        for (v, zv) in ys.iter_mut().zip(zs.iter_mut()) {
                             let z = *v;
-                            let s = sigmoid(z);
-                            *v = z * s;
-                            *dv = s * (1.0 + z * (1.0 - s));
+                            *zv = z;
+                            *v = z * sigmoid_f32(z);
                         }
                     });
-                let _ = self.dact.set(d);
+                let _ = self.z.set(zs);
             } else {
                 y.par_chunks_mut(chunk).for_each(|ys| {
                     for v in ys.iter_mut() {
-                        *v *= sigmoid(*v);
+                        *v *= sigmoid_f32(*v);
                     }
                 });
             }
@@ -252,16 +249,17 @@ impl CustomOp3 for LinearOp {
             );
         }
         if self.act == Activation::Silu {
-            let d = match self.dact.get() {
-                Some(d) => d,
+            let z = match self.z.get() {
+                Some(z) => z,
                 None => candle_core::bail!("fused-linear-silu: backward without saved forward"),
             };
             let chunk = rows_per_task(rows, out) * out;
             g.par_chunks_mut(chunk)
-                .zip(d.par_chunks(chunk))
-                .for_each(|(gs, ds)| {
-                    for (gv, dv) in gs.iter_mut().zip(ds) {
-                        *gv *= dv;
+                .zip(z.par_chunks(chunk))
+                .for_each(|(gs, zs)| {
+                    for (gv, &z) in gs.iter_mut().zip(zs) {
+                        let s = sigmoid_f32(z);
+                        *gv *= s * (1.0 + z * (1.0 - s));
                     }
                 });
         }

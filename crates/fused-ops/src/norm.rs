@@ -19,7 +19,7 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 use crate::linear::Activation;
-use crate::{PAR_MIN_WORK, cpu_f32, host_f32, threads, with_f32};
+use crate::{PAR_MIN_WORK, cpu_f32, host_f32, sigmoid_f32, threads, with_f32};
 
 /// Group normalisation with a per-channel affine map and an optional SiLU, a drop-in
 /// replacement for [`candle_nn::GroupNorm`] (variables `weight` = γ and `bias` = β, `[C]`).
@@ -197,24 +197,41 @@ struct GroupNormOp {
     act: Activation,
 }
 
-/// Mean and 1/√(var + eps) of one slice (two passes, f64 accumulation).
+/// Mean and 1/√(var + eps) of one slice: two passes, each summed in 16 independent f32 lanes
+/// (so the loop vectorises; a single running sum is a serial dependency chain), the lanes then
+/// added in f64.
 fn stats(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f64;
-    let mean = x.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let mean = lane_sum(x, |v| v) / n;
     let m = mean as f32;
-    let var = x
-        .iter()
-        .map(|&v| {
-            let d = (v - m) as f64;
-            d * d
-        })
-        .sum::<f64>()
-        / n;
+    let var = lane_sum(x, |v| (v - m) * (v - m)) / n;
     (m, (1.0 / (var + eps).sqrt()) as f32)
 }
 
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
+/// Σ f(x_i) with 16 f32 lane accumulators, combined in f64.
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f64 {
+    lane_sum2(x, x, |v, _| f(v))
+}
+
+/// Σ f(a_i, b_i) with 16 f32 lane accumulators, combined in f64.
+#[inline(always)]
+fn lane_sum2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f64 {
+    const L: usize = 16;
+    let mut acc = [0f32; L];
+    let (mut ca, mut cb) = (a.chunks_exact(L), b.chunks_exact(L));
+    for (ua, ub) in (&mut ca).zip(&mut cb) {
+        for ((s, &u), &v) in acc.iter_mut().zip(ua).zip(ub) {
+            *s += f(u, v);
+        }
+    }
+    let tail: f64 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&u, &v)| f(u, v) as f64)
+        .sum();
+    acc.iter().map(|&s| s as f64).sum::<f64>() + tail
 }
 
 /// Minimum number of slices per rayon task, so that each task has `PAR_MIN_WORK` elements;
@@ -248,7 +265,7 @@ impl GroupNormOp {
                 Activation::Silu => {
                     for (o, &v) in ys.iter_mut().zip(xs) {
                         let z = a * (v - mean) + b;
-                        *o = z * sigmoid(z);
+                        *o = z * sigmoid_f32(z);
                     }
                 }
             }
@@ -279,25 +296,22 @@ impl GroupNormOp {
             let (gm, bt) = (gam[ch], bet[ch]);
             let range = c * s..(c + 1) * s;
             let (xs, gs, ds) = (&x[range.clone()], &gout[range.clone()], &mut dx[range]);
-            let (mut sb, mut sg) = (0f32, 0f32);
             for ((d, &v), &go) in ds.iter_mut().zip(xs).zip(gs) {
-                let xh = (v - mean) * r;
-                let gy = match self.act {
+                *d = match self.act {
                     Activation::Identity => go,
                     Activation::Silu => {
-                        let y = gm * xh + bt;
-                        let sig = sigmoid(y);
+                        let y = gm * ((v - mean) * r) + bt;
+                        let sig = sigmoid_f32(y);
                         go * sig * (1.0 + y * (1.0 - sig))
                     }
                 };
-                sb += gy;
-                sg += gy * xh;
-                *d = gy;
             }
-            pb[c] = sb;
-            pg[c] = sg;
-            sum_gy += (gm * sb) as f64;
-            sum_gyx += (gm * sg) as f64;
+            let sb = lane_sum(ds, |gy| gy);
+            let sg = lane_sum2(ds, xs, |gy, v| gy * ((v - mean) * r));
+            pb[c] = sb as f32;
+            pg[c] = sg as f32;
+            sum_gy += gm as f64 * sb;
+            sum_gyx += gm as f64 * sg;
         }
         let m = x.len() as f64;
         let (m1, m2) = ((sum_gy / m) as f32, (sum_gyx / m) as f32);
