@@ -82,7 +82,7 @@ fn main() -> Result<()> {
             let c_db = || g.sum((0, 2, 3));
             let c_step = || (c_fwd()? * &g)?.sum_all()?.backward();
             let f_step = || (f_fwd()? * &g)?.sum_all()?.backward();
-            let mut t = vec![Vec::with_capacity(reps); 7];
+            let mut t: Vec<Vec<f64>> = (0..7).map(|_| Vec::with_capacity(reps)).collect();
             for r in 0..reps + 2 {
                 let row = [
                     time(&c_fwd)?,

@@ -26,6 +26,7 @@ use candle_core::{
 };
 use candle_nn::{Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// A 2-D convolution layer, a drop-in replacement for [`candle_nn::Conv2d`]: same constructor
 /// arguments, same variable names (`weight` `[cout, cin, k, k]`, `bias` `[cout]`).
@@ -332,6 +333,80 @@ impl CustomOp3 for ConvBwdOp {
     }
 }
 
+/// Per-thread scratch buffers, grown on demand and reused across calls. They are never zeroed:
+/// every kernel writes each element it later reads.
+#[derive(Default)]
+struct Scratch {
+    /// `[cin][nb·h·w]`: the chunk's input (forward) or input gradient (backward), channel-major.
+    xt: Vec<f32>,
+    /// `[K][n]`: im2col of the chunk.
+    cols: Vec<f32>,
+    /// `[cout][n]`: the chunk's output or output gradient, channel-major.
+    yt: Vec<f32>,
+    /// `[K][n]`: `Wᵀ·dYᵀ` before col2im.
+    dcols: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The first `n` elements of `v`, growing it when shorter.
+fn grow(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if v.len() < n {
+        v.resize(n, 0.0);
+    }
+    &mut v[..n]
+}
+
+/// `[nb][c][hw]` → `[c][nb·hw]`.
+fn to_channel_major(x: &[f32], nb: usize, c: usize, hw: usize, xt: &mut [f32]) {
+    for bl in 0..nb {
+        for ci in 0..c {
+            xt[(ci * nb + bl) * hw..][..hw].copy_from_slice(&x[(bl * c + ci) * hw..][..hw]);
+        }
+    }
+}
+
+/// `[c][nb·hw]` → `[nb][c][hw]`, adding `bias[ci]` when given.
+fn from_channel_major(
+    xt: &[f32],
+    nb: usize,
+    c: usize,
+    hw: usize,
+    bias: Option<&[f32]>,
+    x: &mut [f32],
+) {
+    for bl in 0..nb {
+        for ci in 0..c {
+            let src = &xt[(ci * nb + bl) * hw..][..hw];
+            let dst = &mut x[(bl * c + ci) * hw..][..hw];
+            match bias {
+                Some(b) => {
+                    let bc = b[ci];
+                    for (d, v) in dst.iter_mut().zip(src) {
+                        *d = *v + bc;
+                    }
+                }
+                None => dst.copy_from_slice(src),
+            }
+        }
+    }
+}
+
+/// Sum of a slice with 16 independent partial sums (vectorises; rounding differs from a
+/// sequential sum by a few ulps).
+fn sum_f32(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut it = v.chunks_exact(16);
+    for c in &mut it {
+        for (a, x) in acc.iter_mut().zip(c) {
+            *a += *x;
+        }
+    }
+    acc.iter().sum::<f32>() + it.remainder().iter().sum::<f32>()
+}
+
 /// Range of output columns `o` whose input column `o·s + kx − p` lies in `0..n`.
 fn valid_range(n: usize, no: usize, s: usize, kx: usize, p: usize) -> (usize, usize) {
     // o·s + kx ≥ p  ⇔  o ≥ ceil((p − kx)/s)
@@ -345,17 +420,77 @@ fn valid_range(n: usize, no: usize, s: usize, kx: usize, p: usize) -> (usize, us
     (lo.min(hi), hi)
 }
 
-/// im2col of `nb` images `x` (`[nb][cin][h][w]`) into `cols` (`[cin·k·k][nb·ho·wo]`).
-fn im2col(g: &Geom, x: &[f32], nb: usize, cols: &mut [f32]) {
+/// Stride 1 (so `ho = h`, `wo = w`): kernel tap `(ky, kx)` reads output pixel `q`'s input at
+/// `q + shift` within the same image. Returns `shift` and the range `a..b` of chunk positions
+/// `n` with `n + shift` inside the chunk.
+fn s1_shift(g: &Geom, ky: usize, kx: usize, len: usize) -> (isize, usize, usize) {
+    let shift = (ky as isize - g.pad as isize) * g.w as isize + kx as isize - g.pad as isize;
+    if shift >= 0 {
+        (shift, 0, len.saturating_sub(shift as usize))
+    } else {
+        (shift, len.min(shift.unsigned_abs()), len)
+    }
+}
+
+/// Stride 1: for each kernel tap `ky·k + kx`, the pixels `q` of an `h×w` output image whose
+/// tap falls in the padding (their im2col entries are zero).
+fn s1_padding_taps(g: &Geom) -> Vec<Vec<usize>> {
+    let mut taps = Vec::with_capacity(g.k * g.k);
+    for ky in 0..g.k {
+        for kx in 0..g.k {
+            let (r0, r1) = valid_range(g.h, g.h, 1, ky, g.pad);
+            let (c0, c1) = valid_range(g.w, g.w, 1, kx, g.pad);
+            let mut qs = Vec::new();
+            for oy in 0..g.h {
+                for ox in 0..g.w {
+                    if !((r0..r1).contains(&oy) && (c0..c1).contains(&ox)) {
+                        qs.push(oy * g.w + ox);
+                    }
+                }
+            }
+            taps.push(qs);
+        }
+    }
+    taps
+}
+
+/// Zeroes the pixels `qs` of every `hw`-long image in `row`.
+fn zero_taps(row: &mut [f32], hw: usize, qs: &[usize]) {
+    if qs.is_empty() {
+        return;
+    }
+    for img in row.chunks_exact_mut(hw) {
+        for &q in qs {
+            img[q] = 0.0;
+        }
+    }
+}
+
+/// im2col of a chunk: `xt` `[cin][nb·h·w]` → `cols` `[cin·k·k][nb·ho·wo]`.
+fn im2col(g: &Geom, pad_taps: &[Vec<usize>], xt: &[f32], nb: usize, cols: &mut [f32]) {
     let n = nb * g.out_pix();
+    let nin = nb * g.h * g.w;
     let (k, s, p) = (g.k, g.stride, g.pad);
     for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
         let ci = r / (k * k);
         let ky = (r / k) % k;
         let kx = r % k;
+        let src = &xt[ci * nin..][..nin];
+        if s == 1 {
+            // one long shifted copy, then the padding taps set to zero
+            let (shift, a, b) = s1_shift(g, ky, kx, n);
+            row[..a].fill(0.0);
+            row[b..].fill(0.0);
+            if a < b {
+                let sa = (a as isize + shift) as usize;
+                row[a..b].copy_from_slice(&src[sa..sa + (b - a)]);
+            }
+            zero_taps(row, g.h * g.w, &pad_taps[ky * k + kx]);
+            continue;
+        }
         let (xlo, xhi) = valid_range(g.w, g.wo, s, kx, p);
         for bl in 0..nb {
-            let plane = &x[(bl * g.cin + ci) * g.h * g.w..][..g.h * g.w];
+            let plane = &src[bl * g.h * g.w..][..g.h * g.w];
             for oy in 0..g.ho {
                 let dst = &mut row[(bl * g.ho + oy) * g.wo..][..g.wo];
                 let iy = (oy * s + ky) as isize - p as isize;
@@ -363,56 +498,57 @@ fn im2col(g: &Geom, x: &[f32], nb: usize, cols: &mut [f32]) {
                     dst.fill(0.0);
                     continue;
                 }
-                let src = &plane[iy as usize * g.w..][..g.w];
+                let line = &plane[iy as usize * g.w..][..g.w];
                 dst[..xlo].fill(0.0);
                 dst[xhi..].fill(0.0);
                 let x0 = xlo * s + kx - p;
-                if s == 1 {
-                    dst[xlo..xhi].copy_from_slice(&src[x0..x0 + (xhi - xlo)]);
-                } else {
-                    for (d, v) in dst[xlo..xhi].iter_mut().zip(src[x0..].iter().step_by(s)) {
-                        *d = *v;
-                    }
+                for (d, v) in dst[xlo..xhi].iter_mut().zip(line[x0..].iter().step_by(s)) {
+                    *d = *v;
                 }
             }
         }
     }
 }
 
-/// col2im: adds `dcols` (`[cin·k·k][nb·ho·wo]`) into `dx` (`[nb][cin][h][w]`, zeroed first).
-fn col2im(g: &Geom, dcols: &[f32], nb: usize, dx: &mut [f32]) {
+/// col2im of a chunk: `dxt` (`[cin][nb·h·w]`) = Σ over taps of `dcols` (`[cin·k·k][n]`) put
+/// back at the input pixels they were read from. `dcols`' padding taps are zeroed on the way.
+fn col2im(g: &Geom, pad_taps: &[Vec<usize>], dcols: &mut [f32], nb: usize, dxt: &mut [f32]) {
     let n = nb * g.out_pix();
+    let nin = nb * g.h * g.w;
     let (k, s, p) = (g.k, g.stride, g.pad);
-    dx.fill(0.0);
-    for bl in 0..nb {
-        for ci in 0..g.cin {
-            let plane = &mut dx[(bl * g.cin + ci) * g.h * g.w..][..g.h * g.w];
-            for ky in 0..k {
-                for kx in 0..k {
-                    let r = (ci * k + ky) * k + kx;
-                    let row = &dcols[r * n..][..n];
-                    let (xlo, xhi) = valid_range(g.w, g.wo, s, kx, p);
-                    if xlo >= xhi {
-                        continue;
-                    }
-                    for oy in 0..g.ho {
-                        let iy = (oy * s + ky) as isize - p as isize;
-                        if iy < 0 || iy >= g.h as isize {
-                            continue;
-                        }
-                        let src = &row[(bl * g.ho + oy) * g.wo..][xlo..xhi];
-                        let dst = &mut plane[iy as usize * g.w..][..g.w];
-                        let x0 = xlo * s + kx - p;
-                        if s == 1 {
-                            for (d, v) in dst[x0..x0 + src.len()].iter_mut().zip(src) {
-                                *d += *v;
-                            }
-                        } else {
-                            for (d, v) in dst[x0..].iter_mut().step_by(s).zip(src) {
-                                *d += *v;
-                            }
-                        }
-                    }
+    dxt[..g.cin * nin].fill(0.0);
+    for (r, row) in dcols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
+        let ci = r / (k * k);
+        let ky = (r / k) % k;
+        let kx = r % k;
+        let dst = &mut dxt[ci * nin..][..nin];
+        if s == 1 {
+            zero_taps(row, g.h * g.w, &pad_taps[ky * k + kx]);
+            let (shift, a, b) = s1_shift(g, ky, kx, n);
+            if a < b {
+                let sa = (a as isize + shift) as usize;
+                for (d, v) in dst[sa..sa + (b - a)].iter_mut().zip(&row[a..b]) {
+                    *d += *v;
+                }
+            }
+            continue;
+        }
+        let (xlo, xhi) = valid_range(g.w, g.wo, s, kx, p);
+        if xlo >= xhi {
+            continue;
+        }
+        for bl in 0..nb {
+            let plane = &mut dst[bl * g.h * g.w..][..g.h * g.w];
+            for oy in 0..g.ho {
+                let iy = (oy * s + ky) as isize - p as isize;
+                if iy < 0 || iy >= g.h as isize {
+                    continue;
+                }
+                let src = &row[(bl * g.ho + oy) * g.wo..][xlo..xhi];
+                let line = &mut plane[iy as usize * g.w..][..g.w];
+                let x0 = xlo * s + kx - p;
+                for (d, v) in line[x0..].iter_mut().step_by(s).zip(src) {
+                    *d += *v;
                 }
             }
         }
@@ -423,52 +559,44 @@ fn col2im(g: &Geom, dcols: &[f32], nb: usize, dx: &mut [f32]) {
 fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
     let mut y = vec![0f32; g.batch * g.out_img()];
     let cb = g.chunk();
-    let kk = g.kk();
+    let (kk, pix, hw) = (g.kk(), g.out_pix(), g.h * g.w);
+    let direct = g.k == 1 && g.stride == 1;
+    let pad_taps = if g.stride == 1 {
+        s1_padding_taps(g)
+    } else {
+        Vec::new()
+    };
     y.par_chunks_mut(cb * g.out_img())
         .enumerate()
-        .try_for_each_init(
-            || {
-                (
-                    vec![0f32; kk * cb * g.out_pix()],
-                    vec![0f32; g.cout * cb * g.out_pix()],
-                )
-            },
-            |(cols, yt), (c, ychunk)| -> Result<()> {
-                let nb = ychunk.len() / g.out_img();
-                let n = nb * g.out_pix();
-                let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
-                im2col(g, xchunk, nb, cols);
+        .try_for_each(|(c, ychunk)| -> Result<()> {
+            let nb = ychunk.len() / g.out_img();
+            let n = nb * pix;
+            let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
+            SCRATCH.with(|s| {
+                let s = &mut *s.borrow_mut();
+                let xt = grow(&mut s.xt, g.cin * nb * hw);
+                to_channel_major(xchunk, nb, g.cin, hw, xt);
+                let xt: &[f32] = xt;
+                let cols: &[f32] = if direct {
+                    xt
+                } else {
+                    let cols = grow(&mut s.cols, kk * n);
+                    im2col(g, &pad_taps, xt, nb, cols);
+                    cols
+                };
+                let yt = grow(&mut s.yt, g.cout * n);
                 // yt[cout][n] = w[cout][kk] · cols[kk][n]
                 sgemm(
-                    Mat::out(&mut yt[..g.cout * n], g.cout, n, n, 1),
+                    Mat::out(yt, g.cout, n, n, 1),
                     false,
                     Mat::new(w, g.cout, kk, kk, 1),
-                    Mat::new(&cols[..kk * n], kk, n, n, 1),
+                    Mat::new(cols, kk, n, n, 1),
                 )?;
-                let pix = g.out_pix();
-                for bl in 0..nb {
-                    for co in 0..g.cout {
-                        let src = &yt[co * n + bl * pix..][..pix];
-                        let dst = &mut ychunk[(bl * g.cout + co) * pix..][..pix];
-                        let bc = bias[co];
-                        for (d, v) in dst.iter_mut().zip(src) {
-                            *d = *v + bc;
-                        }
-                    }
-                }
+                from_channel_major(yt, nb, g.cout, pix, Some(bias), ychunk);
                 Ok(())
-            },
-        )?;
+            })
+        })?;
     Ok(y)
-}
-
-/// Per-worker buffers and partial sums of the backward pass.
-struct BwdAcc {
-    dw: Vec<f32>,
-    db: Vec<f32>,
-    cols: Vec<f32>,
-    dcols: Vec<f32>,
-    dyt: Vec<f32>,
 }
 
 /// Backward pass: `[dx | dw | db]` in one buffer.
@@ -478,67 +606,77 @@ fn backward(g: &Geom, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     let mut out = vec![0f32; nx + nw + g.cout];
     let (dx, rest) = out.split_at_mut(nx);
     let cb = g.chunk();
-    let kk = g.kk();
-    let pix = g.out_pix();
-    let new_acc = || BwdAcc {
-        dw: vec![0f32; nw],
-        db: vec![0f32; g.cout],
-        cols: vec![0f32; kk * cb * pix],
-        dcols: vec![0f32; kk * cb * pix],
-        dyt: vec![0f32; g.cout * cb * pix],
+    let (kk, pix, hw) = (g.kk(), g.out_pix(), g.h * g.w);
+    let direct = g.k == 1 && g.stride == 1;
+    let pad_taps = if g.stride == 1 {
+        s1_padding_taps(g)
+    } else {
+        Vec::new()
     };
-    let partial = dx
+    let zeros = || (vec![0f32; nw], vec![0f32; g.cout]);
+    let (pdw, pdb) = dx
         .par_chunks_mut(cb * g.in_img())
         .enumerate()
-        .try_fold(new_acc, |mut acc, (c, dxchunk)| -> Result<BwdAcc> {
+        .try_fold(zeros, |(mut dw, mut db), (c, dxchunk)| -> Result<_> {
             let nb = dxchunk.len() / g.in_img();
             let n = nb * pix;
             let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
             let dychunk = &dy[c * cb * g.out_img()..][..nb * g.out_img()];
-            // dyt[cout][n] from dy[nb][cout][pix]; bias gradient on the way.
-            for co in 0..g.cout {
-                let mut s = 0f32;
-                for bl in 0..nb {
-                    let src = &dychunk[(bl * g.cout + co) * pix..][..pix];
-                    acc.dyt[co * n + bl * pix..][..pix].copy_from_slice(src);
-                    s += src.iter().sum::<f32>();
+            SCRATCH.with(|s| -> Result<()> {
+                let s = &mut *s.borrow_mut();
+                // dyt[cout][n] and the bias gradient
+                let dyt = grow(&mut s.yt, g.cout * n);
+                to_channel_major(dychunk, nb, g.cout, pix, dyt);
+                for (co, d) in db.iter_mut().enumerate() {
+                    *d += sum_f32(&dyt[co * n..][..n]);
                 }
-                acc.db[co] += s;
-            }
-            im2col(g, xchunk, nb, &mut acc.cols);
-            // dw[cout][kk] += dyt[cout][n] · colsᵀ[n][kk]
-            sgemm(
-                Mat::out(&mut acc.dw, g.cout, kk, kk, 1),
-                true,
-                Mat::new(&acc.dyt[..g.cout * n], g.cout, n, n, 1),
-                Mat::new(&acc.cols[..kk * n], n, kk, 1, n),
-            )?;
-            // dcols[kk][n] = wᵀ[kk][cout] · dyt[cout][n]
-            sgemm(
-                Mat::out(&mut acc.dcols[..kk * n], kk, n, n, 1),
-                false,
-                Mat::new(w, kk, g.cout, 1, kk),
-                Mat::new(&acc.dyt[..g.cout * n], g.cout, n, n, 1),
-            )?;
-            col2im(g, &acc.dcols, nb, dxchunk);
-            Ok(acc)
+                let dyt: &[f32] = dyt;
+                let xt = grow(&mut s.xt, g.cin * nb * hw);
+                to_channel_major(xchunk, nb, g.cin, hw, xt);
+                {
+                    let xt: &[f32] = xt;
+                    let cols: &[f32] = if direct {
+                        xt
+                    } else {
+                        let cols = grow(&mut s.cols, kk * n);
+                        im2col(g, &pad_taps, xt, nb, cols);
+                        cols
+                    };
+                    // dw[cout][kk] += dyt[cout][n] · colsᵀ[n][kk]
+                    sgemm(
+                        Mat::out(&mut dw, g.cout, kk, kk, 1),
+                        true,
+                        Mat::new(dyt, g.cout, n, n, 1),
+                        Mat::new(cols, n, kk, 1, n),
+                    )?;
+                }
+                // dcols[kk][n] = wᵀ[kk][cout] · dyt[cout][n]; for 1×1 stride 1 that is dxt.
+                let wt = Mat::new(w, kk, g.cout, 1, kk);
+                let dyt_m = Mat::new(dyt, g.cout, n, n, 1);
+                if direct {
+                    sgemm(Mat::out(xt, kk, n, n, 1), false, wt, dyt_m)?;
+                } else {
+                    let dcols = grow(&mut s.dcols, kk * n);
+                    sgemm(Mat::out(dcols, kk, n, n, 1), false, wt, dyt_m)?;
+                    col2im(g, &pad_taps, dcols, nb, xt);
+                }
+                from_channel_major(xt, nb, g.cin, hw, None, dxchunk);
+                Ok(())
+            })?;
+            Ok((dw, db))
         })
-        .map(|acc| acc.map(|a| (a.dw, a.db)))
-        .try_reduce(
-            || (vec![0f32; nw], vec![0f32; g.cout]),
-            |(mut dw, mut db), (dw2, db2)| {
-                for (u, v) in dw.iter_mut().zip(&dw2) {
-                    *u += *v;
-                }
-                for (u, v) in db.iter_mut().zip(&db2) {
-                    *u += *v;
-                }
-                Ok((dw, db))
-            },
-        )?;
+        .try_reduce(zeros, |(mut dw, mut db), (dw2, db2)| {
+            for (u, v) in dw.iter_mut().zip(&dw2) {
+                *u += *v;
+            }
+            for (u, v) in db.iter_mut().zip(&db2) {
+                *u += *v;
+            }
+            Ok((dw, db))
+        })?;
     let (dw, db) = rest.split_at_mut(nw);
-    dw.copy_from_slice(&partial.0);
-    db.copy_from_slice(&partial.1);
+    dw.copy_from_slice(&pdw);
+    db.copy_from_slice(&pdb);
     Ok(out)
 }
 
