@@ -1,7 +1,9 @@
 //! Per-op profile at the reference networks' shapes: candle's composed ops vs the fused ops of
 //! this crate, forward and forward+backward, in milliseconds (median over repetitions).
 //!
-//! `cargo run --release -p fused-ops --example op_profile [--json] [reps]`
+//! `cargo run --release -p fused-ops --example op_profile [--json] [reps] [filter]`
+//!
+//! `filter`: only the ops whose name contains it.
 //!
 //! The forward runs on tracked inputs (as in a training step, so the fused ops also store what
 //! their backward needs); forward+backward adds `L = Σ y ⊙ r` and `L.backward()`. Rows without a
@@ -160,6 +162,11 @@ fn main() -> Result<()> {
         .find_map(|a| a.parse().ok())
         .unwrap_or(20)
         .max(1);
+    let filter = args
+        .iter()
+        .find(|a| *a != "--json" && a.parse::<usize>().is_err())
+        .cloned()
+        .unwrap_or_default();
     let threads = candle_core::utils::get_num_threads();
     if !json {
         println!("threads: {threads}, median of {reps} repetitions, ms");
@@ -169,7 +176,7 @@ fn main() -> Result<()> {
         );
         println!("|---|---|---|---|---|---|---|---|");
     }
-    for c in cases() {
+    for c in cases().into_iter().filter(|c| c.op.contains(&filter)) {
         // Interleave: composed, fused, composed, fused; keep the better of each pair.
         let (cf1, cb1) = time(&c, false, reps)?;
         let (ff1, fb1) = time(&c, true, reps)?;
