@@ -1,6 +1,7 @@
 //! CLI integration tests: spawn the built `kexue` binary. One module per domain.
 
 mod cws;
+mod diffusion_cov;
 mod diffusion_lab;
 mod diffusion_likelihood;
 mod diffusion_nn;

@@ -1,5 +1,5 @@
 //! `kexue diffusion …`: the laboratory on exact scores (`lab.rs`) and the neural pipeline
-//! (`nn.rs`: train, gamma, sample, eval, demo), the ODE likelihood (`likelihood.rs`) and the
+//! (`nn.rs`: train, train-cov, gamma, sample, eval, demo), the ODE likelihood (`likelihood.rs`) and the
 //! optimal trajectory (`trajectory.rs`).
 
 mod lab;
@@ -23,6 +23,8 @@ enum Command {
     Lab(lab::Args),
     /// Train an ε-network.
     Train(nn::TrainArgs),
+    /// Train the SN-/NPR-DPM covariance head of a checkpoint (ε-network frozen).
+    TrainCov(nn::TrainCovArgs),
     /// Estimate Γ_t (mean squared ε-prediction) for Analytic-DPM from a checkpoint.
     Gamma(nn::GammaArgs),
     /// Draw samples from a checkpoint (or an exact-score law) with a discrete or continuous sampler.
@@ -42,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Lab(a) => lab::run(a),
         Command::Train(a) => nn::train(a),
+        Command::TrainCov(a) => nn::train_cov(a),
         Command::Gamma(a) => nn::gamma(a),
         Command::Sample(a) => nn::sample(a),
         Command::Eval(a) => nn::eval(a),

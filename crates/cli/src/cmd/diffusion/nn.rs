@@ -9,15 +9,16 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use diffusion::analytic::{Gamma, estimate_gamma};
-use diffusion::covariance::{CovConfig, CovSampler, sample_cov};
+use diffusion::covariance::{CovConfig, CovKind, CovSampler, sample_cov};
 use diffusion::exact::sample_law;
 use diffusion::metrics::energy_distance;
 use diffusion::sde::Sde;
 use diffusion::solvers::{ContinuousSampler, SolverConfig, sample_continuous};
 use diffusion::{EpsPredictor, Sampler, Schedule, Trajectory, optimal_trajectory};
 use diffusion_nn::checkpoint::{self, CheckpointMeta, Weights};
+use diffusion_nn::cov;
 use diffusion_nn::data::{self, DataShape, DataSpec, Dataset};
-use diffusion_nn::pipeline::{self, EvalRow, GammaFile};
+use diffusion_nn::pipeline::{self, EvalRow, EvalSampler, GammaFile};
 use diffusion_nn::train::{self, ScheduleConfig, ScheduleKind, Start, TrainConfig, TrainSetup};
 use diffusion_nn::{DeviceChoice, EpsNetConfig, MlpConfig, Model, NetPredictor, UnetConfig};
 use rand::SeedableRng;
@@ -315,6 +316,214 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Which covariance head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum KindArg {
+    /// SN-DPM: h ≈ E[ε⊙ε | x_t].
+    Sn,
+    /// NPR-DPM: g ≈ E[(ε − ε̂)⊙² | x_t] around the frozen ε-network.
+    Npr,
+}
+
+impl KindArg {
+    fn kind(self) -> CovKind {
+        match self {
+            KindArg::Sn => CovKind::Sn,
+            KindArg::Npr => CovKind::Npr,
+        }
+    }
+}
+
+/// The command that makes a missing head.
+fn train_cov_hint(dir: &Path, kind: CovKind) -> String {
+    format!(
+        "no {} covariance head in {}: run `kexue diffusion train-cov --ckpt {} --kind {}`",
+        cov::label(kind),
+        dir.display(),
+        dir.display(),
+        kind.name()
+    )
+}
+
+/// Arguments of `kexue diffusion train-cov`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Trains the covariance head of SN-DPM (--kind sn: h ≈ E[ε⊙ε | x_t]) or NPR-DPM \
+(--kind npr: g ≈ E[(ε − ε̂)⊙² | x_t]) for the checkpoint in --ckpt, with its ε-network (EMA \
+weights) frozen: a second network of the same architecture with a softplus output, loss \
+‖head − target‖² summed over dimensions, on the checkpoint's own training data. The same loop \
+as `train`: AdamW, warm-up, gradient clipping, EMA, atomic checkpoints every --checkpoint-every \
+steps (cov-KIND.json, cov-KIND.safetensors with the EMA weights, cov-KIND.train.safetensors for \
+--resume), bit-identical --resume, and a NaN or infinite loss stops with the last good head \
+kept. The head records which ε-weights it belongs to; sample/eval refuse a head trained against \
+other weights.\n\n\
+Examples:\n  kexue diffusion train-cov --ckpt artifacts/digits --kind sn --steps 1500\n  \
+kexue diffusion train-cov --ckpt artifacts/digits --kind sn --resume --steps 3000\n  \
+kexue diffusion sample --ckpt artifacts/digits --sampler sn-ddpm --steps 10"
+)]
+pub struct TrainCovArgs {
+    /// Checkpoint folder of the ε-network (the head is written beside it).
+    #[arg(long, value_name = "DIR")]
+    ckpt: PathBuf,
+    /// Which head.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// Total optimisation steps (with --resume: the new total; default 2000).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Rows per batch (default 128).
+    #[arg(long, alias = "batch")]
+    batch_size: Option<usize>,
+    /// AdamW learning rate (default 1e-3).
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Seed of the initial weights and of every batch (default 0).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write the head every this many steps (default 500).
+    #[arg(long)]
+    checkpoint_every: Option<u64>,
+    /// EMA decay of the weights used for sampling (default 0.999).
+    #[arg(long)]
+    ema_decay: Option<f64>,
+    /// Continue the head in --ckpt.
+    #[arg(long)]
+    resume: bool,
+    /// Print a JSON summary instead of the sentence.
+    #[arg(long)]
+    json: bool,
+    /// Device (cuda needs a build with `--features cuda`).
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+}
+
+#[derive(Debug, Serialize)]
+struct TrainCovReport {
+    checkpoint: String,
+    kind: &'static str,
+    first_step: u64,
+    last_step: u64,
+    seconds: f64,
+    steps_per_sec: f64,
+    smoothed_loss: f64,
+    n_params: usize,
+    files: Vec<String>,
+}
+
+/// Runs `kexue diffusion train-cov`.
+pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
+    let kind = args.kind.kind();
+    let device = open_device(args.device)?;
+    let eps_meta = checkpoint::read_meta(&args.ckpt)?;
+    let (mut train, start) = if args.resume {
+        if !cov::has_head(&args.ckpt, kind) {
+            bail!("--resume: {}", train_cov_hint(&args.ckpt, kind));
+        }
+        let head = cov::read_head_meta(&args.ckpt, kind)?;
+        let mut train = head.train.clone();
+        train.steps = args.steps.unwrap_or(train.steps);
+        if train.steps <= head.step {
+            bail!(
+                "the {} head in {} is already at step {}; pass --steps above it to train further",
+                cov::label(kind),
+                args.ckpt.display(),
+                head.step
+            );
+        }
+        for (flag, given) in [
+            ("--batch-size", args.batch_size.is_some()),
+            ("--lr", args.lr.is_some()),
+            ("--seed", args.seed.is_some()),
+            ("--ema-decay", args.ema_decay.is_some()),
+        ] {
+            if given {
+                bail!("{flag} cannot change with --resume (the head keeps its settings)");
+            }
+        }
+        (train, Start::Resume)
+    } else {
+        if cov::has_head(&args.ckpt, kind) {
+            bail!(
+                "{} already holds an {} head: continue it with --resume, or remove {}",
+                args.ckpt.display(),
+                cov::label(kind),
+                args.ckpt.join(cov::head_files(kind).0).display()
+            );
+        }
+        let mut train = TrainConfig::default();
+        train.steps = args.steps.unwrap_or(train.steps);
+        train.batch_size = args.batch_size.unwrap_or(train.batch_size);
+        train.lr = args.lr.unwrap_or(train.lr);
+        train.seed = args.seed.unwrap_or(train.seed);
+        train.ema_decay = args.ema_decay.unwrap_or(train.ema_decay);
+        (train, Start::Fresh)
+    };
+    train.checkpoint_every = args.checkpoint_every.unwrap_or(train.checkpoint_every);
+    let data = load_data(&eps_meta.data.spec)?;
+    if !args.json {
+        eprintln!(
+            "training the {} head of {} ({} train rows of {}) for {} steps, batch {}",
+            cov::label(kind),
+            args.ckpt.display(),
+            data.n_train(),
+            data.dim(),
+            train.steps,
+            train.batch_size
+        );
+    }
+    let pb = bar(
+        train.steps,
+        "{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
+    );
+    let report = cov::train_cov(kind, &train, &args.ckpt, &data, start, &device, &mut |p| {
+        pb.set_position(p.step);
+        pb.set_message(format!(
+            "loss {:.4} | {:.1} steps/s",
+            p.smoothed_loss, p.steps_per_sec
+        ));
+    });
+    pb.finish_and_clear();
+    let report = report.with_context(|| {
+        format!(
+            "training the {} head in {}",
+            cov::label(kind),
+            args.ckpt.display()
+        )
+    })?;
+    let (json, weights, train_file) = cov::head_files(kind);
+    let out = TrainCovReport {
+        checkpoint: args.ckpt.display().to_string(),
+        kind: kind.name(),
+        first_step: report.first_step,
+        last_step: report.last_step,
+        seconds: report.seconds,
+        steps_per_sec: (report.last_step + 1 - report.first_step) as f64 / report.seconds.max(1e-9),
+        smoothed_loss: report.smoothed_loss,
+        n_params: report.n_params,
+        files: [json, weights, train_file]
+            .iter()
+            .map(|f| args.ckpt.join(f).display().to_string())
+            .collect(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "trained the {} head ({} parameters) steps {}..{} in {:.1}s ({:.1} steps/s), smoothed \
+             loss {:.4}; wrote {}",
+            cov::label(kind),
+            out.n_params,
+            out.first_step,
+            out.last_step,
+            out.seconds,
+            out.steps_per_sec,
+            out.smoothed_loss,
+            out.files.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// A loaded checkpoint with what every command needs.
 struct Loaded {
     meta: CheckpointMeta,
@@ -331,6 +540,22 @@ fn load_ckpt(dir: &Path, weights: Weights, device: DeviceArg) -> anyhow::Result<
         model,
         schedule,
     })
+}
+
+/// The covariance head of `kind` beside the checkpoint, or an error naming the command that
+/// makes it.
+fn load_head(
+    ck: &Loaded,
+    dir: &Path,
+    kind: CovKind,
+    device: DeviceArg,
+) -> anyhow::Result<cov::CovNet> {
+    if !cov::has_head(dir, kind) {
+        bail!("{}", train_cov_hint(dir, kind));
+    }
+    let device = open_device(device)?;
+    let (_, head) = cov::load_head(dir, kind, &ck.meta, &ck.model, &device)?;
+    Ok(head)
 }
 
 /// Γ from `cache_dir`'s cache if it matches (m, seed, step), else estimated and cached there.
@@ -501,7 +726,10 @@ optimum); continuous em, pc, ode-euler, ode-heun, ode-rk45, dpm-solver++ on the 
 schedule read as a VP SDE (they report their NFE). --data gauss|gmm|rademacher replaces the \
 checkpoint by an exact ε-predictor and also prints the energy distance to fresh data. \
 Analytic samplers use Γ from the cache next to the checkpoint (estimated with --m rows first \
-if missing). Discrete data: x̂_0 clipped to [−1, 1], last step returns the mean, σ² of the step \
+if missing). sn-ddpm, sn-ddim, npr-ddpm, npr-ddim (SN-/NPR-DPM, spec §7) take the means of \
+ddpm-tilde / ddim (η = 0) and per-dimension variances λ² + γ²·clip(σ̄²(x_t)) from the covariance \
+head beside the checkpoint (made by `kexue diffusion train-cov --ckpt DIR --kind sn|npr`), or \
+from the exact head of --data gauss|gmm. Discrete data: x̂_0 clipped to [−1, 1], last step returns the mean, σ² of the step \
 into x_1 clipped at one quantisation level.\n\n\
 Example:\n  kexue diffusion sample --ckpt models/digits --sampler analytic-ddpm --steps 10 \
 --png grid.png"
@@ -520,7 +748,8 @@ pub struct SampleArgs {
     #[arg(long, value_name = "LAW")]
     data: Option<String>,
     /// Sampler name: discrete ddpm-beta | ddpm-tilde | analytic-ddpm | ddim | analytic-ddim,
-    /// or continuous em | pc | ode-euler | ode-heun | ode-rk45 | dpm-solver++.
+    /// covariance sn-ddpm | sn-ddim | npr-ddpm | npr-ddim, or continuous em | pc | ode-euler |
+    /// ode-heun | ode-rk45 | dpm-solver++.
     #[arg(long)]
     sampler: String,
     /// Number of steps K (1 ≤ K ≤ N; for ode-rk45 ignored, the step size is adaptive).
@@ -550,6 +779,10 @@ pub struct SampleArgs {
     /// Use the raw weights instead of the EMA weights.
     #[arg(long)]
     raw_weights: bool,
+    /// With --ckpt: also print the energy distance between the samples and (up to 1000 rows of)
+    /// the held-out split, a sample-quality proxy (0 for equal laws; FID is not available).
+    #[arg(long)]
+    energy: bool,
     /// Device.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
@@ -651,11 +884,38 @@ fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Re
             );
             (x?, what)
         }
-        AnySampler::Covariance(c) => bail!(
-            "{} needs a covariance head, and training one (`kexue diffusion train-cov`) is not \
-             implemented yet; it runs on exact scores with --data gauss|gmm",
-            c.name()
-        ),
+        AnySampler::Covariance(c) => {
+            let head = load_head(&ck, dir, c.kind, args.device)?;
+            let gamma = if args.trajectory == TrajectoryArg::Optimal {
+                gamma_for(&ck, dir, args.m, 0, Reuse::Exact)?.0.to_gamma()?
+            } else {
+                Gamma::unknown(ck.schedule.n_steps())
+            };
+            let trajectory = args.trajectory.build(&ck.schedule, args.steps, &gamma)?;
+            let pb = bar(
+                args.steps as u64,
+                "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
+            );
+            let x = pipeline::sample_cov(
+                &ck.model,
+                &head,
+                &ck.meta,
+                &ck.schedule,
+                c,
+                &trajectory,
+                args.n,
+                args.seed,
+                &mut |i| pb.set_position(i as u64 + 1),
+            );
+            pb.finish_and_clear();
+            let what = format!(
+                "{} on the {} trajectory of {} steps",
+                c.name(),
+                args.trajectory.name(),
+                args.steps
+            );
+            (x?, what)
+        }
         AnySampler::Continuous(c) => {
             let net = NetPredictor::new(&ck.model, pipeline::MAX_BATCH);
             let sde = Sde::from_schedule(&ck.schedule);
@@ -670,7 +930,30 @@ fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Re
     if let Some(npy) = &args.npy {
         diffusion_nn::output::write_npy(&x, ck.meta.data.shape, npy)?;
     }
-    report_samples(args, &x, ck.meta.data.shape.dim(), &what, started, None);
+    let held_out = if args.energy {
+        let data = load_data(&ck.meta.data.spec)?;
+        let d = data.dim();
+        let rows = data.n_test().min(1000);
+        if rows < 2 {
+            bail!("--energy: {} has fewer than 2 held-out rows", data.spec);
+        }
+        Some(
+            data.test[..rows * d]
+                .iter()
+                .map(|&v| v as f64)
+                .collect::<Vec<f64>>(),
+        )
+    } else {
+        None
+    };
+    report_samples(
+        args,
+        &x,
+        ck.meta.data.shape.dim(),
+        &what,
+        started,
+        held_out.as_deref().map(|h| (h, "the held-out split")),
+    );
     Ok(())
 }
 
@@ -794,7 +1077,7 @@ fn sample_law_cmd(args: &SampleArgs, name: &str, sampler: AnySampler) -> anyhow:
     if let Some(npy) = &args.npy {
         diffusion_nn::output::write_npy(&x, shape, npy)?;
     }
-    report_samples(args, &x, dim, &what, started, Some(&fresh));
+    report_samples(args, &x, dim, &what, started, Some((&fresh, "fresh data")));
     Ok(())
 }
 
@@ -806,7 +1089,7 @@ fn report_samples(
     dim: usize,
     what: &str,
     started: Instant,
-    fresh: Option<&[f64]>,
+    reference: Option<(&[f64], &str)>,
 ) {
     let rows = x.len() / dim;
     let mean: Vec<f64> = (0..dim)
@@ -827,11 +1110,11 @@ fn report_samples(
         let more = if v.len() > 4 { ", …" } else { "" };
         format!("[{}{more}]", shown.join(", "))
     };
-    let ed = fresh
-        .map(|f| {
+    let ed = reference
+        .map(|(r, name)| {
             format!(
-                ", energy distance to fresh data {:.5}",
-                energy_distance(x, f, dim)
+                ", energy distance to {name} {:.5}",
+                energy_distance(x, r, dim)
             )
         })
         .unwrap_or_default();
@@ -861,7 +1144,9 @@ fn report_samples(
     after_help = "For each sampler × K (on --trajectory, even by default) the NELBO of the held-out \
 split in bits/dim (paper-A §6.1: prior KL + per-step KLs with one fresh x_t per row and term + \
 discretised-Gaussian decoder with L levels and variance β̃_{1|2}). Only samplers of the DDPM \
-forward process have a finite NELBO. The table goes to stdout (JSON with --json) and always to \
+forward process have a finite NELBO: ddpm-tilde, ddpm-beta, analytic-ddpm, and sn-ddpm / \
+npr-ddpm, whose KL terms use per-dimension variances from the covariance head (train it first \
+with `kexue diffusion train-cov`). All samplers of one K see the same x_t draws. The table goes to stdout (JSON with --json) and always to \
 --out (default DIR/eval.json): {\"checkpoint\", \"data\", \"levels\", \"n_test\", \"gamma_m\", \
 \"rows\": [{\"sampler\", \"steps\", \"bpd\", \"std_err\", \"seconds\"}]}.\n\n\
 Example:\n  kexue diffusion eval --ckpt models/digits --steps 10,25,50,100"
@@ -873,7 +1158,7 @@ pub struct EvalArgs {
     /// Trajectory lengths K, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "10,25,50,100")]
     steps: Vec<usize>,
-    /// Samplers, comma-separated.
+    /// Samplers, comma-separated (ddpm-tilde, ddpm-beta, analytic-ddpm, sn-ddpm, npr-ddpm).
     #[arg(
         long,
         value_delimiter = ',',
@@ -957,7 +1242,7 @@ fn run_eval(
     ck: &Loaded,
     ckpt_dir: &Path,
     gamma: &GammaFile,
-    samplers: &[Sampler],
+    samplers: &[EvalSampler<'_>],
     ks: &[usize],
     kind: TrajectoryArg,
     limit: Option<usize>,
@@ -1010,16 +1295,30 @@ fn run_eval(
 
 /// Runs `kexue diffusion eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    let samplers: Vec<Sampler> = args
-        .samplers
-        .iter()
-        .map(|s| parse_sampler(s, 0.0))
-        .collect::<anyhow::Result<_>>()?;
-    if let Some(bad) = samplers.iter().find(|s| !s.has_likelihood()) {
-        bail!(
-            "{} has no finite NELBO (its forward process has λ = 0); use ddpm-tilde, ddpm-beta or analytic-ddpm",
-            bad.name()
-        );
+    let mut samplers: Vec<Sampler> = Vec::new();
+    let mut cov_samplers: Vec<CovSampler> = Vec::new();
+    for name in &args.samplers {
+        match CovSampler::from_name(name) {
+            Ok(c) if c.ddim_eta.is_some() => bail!(
+                "{name} has no finite NELBO (its forward process has λ = 0); use sn-ddpm or npr-ddpm"
+            ),
+            Ok(c) => cov_samplers.push(c),
+            Err(_) => {
+                let s = parse_sampler(name, 0.0).map_err(|_| {
+                    anyhow::anyhow!(
+                        "unknown sampler `{name}` for eval (expected ddpm-tilde, ddpm-beta, \
+                         analytic-ddpm, sn-ddpm or npr-ddpm)"
+                    )
+                })?;
+                if !s.has_likelihood() {
+                    bail!(
+                        "{} has no finite NELBO (its forward process has λ = 0); use ddpm-tilde, ddpm-beta, analytic-ddpm, sn-ddpm or npr-ddpm",
+                        s.name()
+                    );
+                }
+                samplers.push(s);
+            }
+        }
     }
     let out = args
         .out
@@ -1030,12 +1329,23 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     for &k in &args.steps {
         check_k(k, &ck.schedule)?;
     }
+    let heads = cov_samplers
+        .iter()
+        .map(|c| load_head(&ck, &args.ckpt, c.kind, args.device))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut all: Vec<EvalSampler<'_>> = samplers.iter().map(|&s| EvalSampler::Scalar(s)).collect();
+    all.extend(
+        cov_samplers
+            .iter()
+            .zip(&heads)
+            .map(|(&c, h)| EvalSampler::Cov(c, h)),
+    );
     let (gamma, _) = gamma_for(&ck, &args.ckpt, args.m, 0, Reuse::Any)?;
     let report = run_eval(
         &ck,
         &args.ckpt,
         &gamma,
-        &samplers,
+        &all,
         &args.steps,
         args.trajectory,
         args.limit,
@@ -1154,7 +1464,11 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         &ck,
         &ckpt,
         &gamma,
-        &[Sampler::DdpmTilde, Sampler::DdpmBeta, Sampler::AnalyticDdpm],
+        &[
+            EvalSampler::Scalar(Sampler::DdpmTilde),
+            EvalSampler::Scalar(Sampler::DdpmBeta),
+            EvalSampler::Scalar(Sampler::AnalyticDdpm),
+        ],
         &ks,
         TrajectoryArg::Even,
         None,

@@ -1,0 +1,331 @@
+//! CLI tests for `kexue diffusion train-cov` and the SN-/NPR-DPM samplers on checkpoints
+//! (`sample`, `eval`). Tiny MLPs with N = 100 keep each test to a few seconds.
+
+use std::path::{Path, PathBuf};
+
+use super::kexue;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli-diffusion-cov")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = kexue(args, "");
+    assert!(
+        out.status.success(),
+        "kexue {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
+fn fails(args: &[&str]) -> String {
+    let out = kexue(args, "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
+    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    err
+}
+
+fn train_eps(dir: &Path, steps: &str) {
+    ok(&[
+        "diffusion",
+        "train",
+        "--data",
+        "moons",
+        "--out",
+        s(dir),
+        "--steps",
+        steps,
+        "--net",
+        "mlp",
+        "--hidden",
+        "32",
+        "--depth",
+        "2",
+        "--n-timesteps",
+        "100",
+        "--checkpoint-every",
+        "10",
+        "--batch-size",
+        "64",
+    ]);
+}
+
+fn train_cov(dir: &Path, kind: &str, steps: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "diffusion",
+        "train-cov",
+        "--ckpt",
+        s(dir),
+        "--kind",
+        kind,
+        "--steps",
+        steps,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&ok(&args)).expect("train-cov --json prints one JSON object")
+}
+
+fn sample(dir: &Path, sampler: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "diffusion",
+        "sample",
+        "--ckpt",
+        s(dir),
+        "--sampler",
+        sampler,
+        "--n",
+        "50",
+    ];
+    args.extend_from_slice(extra);
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+#[test]
+fn train_cov_then_every_covariance_sampler_and_eval() {
+    let dir = scratch("pipeline");
+    train_eps(&dir, "20");
+
+    // Before train-cov: the samplers name the command that makes the head.
+    for (sampler, kind) in [("sn-ddpm", "sn"), ("npr-ddim", "npr")] {
+        let args = sample(&dir, sampler, &["--steps", "10"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails(&args);
+        let want = format!(
+            "no {} covariance head in {}: run `kexue diffusion train-cov --ckpt {} --kind {kind}`",
+            kind.to_uppercase(),
+            dir.display(),
+            dir.display()
+        );
+        assert!(err.contains(&want), "{err}");
+    }
+    let err = fails(&[
+        "diffusion",
+        "eval",
+        "--ckpt",
+        s(&dir),
+        "--samplers",
+        "npr-ddpm",
+        "--steps",
+        "5",
+        "--m",
+        "10",
+    ]);
+    assert!(err.contains("train-cov --ckpt"), "{err}");
+
+    // Train, refuse a second fresh run, resume to a higher step.
+    let r = train_cov(
+        &dir,
+        "sn",
+        "10",
+        &["--batch", "32", "--checkpoint-every", "5"],
+    );
+    assert_eq!(
+        (r["first_step"].as_u64(), r["last_step"].as_u64()),
+        (Some(1), Some(10))
+    );
+    assert!(r["smoothed_loss"].as_f64().is_some_and(f64::is_finite));
+    for f in r["files"].as_array().unwrap() {
+        assert!(Path::new(f.as_str().unwrap()).is_file(), "{f}");
+    }
+    let err = fails(&[
+        "diffusion",
+        "train-cov",
+        "--ckpt",
+        s(&dir),
+        "--kind",
+        "sn",
+        "--steps",
+        "10",
+    ]);
+    assert!(err.contains("already holds an SN head"), "{err}");
+    let r = train_cov(&dir, "sn", "16", &["--resume"]);
+    assert_eq!(
+        (r["first_step"].as_u64(), r["last_step"].as_u64()),
+        (Some(11), Some(16))
+    );
+    let err = fails(&[
+        "diffusion",
+        "train-cov",
+        "--ckpt",
+        s(&dir),
+        "--kind",
+        "sn",
+        "--steps",
+        "12",
+        "--resume",
+    ]);
+    assert!(err.contains("already at step 16"), "{err}");
+    train_cov(&dir, "npr", "10", &["--batch", "32"]);
+
+    for sampler in ["sn-ddpm", "sn-ddim", "npr-ddpm", "npr-ddim"] {
+        let npy = dir.join(format!("{sampler}.npy"));
+        let args = sample(
+            &dir,
+            sampler,
+            &["--steps", "10", "--npy", s(&npy), "--energy"],
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let line = ok(&args);
+        assert!(
+            line.contains(&format!("50 samples with {sampler} on the even trajectory")),
+            "{line}"
+        );
+        assert!(
+            line.contains("energy distance to the held-out split"),
+            "{line}"
+        );
+        assert!(!line.contains("NaN"), "{line}");
+        assert_eq!(std::fs::metadata(&npy).unwrap().len(), 128 + 50 * 2 * 4);
+    }
+    // The optimal trajectory (needs Γ) works with the covariance samplers too.
+    let args = sample(
+        &dir,
+        "npr-ddpm",
+        &["--steps", "5", "--trajectory", "optimal", "--m", "10"],
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert!(ok(&args).contains("npr-ddpm on the optimal trajectory of 5 steps"));
+
+    // eval: SN/NPR-DDPM rows beside the scalar samplers, same K.
+    let out = dir.join("eval.json");
+    let v: serde_json::Value = serde_json::from_str(&ok(&[
+        "diffusion",
+        "eval",
+        "--ckpt",
+        s(&dir),
+        "--samplers",
+        "analytic-ddpm,sn-ddpm,npr-ddpm",
+        "--steps",
+        "5,20",
+        "--m",
+        "10",
+        "--json",
+        "--out",
+        s(&out),
+    ]))
+    .unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for name in ["analytic-ddpm", "sn-ddpm", "npr-ddpm"] {
+        for k in [5, 20] {
+            let row = rows
+                .iter()
+                .find(|r| r["sampler"] == name && r["steps"] == k)
+                .unwrap_or_else(|| panic!("no row {name} K={k}"));
+            assert!(row["bpd"].as_f64().is_some_and(f64::is_finite), "{row}");
+        }
+    }
+    // The two heads give different NELBOs (the rows really use the heads).
+    let bpd = |name: &str| {
+        rows.iter()
+            .find(|r| r["sampler"] == name && r["steps"] == 5)
+            .unwrap()["bpd"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((bpd("sn-ddpm") - bpd("npr-ddpm")).abs() > 1e-6);
+    // DDIM variants have no finite NELBO.
+    let err = fails(&[
+        "diffusion",
+        "eval",
+        "--ckpt",
+        s(&dir),
+        "--samplers",
+        "sn-ddim",
+        "--steps",
+        "5",
+    ]);
+    assert!(err.contains("no finite NELBO"), "{err}");
+    // K > N.
+    let args = sample(&dir, "sn-ddpm", &["--steps", "101"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = fails(&args);
+    assert!(err.contains("out of range"), "{err}");
+}
+
+#[test]
+fn heads_that_do_not_match_are_refused() {
+    let dir = scratch("mismatch");
+    train_eps(&dir, "10");
+    // Not a checkpoint folder; resume without a head.
+    let empty = scratch("empty");
+    let err = fails(&[
+        "diffusion",
+        "train-cov",
+        "--ckpt",
+        s(&empty),
+        "--kind",
+        "sn",
+    ]);
+    assert!(err.contains("not a checkpoint folder"), "{err}");
+    let err = fails(&[
+        "diffusion",
+        "train-cov",
+        "--ckpt",
+        s(&dir),
+        "--kind",
+        "npr",
+        "--resume",
+    ]);
+    assert!(err.contains("no NPR covariance head"), "{err}");
+    // An unknown kind is clap's usage error (exit 2) naming the value.
+    let out = kexue(
+        &[
+            "diffusion",
+            "train-cov",
+            "--ckpt",
+            s(&dir),
+            "--kind",
+            "both",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'both'"));
+
+    train_cov(&dir, "sn", "4", &[]);
+    let args = sample(&dir, "sn-ddpm", &["--steps", "5"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&args);
+
+    // Mismatched shapes: the head's JSON claims a wider network than its tensors hold.
+    let json = dir.join("cov-sn.json");
+    let text = std::fs::read_to_string(&json).unwrap();
+    std::fs::write(&json, text.replace("\"hidden\": 32", "\"hidden\": 48")).unwrap();
+    let err = fails(&args);
+    assert!(err.contains("has shape"), "{err}");
+    std::fs::write(&json, &text).unwrap();
+    ok(&args);
+
+    // Other ε-weights: training the ε-network further orphans the head.
+    ok(&[
+        "diffusion",
+        "train",
+        "--out",
+        s(&dir),
+        "--resume",
+        "--steps",
+        "20",
+    ]);
+    let err = fails(&args);
+    assert!(
+        err.contains("trained against other ε-weights") && err.contains("train-cov"),
+        "{err}"
+    );
+}
