@@ -18,9 +18,11 @@
 //! biases 0, GroupNorm scale 1 and shift 0.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Conv2d, Conv2dConfig, VarBuilder, VarMap};
+use candle_nn::{Conv2dConfig, VarBuilder, VarMap};
+use fused_ops::conv::Conv2d;
 use fused_ops::linear::{Linear, linear, linear_silu};
 use fused_ops::norm::{GroupNorm, group_norm_silu};
+use fused_ops::shape::{cat_channels, upsample_nearest2x};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
@@ -252,7 +254,7 @@ fn conv3(cin: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Conv2
         stride,
         ..Default::default()
     };
-    Ok(candle_nn::conv2d(cin, cout, 3, cfg, vb)?)
+    Ok(fused_ops::conv::conv2d(cin, cout, 3, cfg, vb)?)
 }
 
 #[derive(Debug)]
@@ -270,7 +272,7 @@ impl ResBlock {
         let skip = if cin == cout {
             None
         } else {
-            Some(candle_nn::conv2d(
+            Some(fused_ops::conv::conv2d(
                 cin,
                 cout,
                 1,
@@ -418,11 +420,10 @@ impl Unet {
         for level in &self.up {
             for block in &level.res {
                 let skip = skips.pop().expect("one skip per down ResBlock");
-                h = block.forward(&Tensor::cat(&[&h, &skip], 1)?, &temb_act)?;
+                h = block.forward(&cat_channels(&h, &skip)?, &temb_act)?;
             }
             if let Some(conv) = &level.resample {
-                let (_, _, hh, ww) = h.dims4()?;
-                h = conv.forward(&h.upsample_nearest2d(2 * hh, 2 * ww)?)?;
+                h = conv.forward(&upsample_nearest2x(&h)?)?;
             }
         }
         let h = self.conv_out.forward(&self.norm_out.forward(&h)?)?;
