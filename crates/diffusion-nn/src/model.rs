@@ -22,7 +22,7 @@ use candle_nn::{Conv2dConfig, VarBuilder, VarMap};
 use fused_ops::conv::Conv2d;
 use fused_ops::linear::{Linear, linear, linear_silu};
 use fused_ops::norm::{GroupNorm, group_norm_silu};
-use fused_ops::shape::{cat_channels, upsample_nearest2x};
+use fused_ops::shape::upsample_nearest2x;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
@@ -420,7 +420,7 @@ impl Unet {
         for level in &self.up {
             for block in &level.res {
                 let skip = skips.pop().expect("one skip per down ResBlock");
-                h = block.forward(&cat_channels(&h, &skip)?, &temb_act)?;
+                h = block.forward(&Tensor::cat(&[&h, &skip], 1)?, &temb_act)?;
             }
             if let Some(conv) = &level.resample {
                 h = conv.forward(&upsample_nearest2x(&h)?)?;

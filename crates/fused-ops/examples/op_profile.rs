@@ -6,9 +6,10 @@
 //! `filter`: only the ops whose name contains it.
 //!
 //! The forward runs on tracked inputs (as in a training step, so the fused ops also store what
-//! their backward needs); forward+backward adds `L = Σ y ⊙ r` and `L.backward()`. Rows without a
-//! fused kernel (up-sampling, cat, the time-bias add, the loss) time the same candle ops twice:
-//! they show where the rest of a step goes. `--json` prints one JSON object per op (read by
+//! their backward needs); forward+backward adds `L = Σ y ⊙ r` and `L.backward()` (that harness
+//! alone is the "residual add" row, minus the add). Rows without a fused kernel (cat, the
+//! time-bias add, the residual add, the loss) time the same candle ops twice: they show where the rest of
+//! a step goes. `--json` prints one JSON object per op (read by
 //! `bench/diffusion/ops.sh`, which joins them with `ops_torch.py`); without it, a Markdown
 //! table. Threads: `RAYON_NUM_THREADS` (default: all cores).
 
@@ -18,6 +19,7 @@ use candle_core::{Device, Result, Tensor, Var};
 use fused_ops::conv::conv2d_op;
 use fused_ops::linear::{Activation, linear_op};
 use fused_ops::norm::group_norm_op;
+use fused_ops::shape::upsample_nearest2x;
 
 type OpFn = Box<dyn Fn(&[Tensor]) -> Result<Tensor>>;
 
@@ -92,7 +94,7 @@ fn cases() -> Vec<Case> {
             "unet upsample nearest×2",
             "[128,64,4,4]",
             &[&[bu, 64, 4, 4]],
-            Box::new(|t| t[0].upsample_nearest2d(8, 8)),
+            Box::new(|t| upsample_nearest2x(&t[0])),
         ),
         case(
             "unet cat channels",

@@ -15,12 +15,14 @@
 //! |---|---|
 //! | [`linear`] | Linear + bias (+ SiLU) forward/backward, bias gradient by a fast batch reduction |
 //! | [`norm`] | GroupNorm (+ SiLU) as one op with a hand-written backward |
+//! | [`shape`] | nearest ×2 up-sampling with a direct backward pass |
 //! | [`conv`] | conv2d 3×3 / 1×1, stride 1 and 2: forward, input gradient, kernel gradient |
 #![warn(missing_docs)]
 
 pub mod conv;
 pub mod linear;
 pub mod norm;
+pub mod shape;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

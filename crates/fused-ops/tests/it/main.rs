@@ -8,6 +8,7 @@
 mod conv;
 mod linear;
 mod norm;
+mod shape;
 
 use std::sync::{Mutex, MutexGuard};
 
