@@ -10,6 +10,10 @@
 //! Because every random draw of step k depends only on (seed, k), resuming from a checkpoint
 //! written after step k repeats exactly the steps k+1, k+2, … of an uninterrupted run.
 //!
+//! The loop (AdamW, warm-up, clipping, EMA, checkpoint cadence, NaN stop) is one crate-private
+//! function, `optimise`, that takes the trainable variables, a loss closure and a save closure;
+//! [`train`] and the covariance heads' [`crate::cov::train_cov`] are two callers of it.
+//!
 //! | code | symbol | meaning |
 //! |---|---|---|
 //! | `lr` | η | AdamW step size (after `warmup_steps` of linear warm-up) |
