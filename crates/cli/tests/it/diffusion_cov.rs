@@ -299,6 +299,39 @@ fn heads_that_do_not_match_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'both'"));
 
+    // A non-finite loss stops with an error (exit 2) and keeps the last good head.
+    let out = kexue(
+        &[
+            "diffusion",
+            "train-cov",
+            "--ckpt",
+            s(&dir),
+            "--kind",
+            "npr",
+            "--steps",
+            "50",
+            "--lr",
+            "1e30",
+            "--checkpoint-every",
+            "1",
+        ],
+        "",
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("non-finite")
+            && err.contains("last good checkpoint")
+            && !err.contains("panicked"),
+        "{err}"
+    );
+    let head: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cov-npr.json")).unwrap()).unwrap();
+    assert!(
+        head["step"].as_u64().is_some_and(|k| (1..50).contains(&k)),
+        "{head}"
+    );
+
     train_cov(&dir, "sn", "4", &[]);
     let args = sample(&dir, "sn-ddpm", &["--steps", "5"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
