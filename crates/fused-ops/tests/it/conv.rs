@@ -392,3 +392,33 @@ fn fallbacks_give_candles_answer() {
         "disabled",
     );
 }
+
+/// An input or kernel that is not tracked gets no gradient; the others are still right.
+#[test]
+fn untracked_arguments_get_no_gradient() {
+    let mut rng = StdRng::seed_from_u64(12);
+    for (k, stride) in [(3usize, 1usize), (3, 2), (1, 1)] {
+        let x = uniform(&mut rng, &[6, 3, 5, 7]);
+        let w = uniform(&mut rng, &[4, 3, k, k]);
+        let b = uniform(&mut rng, &[4]);
+        let y = conv2d_op(&x, &w, Some(&b), stride, k / 2).unwrap();
+        let gy = uniform(&mut rng, y.dims());
+        let want = run(false, &x, &w, &b, &gy, stride, k / 2);
+        // x constant: only w and b get gradients
+        let (wv, bv) = (Var::from_tensor(&w).unwrap(), Var::from_tensor(&b).unwrap());
+        let y = conv2d_op(&x, wv.as_tensor(), Some(bv.as_tensor()), stride, k / 2).unwrap();
+        let g = (&y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&x).is_none());
+        assert!(rel_err(g.get(&wv).unwrap(), &want.dw) <= 1e-5);
+        assert!(rel_err(g.get(&bv).unwrap(), &want.db) <= 1e-5);
+        // w constant: x still gets its gradient
+        let xv = Var::from_tensor(&x).unwrap();
+        let y = conv2d_op(xv.as_tensor(), &w, None, stride, k / 2).unwrap();
+        let g = (&y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(g.get(&w).is_none());
+        assert!(
+            rel_err(g.get(&xv).unwrap(), &want.dx) <= 1e-5,
+            "k={k} s={stride}"
+        );
+    }
+}
