@@ -17,7 +17,7 @@ use std::time::Instant;
 use diffusion::analytic::{DataRange, Gamma};
 use diffusion::covariance::{CovConfig, CovSampler, nelbo_cov, sample_cov as core_sample_cov};
 use diffusion::{
-    Decoder, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
+    Decoder, EpsForm, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
 };
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -182,6 +182,9 @@ pub fn plan_config(meta: &CheckpointMeta, sampler: Sampler, purpose: Purpose) ->
                 },
                 Purpose::Likelihood => Sigma2Clip::None,
             },
+            // The official code's ε̂ next to a clipped x̂_0 diverges on the shipped digits
+            // network for DDIM with K ≳ 25 (NaN from K = 99); the x̂_0-form does not.
+            eps_form: EpsForm::FromClippedX0,
         },
         None => PlanConfig::exact(sampler),
     }

@@ -73,5 +73,5 @@ pub use sample::{Moments, propagate_gaussian, sample, sample_with_variance, stan
 pub use schedule::Schedule;
 pub use sde::Sde;
 pub use solvers::{ContinuousSampler, SampleReport, SolverConfig, sample_continuous};
-pub use step::{FinalStep, PlanConfig, Sampler, Sigma2Clip, Step, X0Clip, plan};
+pub use step::{EpsForm, FinalStep, PlanConfig, Sampler, Sigma2Clip, Step, X0Clip, plan};
 pub use trajectory::Trajectory;

@@ -42,6 +42,21 @@ impl X0Clip {
     }
 }
 
+/// Which ε̂ the direction term of a DDIM-family step uses when x̂_0 is clipped.
+///
+/// Without a clip the two are the same number; with one they differ (spec §9 pitfall 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpsForm {
+    /// The network's ε̂ itself, as the official Analytic-DPM code does. On a network whose ε̂
+    /// grows faster than x_t far from the data this is not contractive, and long DDIM runs
+    /// can diverge.
+    Predicted,
+    /// ε̂ re-derived from the clipped x̂_0, ε̂' = (x_t − √ᾱ_t x̂_0)/√β̄_t (the x̂_0-form, as
+    /// diffusers does when it clips): the step becomes x_s = √ᾱ_s x̂_0 + √((β̄_s−λ²)/β̄_t)
+    /// (x_t − √ᾱ_t x̂_0), a contraction in x_t.
+    FromClippedX0,
+}
+
 /// What the last step (0, τ_1) does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalStep {
@@ -160,6 +175,8 @@ pub struct PlanConfig {
     pub final_step: FinalStep,
     /// σ₂ clip of the step producing x_{τ_1}.
     pub sigma2_clip: Sigma2Clip,
+    /// Which ε̂ a DDIM-family step uses next to a clipped x̂_0.
+    pub eps_form: EpsForm,
 }
 
 impl PlanConfig {
@@ -171,6 +188,7 @@ impl PlanConfig {
             data_range: DataRange::Unbounded,
             final_step: FinalStep::Sample,
             sigma2_clip: Sigma2Clip::None,
+            eps_form: EpsForm::Predicted,
         }
     }
 
@@ -183,6 +201,7 @@ impl PlanConfig {
             data_range: DataRange::PIXELS,
             final_step: FinalStep::Mean,
             sigma2_clip: Sigma2Clip::Pixel { y },
+            eps_form: EpsForm::Predicted,
         }
     }
 }
@@ -299,6 +318,19 @@ impl Step {
             .apply((x_t - self.beta_bar_t.sqrt() * eps) / self.alpha_bar_t.sqrt())
     }
 
+    /// Rewrites the step so its direction term uses ε̂ re-derived from the clipped x̂_0
+    /// ([`EpsForm::FromClippedX0`]): ε̂' = (x_t − √ᾱ_t x̂_0)/√β̄_t is linear in (x_t, x̂_0), so
+    /// only the coefficients change. A no-op for steps without an ε̂ term.
+    pub fn with_eps_from_x0(mut self) -> Self {
+        if self.coef_eps != 0.0 {
+            let c = self.coef_eps / self.beta_bar_t.sqrt();
+            self.coef_xt += c;
+            self.coef_x0 -= c * self.alpha_bar_t.sqrt();
+            self.coef_eps = 0.0;
+        }
+        self
+    }
+
     /// The mean of p(x_s | x_t) for one coordinate.
     pub fn mean(&self, x_t: f64, eps: f64) -> f64 {
         self.coef_xt * x_t + self.coef_x0 * self.x0_hat(x_t, eps) + self.coef_eps * eps
@@ -344,6 +376,9 @@ pub fn plan(
         };
         let mut step = Step::of(schedule, config.sampler, s, t, gamma_t, config.data_range);
         step.x0_clip = config.x0_clip;
+        if config.eps_form == EpsForm::FromClippedX0 {
+            step = step.with_eps_from_x0();
+        }
         if s == 0 && config.final_step == FinalStep::Mean {
             step.variance = 0.0;
         }
@@ -361,6 +396,50 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eps_from_x0_is_the_same_step_without_clip_and_contracts_with_it() {
+        // Without a clip, ε̂' = ε̂ exactly, so the two forms agree up to rounding (1e-12 on O(1)
+        // coefficients). With a clip and a runaway ε̂ = 3·x_t, the predicted form grows by about
+        // 3√β̄_s per step while the x̂_0 form stays within √ᾱ_s + √(β̄_s/β̄_t)·|x_t|.
+        let sched = Schedule::linear(1000).unwrap();
+        for sampler in [Sampler::Ddim { eta: 0.0 }, Sampler::Ddim { eta: 0.5 }] {
+            for (s, t) in [(0, 10), (445, 556), (889, 1000), (990, 1000)] {
+                let raw = Step::of(&sched, sampler, s, t, 0.0, DataRange::Unbounded);
+                let x0f = raw.with_eps_from_x0();
+                assert_eq!(x0f.coef_eps, 0.0);
+                for (x, e) in [(0.3, -1.2), (-2.0, 0.7), (5.0, 5.0)] {
+                    let (a, b) = (raw.mean(x, e), x0f.mean(x, e));
+                    assert!(
+                        (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                        "{s},{t}: {a} vs {b}"
+                    );
+                }
+                let clip = X0Clip::Range { lo: -1.0, hi: 1.0 };
+                let (raw, x0f) = (
+                    Step {
+                        x0_clip: clip,
+                        ..raw
+                    },
+                    Step {
+                        x0_clip: clip,
+                        ..x0f
+                    },
+                );
+                let x = 10.0;
+                let bound = sched.alpha_bar(s).sqrt()
+                    + (sched.beta_bar(s) / sched.beta_bar(t)).sqrt()
+                        * (x + sched.alpha_bar(t).sqrt());
+                assert!(x0f.mean(x, 3.0 * x).abs() <= bound + 1e-12);
+                if s > 0 {
+                    assert!(raw.mean(x, 3.0 * x).abs() > x0f.mean(x, 3.0 * x).abs());
+                }
+            }
+        }
+        // DDPM steps have no ε̂ term: the rewrite leaves them alone.
+        let p = Step::of(&sched, Sampler::DdpmBeta, 10, 20, 0.0, DataRange::Unbounded);
+        assert_eq!(p.with_eps_from_x0(), p);
+    }
 
     #[test]
     fn ddim_eta_one_is_the_ddpm_posterior() {
