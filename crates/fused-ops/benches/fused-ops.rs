@@ -1,11 +1,13 @@
 //! Criterion benches of the fused ops (forward and forward + backward) against candle's
 //! composed ops, at the reference networks' shapes: `linear_silu/{composed,fused}/…` (the MLP's
 //! 256→256 hidden layer, batch 1024) and `group_norm_silu/{composed,fused}/…` (the U-Net's
-//! GroupNorm(8)+SiLU on `[128, 32, 8, 8]`). `cargo bench -p fused-ops`.
+//! GroupNorm(8)+SiLU on `[128, 32, 8, 8]`), `conv*/{composed,fused}/…` (the U-Net's conv2d
+//! shapes at batch 128). `cargo bench -p fused-ops`.
 use std::hint::black_box;
 
 use candle_core::{Device, Result, Tensor, Var};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fused_ops::conv::conv2d_op;
 use fused_ops::linear::{Activation, linear_op};
 use fused_ops::norm::group_norm_op;
 
@@ -50,6 +52,31 @@ fn benches(c: &mut Criterion) {
         "group_norm_silu",
         &[&[128, 32, 8, 8], &[32], &[32]],
         |t| group_norm_op(&t[0], &t[1], &t[2], 8, 1e-5, Activation::Silu),
+    );
+    // conv2d at the U-Net's shapes (batch 128): 3×3 at 8×8 and 4×4, 3×3 stride 2, 1×1 skip.
+    bench_op(
+        c,
+        "conv3x3_32_8x8",
+        &[&[128, 32, 8, 8], &[32, 32, 3, 3], &[32]],
+        |t| conv2d_op(&t[0], &t[1], Some(&t[2]), 1, 1),
+    );
+    bench_op(
+        c,
+        "conv3x3_128_4x4",
+        &[&[128, 128, 4, 4], &[64, 128, 3, 3], &[64]],
+        |t| conv2d_op(&t[0], &t[1], Some(&t[2]), 1, 1),
+    );
+    bench_op(
+        c,
+        "conv3x3_s2_32_8x8",
+        &[&[128, 32, 8, 8], &[32, 32, 3, 3], &[32]],
+        |t| conv2d_op(&t[0], &t[1], Some(&t[2]), 2, 1),
+    );
+    bench_op(
+        c,
+        "conv1x1_96_8x8",
+        &[&[128, 96, 8, 8], &[32, 96, 1, 1], &[32]],
+        |t| conv2d_op(&t[0], &t[1], Some(&t[2]), 1, 0),
     );
 }
 

@@ -8,8 +8,9 @@
 //! Rows: candle's forward (`conv2d` + bias `broadcast_add`), its input gradient
 //! (`conv_transpose2d`, as candle's backprop computes it), kernel gradient (the transposed
 //! `conv2d` of candle's backprop), bias gradient (sum over batch and pixels); the fused forward
-//! and the fused backward (input, kernel and bias gradients in one op, timed through
-//! `backward()` of `Σ y ⊙ g` minus the forward). Each time is the median of REPS (default 30)
+//! and the fused backward (input, kernel and bias gradients in one op); "bwd" columns are
+//! `y.backward()` (output gradient 1, as candle seeds it) minus the forward, so they include
+//! candle's gradient bookkeeping (a zero tensor plus an add per gradient) on both sides. Each time is the median of REPS (default 30)
 //! runs, candle and fused runs interleaved. The last line sums every conv of one U-Net train
 //! step (forward + backward) and one sampling pass (forward at batch 256).
 use std::time::Instant;
@@ -80,8 +81,8 @@ fn main() -> Result<()> {
                     .transpose(0, 1)
             };
             let c_db = || g.sum((0, 2, 3));
-            let c_step = || (c_fwd()? * &g)?.sum_all()?.backward();
-            let f_step = || (f_fwd()? * &g)?.sum_all()?.backward();
+            let c_step = || c_fwd()?.backward();
+            let f_step = || f_fwd()?.backward();
             let mut t: Vec<Vec<f64>> = (0..7).map(|_| Vec::with_capacity(reps)).collect();
             for r in 0..reps + 2 {
                 let row = [

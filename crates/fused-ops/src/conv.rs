@@ -278,6 +278,7 @@ impl CustomOp3 for ConvOp {
         let x = f32_slice(s1, l1, g.batch * g.in_img(), "input")?;
         let w = f32_slice(s2, l2, g.w_len(), "kernel")?;
         let b = f32_slice(s3, l3, g.cout, "bias")?;
+        crate::count_fused_call();
         let y = forward(g, x, w, b)?;
         Ok((
             CpuStorage::F32(y),

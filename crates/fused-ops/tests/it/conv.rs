@@ -120,6 +120,7 @@ fn run(
         Var::from_tensor(w).unwrap(),
         Var::from_tensor(b).unwrap(),
     );
+    let calls = fused_ops::fused_calls_on_this_thread();
     let y = if fused {
         conv2d_op(
             xv.as_tensor(),
@@ -138,6 +139,8 @@ fn run(
             pad,
         )
     };
+    let took_fused = fused_ops::fused_calls_on_this_thread() == calls + 1;
+    assert_eq!(took_fused, fused, "fused path taken: {took_fused}");
     let loss = (&y * gy).unwrap().sum_all().unwrap();
     let g = loss.backward().unwrap();
     Grads {
@@ -314,6 +317,7 @@ fn no_bias_and_module_match_candle() {
 #[test]
 fn fallbacks_give_candles_answer() {
     let mut rng = StdRng::seed_from_u64(11);
+    let calls_before = fused_ops::fused_calls_on_this_thread();
     let x = uniform(&mut rng, &[3, 4, 7, 6]);
     let b = uniform(&mut rng, &[5]);
     let same = |got: Tensor, want: Tensor, what: &str| {
@@ -383,14 +387,20 @@ fn fallbacks_give_candles_answer() {
     let bad_bias = uniform(&mut rng, &[4]);
     assert!(conv2d_op(&x, &w, Some(&bad_bias), 1, 1).is_err());
     // switched off: candle's answer bit for bit
-    fused_ops::set_enabled(false);
-    let off = conv2d_op(&x, &w, Some(&b), 1, 1);
-    fused_ops::set_enabled(true);
+    let off = fused_ops::with_enabled(false, || conv2d_op(&x, &w, Some(&b), 1, 1));
     same(
         off.unwrap(),
         candle_conv(&x, &w, Some(&b), 1, 1),
         "disabled",
     );
+    assert_eq!(
+        fused_ops::fused_calls_on_this_thread(),
+        calls_before,
+        "a fallback ran the fused kernel"
+    );
+    // and the same call switched on does run it
+    conv2d_op(&x, &w, Some(&b), 1, 1).unwrap();
+    assert_eq!(fused_ops::fused_calls_on_this_thread(), calls_before + 1);
 }
 
 /// An input or kernel that is not tracked gets no gradient; the others are still right.
