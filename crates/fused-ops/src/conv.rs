@@ -2,18 +2,25 @@
 //! forward, input-gradient, kernel-gradient and bias-gradient kernels.
 //!
 //! # Layout
-//! The batch is cut into chunks of whole images (a few hundred output pixels each, so the
-//! chunk's buffers stay in L2). For a chunk of `nb` images with `n = nb·H'·W'` output pixels
-//! and `K = cin·k·k`:
+//! The batch is cut into chunks of whole images (`2^17/K` output pixels, 128 to 1024, so the
+//! chunk's buffers stay in L2). Each chunk is first made channel-major (`[c][nb·H·W]`), which
+//! turns a stride-1 im2col row into one long shifted copy plus a few zeroed padding taps. For a
+//! chunk with `n` output pixels and `K = cin·k·k`:
 //!
 //! | pass | work per chunk |
 //! |---|---|
-//! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W[cout][K]·cols` (gemm); scatter to NCHW + bias |
-//! | backward | `dYᵀ[cout][n]` from the NCHW gradient (bias gradient summed on the way); `dW += dYᵀ·colsᵀ`; `dcols = Wᵀ·dYᵀ`; col2im into the chunk's `dx` |
+//! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W·cols` (gemm); back to NCHW with the bias added |
+//! | kernel gradient | `dYᵀ[cout][n]` (bias gradient summed on the way); `dW += dYᵀ·colsᵀ` (gemm) |
+//! | input gradient, stride 1 | im2col of `dYᵀ`; `dXᵀ = W̃·cols(dY)` with `W̃` the kernel transposed and mirrored (a stride-1 convolution, one gemm) |
+//! | input gradient, stride 2 | `dcols = Wᵀ·dYᵀ` (gemm), col2im |
 //!
-//! Chunks run in parallel on rayon's pool (the kernel gradient is a per-thread sum, reduced at
-//! the end); each gemm is single-threaded. The input gradient is computed directly (col2im of
-//! `Wᵀ·dY`), not through a transposed convolution, and the backward pass needs one im2col.
+//! 1×1 stride-1 convolutions skip im2col (the channel-major chunk is the matrix). Chunks run in
+//! parallel on rayon's pool with one single-threaded gemm each (per-thread kernel-gradient
+//! sums, reduced at the end); scratch buffers are per thread and reused across calls. The
+//! input gradient never goes through a transposed convolution, and gradients of untracked
+//! arguments (the network's input) are not computed. The gemms are the `gemm` crate's (the one
+//! candle uses), built with its `x86-v4` feature so AVX-512 machines get its AVX-512
+//! micro-kernels (chosen at run time).
 //!
 //! # Fallback
 //! [`conv2d_op`] (and so [`Conv2d`]) runs candle's composed `conv2d` + `broadcast_add` unless
@@ -160,6 +167,15 @@ struct Geom {
 }
 
 impl Geom {
+    /// The geometry of the input gradient as a stride-1 convolution of the output gradient
+    /// (channels swapped; only meaningful for stride 1, where the image size is kept).
+    fn transposed(&self) -> Geom {
+        Geom {
+            cin: self.cout,
+            cout: self.cin,
+            ..*self
+        }
+    }
     /// Rows of the im2col matrix, `cin·k·k`.
     fn kk(&self) -> usize {
         self.cin * self.k * self.k
@@ -625,6 +641,9 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
 }
 
 /// Backward pass: `[dx | dw | db]` in one buffer (`dx`, `dw` empty when not needed).
+///
+/// Stride 1: the input gradient is a stride-1 convolution of `dy` with the mirrored kernel
+/// (one im2col and one gemm, like the forward); stride 2: `Wᵀ·dY` and col2im.
 fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Vec<f32>> {
     let nx = if need.dx { g.batch * g.in_img() } else { 0 };
     let nw = if need.dw { g.w_len() } else { 0 };
@@ -639,6 +658,19 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
     } else {
         Vec::new()
     };
+    // stride 1, k = 3: wf[ci][co·k·k + t] = w[co][ci][k·k − 1 − t] (taps mirrored)
+    let w_flipped = (need.dx && g.stride == 1 && g.k > 1).then(|| {
+        let kk2 = g.k * g.k;
+        let mut wf = vec![0f32; g.cin * g.cout * kk2];
+        for co in 0..g.cout {
+            for ci in 0..g.cin {
+                for t in 0..kk2 {
+                    wf[(ci * g.cout + co) * kk2 + t] = w[(co * g.cin + ci) * kk2 + kk2 - 1 - t];
+                }
+            }
+        }
+        wf
+    });
     let dx_chunks: Vec<Option<&mut [f32]>> = if need.dx {
         dx.chunks_mut(cb * g.in_img()).map(Some).collect()
     } else {
@@ -684,12 +716,26 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
                 let Some(dxchunk) = dxchunk else {
                     return Ok(());
                 };
-                // dcols[kk][n] = wᵀ[kk][cout] · dyt[cout][n]; for 1×1 stride 1 that is dxt.
                 let wt = Mat::new(w, kk, g.cout, 1, kk);
                 let dyt_m = Mat::new(dyt, g.cout, n, n, 1);
                 if direct {
+                    // 1×1 stride 1: dxt[cin][n] = wᵀ[cin][cout] · dyt[cout][n]
                     sgemm(Mat::out(xt, kk, n, n, 1), false, wt, dyt_m)?;
+                } else if let Some(wf) = &w_flipped {
+                    // stride 1: dx is the convolution of dy with the flipped, transposed kernel:
+                    // dxt[cin][n] = wf[cin][cout·k·k] · im2col(dyt)[cout·k·k][n]
+                    let gt = g.transposed();
+                    let kt = gt.kk();
+                    let cols = grow(&mut s.dcols, kt * n);
+                    im2col(&gt, &pad_taps, dyt, nb, cols);
+                    sgemm(
+                        Mat::out(xt, g.cin, n, n, 1),
+                        false,
+                        Mat::new(wf, g.cin, kt, kt, 1),
+                        Mat::new(cols, kt, n, n, 1),
+                    )?;
                 } else {
+                    // stride 2: dcols[kk][n] = wᵀ[kk][cout] · dyt[cout][n], then col2im
                     let dcols = grow(&mut s.dcols, kk * n);
                     sgemm(Mat::out(dcols, kk, n, n, 1), false, wt, dyt_m)?;
                     col2im(g, &pad_taps, dcols, nb, xt);
