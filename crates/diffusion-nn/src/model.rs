@@ -197,12 +197,18 @@ fn check_time_dim(t: usize) -> Result<()> {
 /// Only on device allocation failure.
 pub fn sinusoidal_embedding(t: &[f64], dim: usize, device: &Device) -> Result<Tensor> {
     let half = dim / 2;
-    let mut out = Vec::with_capacity(t.len() * dim);
-    for &tb in t {
-        let freqs = (0..half).map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp());
-        let args: Vec<f64> = freqs.map(|f| tb * f).collect();
-        out.extend(args.iter().map(|a| a.sin() as f32));
-        out.extend(args.iter().map(|a| a.cos() as f32));
+    let freqs: Vec<f64> = (0..half)
+        .map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp())
+        .collect();
+    let mut out: Vec<f32> = Vec::with_capacity(t.len() * dim);
+    for (b, &tb) in t.iter().enumerate() {
+        // A sampling batch shares one time: copy the previous row instead of recomputing it.
+        if b > 0 && t[b - 1] == tb {
+            out.extend_from_within((b - 1) * dim..b * dim);
+            continue;
+        }
+        out.extend(freqs.iter().map(|f| (tb * f).sin() as f32));
+        out.extend(freqs.iter().map(|f| (tb * f).cos() as f32));
     }
     Ok(Tensor::from_vec(out, (t.len(), dim), device)?)
 }
