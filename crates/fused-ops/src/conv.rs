@@ -10,7 +10,7 @@
 //! | pass | work per chunk |
 //! |---|---|
 //! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W·cols` (gemm); back to NCHW with the bias added |
-//! | kernel gradient | `dYᵀ[cout][n]` (bias gradient summed on the way); `dW += dYᵀ·colsᵀ` (gemm) |
+//! | kernel gradient | `dYᵀ[cout][n]` (bias gradient summed on the way); `dWᵀ[K][cout] += cols·dY` (gemm; transposed once at the end) |
 //! | input gradient, stride 1 | im2col of `dYᵀ`; `dXᵀ = W̃·cols(dY)` with `W̃` the kernel transposed and mirrored (a stride-1 convolution, one gemm) |
 //! | input gradient, stride 2 | `dcols = Wᵀ·dYᵀ` (gemm), col2im |
 //!
@@ -705,12 +705,13 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
                         im2col(g, &pad_taps, xt, nb, cols);
                         cols
                     };
-                    // dw[cout][kk] += dyt[cout][n] · colsᵀ[n][kk]
+                    // dwt[kk][cout] += cols[kk][n] · dytᵀ[n][cout] (this orientation lets gemm
+                    // pack the small dyt instead of cols; transposed into dw at the end)
                     sgemm(
-                        Mat::out(&mut dw, g.cout, kk, kk, 1),
+                        Mat::out(&mut dw, kk, g.cout, g.cout, 1),
                         true,
-                        Mat::new(dyt, g.cout, n, n, 1),
-                        Mat::new(cols, n, kk, 1, n),
+                        Mat::new(cols, kk, n, n, 1),
+                        Mat::new(dyt, n, g.cout, 1, n),
                     )?;
                 }
                 let Some(dxchunk) = dxchunk else {
@@ -755,7 +756,13 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
             Ok((dw, db))
         })?;
     let (dw, db) = rest.split_at_mut(nw);
-    dw.copy_from_slice(&pdw);
+    if need.dw {
+        for (co, row) in dw.chunks_exact_mut(kk).enumerate() {
+            for (r, v) in row.iter_mut().enumerate() {
+                *v = pdw[r * g.cout + co];
+            }
+        }
+    }
     db.copy_from_slice(&pdb);
     Ok(out)
 }
