@@ -200,18 +200,41 @@ pub fn sinusoidal_embedding(t: &[f64], dim: usize, device: &Device) -> Result<Te
     let freqs: Vec<f64> = (0..half)
         .map(|i| (-(10000f64.ln()) * i as f64 / half as f64).exp())
         .collect();
-    let mut out: Vec<f32> = Vec::with_capacity(t.len() * dim);
-    for (b, &tb) in t.iter().enumerate() {
-        // A sampling batch shares one time: copy the previous row instead of recomputing it.
-        if b > 0 && t[b - 1] == tb {
-            out.extend_from_within((b - 1) * dim..b * dim);
-            continue;
-        }
+    let row = |tb: f64, out: &mut Vec<f32>| {
         out.extend(freqs.iter().map(|f| (tb * f).sin() as f32));
         out.extend(freqs.iter().map(|f| (tb * f).cos() as f32));
+    };
+    let mut out: Vec<f32> = Vec::with_capacity(t.len() * dim);
+    // Rows of integer times (all of training, discrete sampling) are cached process-wide: 2·half
+    // f64 sin/cos per row would otherwise cost more than a layer of the MLP.
+    let mut cache = EMBEDDING_CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for (b, &tb) in t.iter().enumerate() {
+        if b > 0 && t[b - 1] == tb {
+            out.extend_from_within((b - 1) * dim..b * dim);
+        } else if tb.fract() == 0.0 && (0.0..=EMBEDDING_CACHE_MAX_T).contains(&tb) {
+            let cached = cache.entry((dim, tb as u32)).or_insert_with(|| {
+                let mut r = Vec::with_capacity(dim);
+                row(tb, &mut r);
+                r.into_boxed_slice()
+            });
+            out.extend_from_slice(cached);
+        } else {
+            row(tb, &mut out);
+        }
     }
+    drop(cache);
     Ok(Tensor::from_vec(out, (t.len(), dim), device)?)
 }
+
+/// Integer times up to this value have their embedding rows cached (at most 4097 rows per width).
+const EMBEDDING_CACHE_MAX_T: f64 = 4096.0;
+
+type EmbeddingCache = std::collections::HashMap<(usize, u32), Box<[f32]>>;
+
+static EMBEDDING_CACHE: std::sync::LazyLock<std::sync::Mutex<EmbeddingCache>> =
+    std::sync::LazyLock::new(Default::default);
 
 /// The MLP ε-network.
 #[derive(Debug)]
@@ -627,6 +650,33 @@ mod tests {
             .to_vec1::<f32>()
             .unwrap();
         assert_ne!(ya, yc);
+    }
+
+    #[test]
+    fn sinusoidal_embedding_cache_and_repeats_agree_with_direct_rows() {
+        // Integer times come from the cache, fractional ones are computed, repeated times copy
+        // the previous row: all must equal the closed form of each row.
+        let t = [7.0, 7.0, 7.5, 4096.0, 4097.0, 7.0, 0.0];
+        let e = sinusoidal_embedding(&t, 6, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let again = sinusoidal_embedding(&t, 6, &Device::Cpu)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        assert_eq!(e, again);
+        for (row, &tb) in e.iter().zip(&t) {
+            let f = [1.0, 10000f64.powf(-1.0 / 3.0), 10000f64.powf(-2.0 / 3.0)];
+            let want: Vec<f32> = f
+                .iter()
+                .map(|f| (tb * f).sin() as f32)
+                .chain(f.iter().map(|f| (tb * f).cos() as f32))
+                .collect();
+            for (g, w) in row.iter().zip(&want) {
+                assert!((g - w).abs() <= 1e-6, "t = {tb}: {g} vs {w}");
+            }
+        }
     }
 
     #[test]
