@@ -153,6 +153,11 @@ fn run(
 
 #[test]
 fn forward_and_gradients_match_candle_and_definition() {
+    // thread-local switch: immune to other tests flipping the process-wide one
+    fused_ops::with_enabled(true, forward_and_gradients_match_candle_and_definition_body);
+}
+
+fn forward_and_gradients_match_candle_and_definition_body() {
     let mut rng = StdRng::seed_from_u64(8);
     for &(bn, cin, cout, h, wd) in &SHAPES {
         for k in [1usize, 3] {
@@ -244,6 +249,11 @@ fn finite_diff(
 
 #[test]
 fn gradients_match_finite_differences() {
+    // thread-local switch: immune to other tests flipping the process-wide one
+    fused_ops::with_enabled(true, gradients_match_finite_differences_body);
+}
+
+fn gradients_match_finite_differences_body() {
     let mut rng = StdRng::seed_from_u64(9);
     // odd sizes so that every padding edge and the stride-2 remainder are exercised
     let (bn, cin, cout, h, wd) = (2, 2, 3, 5, 4);
@@ -275,6 +285,11 @@ fn gradients_match_finite_differences() {
 
 #[test]
 fn no_bias_and_module_match_candle() {
+    // thread-local switch: immune to other tests flipping the process-wide one
+    fused_ops::with_enabled(true, no_bias_and_module_match_candle_body);
+}
+
+fn no_bias_and_module_match_candle_body() {
     let mut rng = StdRng::seed_from_u64(10);
     let x = uniform(&mut rng, &[4, 3, 6, 6]);
     let w = uniform(&mut rng, &[5, 3, 3, 3]);
@@ -316,6 +331,11 @@ fn no_bias_and_module_match_candle() {
 /// Every fallback gives exactly candle's answer (the same ops run), never a panic.
 #[test]
 fn fallbacks_give_candles_answer() {
+    // thread-local switch: immune to other tests flipping the process-wide one
+    fused_ops::with_enabled(true, fallbacks_give_candles_answer_body);
+}
+
+fn fallbacks_give_candles_answer_body() {
     let mut rng = StdRng::seed_from_u64(11);
     let calls_before = fused_ops::fused_calls_on_this_thread();
     let x = uniform(&mut rng, &[3, 4, 7, 6]);
@@ -406,6 +426,11 @@ fn fallbacks_give_candles_answer() {
 /// An input or kernel that is not tracked gets no gradient; the others are still right.
 #[test]
 fn untracked_arguments_get_no_gradient() {
+    // thread-local switch: immune to other tests flipping the process-wide one
+    fused_ops::with_enabled(true, untracked_arguments_get_no_gradient_body);
+}
+
+fn untracked_arguments_get_no_gradient_body() {
     let mut rng = StdRng::seed_from_u64(12);
     for (k, stride) in [(3usize, 1usize), (3, 2), (1, 1)] {
         let x = uniform(&mut rng, &[6, 3, 5, 7]);
@@ -419,8 +444,14 @@ fn untracked_arguments_get_no_gradient() {
         let y = conv2d_op(&x, wv.as_tensor(), Some(bv.as_tensor()), stride, k / 2).unwrap();
         let g = (&y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
         assert!(g.get(&x).is_none());
-        assert!(rel_err(g.get(&wv).unwrap(), &want.dw) <= 1e-5);
-        assert!(rel_err(g.get(&bv).unwrap(), &want.db) <= 1e-5);
+        let (ew, eb) = (
+            rel_err(g.get(&wv).unwrap(), &want.dw),
+            rel_err(g.get(&bv).unwrap(), &want.db),
+        );
+        assert!(
+            ew <= 1e-5 && eb <= 1e-5,
+            "k={k} s={stride}: dw {ew:.2e}, db {eb:.2e}"
+        );
         // w constant: x still gets its gradient
         let xv = Var::from_tensor(&x).unwrap();
         let y = conv2d_op(xv.as_tensor(), &w, None, stride, k / 2).unwrap();
