@@ -192,9 +192,9 @@ impl Geom {
     fn w_len(&self) -> usize {
         self.cout * self.kk()
     }
-    /// Images per chunk: about `2^17 / K` output pixels (a ~512 KiB im2col buffer; 128 to 1024
-    /// pixels, measured best on the U-Net's shapes), at least one
-    /// image, and at most half the batch so that both cores get work.
+    /// Images per chunk: about `2^17 / K` output pixels (a ~512 KiB im2col buffer), clamped
+    /// to 128–1024 pixels (measured best on the U-Net's shapes); at least one image, at most
+    /// half the batch so that both cores get work.
     fn chunk(&self) -> usize {
         let target = (131_072 / self.kk()).clamp(128, 1024);
         let by_size = (target / self.out_pix()).max(1);

@@ -401,6 +401,11 @@ fn fallbacks_give_candles_answer_body() {
             &format!("dilation={dilation} groups={groups}"),
         );
     }
+    // empty batch: whatever candle says, but no panic
+    let empty = Tensor::zeros((0, 4, 7, 6), DType::F32, &Device::Cpu).unwrap();
+    if let Ok(y) = conv2d_op(&empty, &w, Some(&b), 1, 1) {
+        assert_eq!(y.dims(), &[0, 5, 7, 6]);
+    }
     // mismatched channels: candle's error, not a panic
     let bad = uniform(&mut rng, &[5, 3, 3, 3]);
     assert!(conv2d_op(&x, &bad, Some(&b), 1, 1).is_err());
