@@ -1,6 +1,7 @@
 //! Criterion benches of the reference networks: one training step (forward + L_simple +
 //! backward) and one sampling pass (forward only) for the MLP (batch 1024, d = 2) and the
-//! U-Net (batch 128, 8×8×1).
+//! U-Net (batch 128, 8×8×1), with the fused CPU ops of `fused-ops` (the default) and on
+//! candle's composed ops (`…_composed`, `fused_ops::with_enabled(false, …)`).
 
 use std::hint::black_box;
 
@@ -18,18 +19,26 @@ fn bench_net(c: &mut Criterion, name: &str, config: EpsNetConfig, batch: usize) 
     let mut group = c.benchmark_group(format!("net/{name}"));
     group.throughput(Throughput::Elements(batch as u64));
     group.sample_size(10);
-    group.bench_function("forward", |b| {
-        b.iter(|| black_box(model.forward(black_box(&x), &t).expect("forward")))
-    });
-    group.bench_function("forward_backward", |b| {
-        b.iter(|| {
-            let out = model.forward(black_box(&x), &t).expect("forward");
-            let loss = (out - &eps)
-                .and_then(|e| e.sqr()?.sum(1)?.mean(0))
-                .expect("loss");
-            black_box(loss.backward().expect("backward"))
-        })
-    });
+    for (suffix, fused) in [("", true), ("_composed", false)] {
+        group.bench_function(format!("forward{suffix}"), |b| {
+            b.iter(|| {
+                fused_ops::with_enabled(fused, || {
+                    black_box(model.forward(black_box(&x), &t).expect("forward"))
+                })
+            })
+        });
+        group.bench_function(format!("forward_backward{suffix}"), |b| {
+            b.iter(|| {
+                fused_ops::with_enabled(fused, || {
+                    let out = model.forward(black_box(&x), &t).expect("forward");
+                    let loss = (out - &eps)
+                        .and_then(|e| e.sqr()?.sum(1)?.mean(0))
+                        .expect("loss");
+                    black_box(loss.backward().expect("backward"))
+                })
+            })
+        });
+    }
     group.finish();
 }
 
