@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::data::DataShape;
@@ -34,6 +35,11 @@ pub const MODEL_FILE: &str = "model.safetensors";
 /// Name of the optimizer-state file.
 pub const OPTIM_FILE: &str = "optim.safetensors";
 const STEP_TENSOR: &str = "kexue.step";
+/// Name prefix of the EMA weights.
+const EMA: &str = "ema.";
+/// Name prefixes of the AdamW moments.
+const ADAM_M: &str = "adam.m.";
+const ADAM_V: &str = "adam.v.";
 
 /// What the data looked like (enough to reload the held-out split and pick the decoder).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,6 +103,77 @@ impl TrainState {
         }
         Ok(state)
     }
+
+    /// The state of `vars` as stored: EMA tensors `ema.<name>` from `ema`, moments
+    /// `adam.m.<name>` and `adam.v.<name>` from `moments`.
+    pub(crate) fn load(
+        vars: &[(String, candle_core::Var)],
+        ema: &TensorFile,
+        moments: &TensorFile,
+    ) -> Result<Self> {
+        let mut state = TrainState {
+            ema: vec![],
+            adam_m: vec![],
+            adam_v: vec![],
+        };
+        for (name, var) in vars {
+            let like = var.as_tensor();
+            state.ema.push(ema.take(&format!("{EMA}{name}"), like)?);
+            state
+                .adam_m
+                .push(moments.take(&format!("{ADAM_M}{name}"), like)?);
+            state
+                .adam_v
+                .push(moments.take(&format!("{ADAM_V}{name}"), like)?);
+        }
+        Ok(state)
+    }
+
+    /// The tensors to store for `vars` (same order as the state), on the CPU.
+    pub(crate) fn to_tensors(&self, vars: &[(String, candle_core::Var)]) -> Result<StateTensors> {
+        let mut out = StateTensors {
+            raw: HashMap::with_capacity(vars.len()),
+            ema: HashMap::with_capacity(vars.len()),
+            moments: HashMap::with_capacity(2 * vars.len()),
+        };
+        for (i, (name, var)) in vars.iter().enumerate() {
+            out.raw.insert(name.clone(), cpu(var.as_tensor())?);
+            out.ema.insert(format!("{EMA}{name}"), cpu(&self.ema[i])?);
+            out.moments
+                .insert(format!("{ADAM_M}{name}"), cpu(&self.adam_m[i])?);
+            out.moments
+                .insert(format!("{ADAM_V}{name}"), cpu(&self.adam_v[i])?);
+        }
+        Ok(out)
+    }
+}
+
+/// A training state's tensors by kind, named as in the files: raw weights `<name>`, EMA
+/// weights `ema.<name>`, AdamW moments `adam.m.<name>` and `adam.v.<name>`.
+pub(crate) struct StateTensors {
+    pub raw: HashMap<String, Tensor>,
+    pub ema: HashMap<String, Tensor>,
+    pub moments: HashMap<String, Tensor>,
+}
+
+/// Reads and parses the JSON file `file` of `dir`; a missing file is a checkpoint error on
+/// `dir` saying `missing`. Returns the file's path with its contents.
+pub(crate) fn read_json<T: DeserializeOwned>(
+    dir: &Path,
+    file: &str,
+    missing: impl FnOnce() -> String,
+) -> Result<(PathBuf, T)> {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::checkpoint(dir, missing())
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
+    Ok((path, value))
 }
 
 /// Reads `checkpoint.json`.
@@ -104,19 +181,9 @@ impl TrainState {
 /// # Errors
 /// [`Error::Checkpoint`] when the folder has no checkpoint or the JSON is malformed.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
-    let path = dir.join(META_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::checkpoint(
-                dir,
-                format!("no {META_FILE} here (not a checkpoint folder)"),
-            )
-        } else {
-            Error::io(&path, e)
-        }
+    let (path, meta): (_, CheckpointMeta) = read_json(dir, META_FILE, || {
+        format!("no {META_FILE} here (not a checkpoint folder)")
     })?;
-    let meta: CheckpointMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
     if meta.format != FORMAT {
         return Err(Error::checkpoint(
             &path,
@@ -129,61 +196,87 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     Ok(meta)
 }
 
-pub(crate) fn load_tensors(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>> {
-    if !path.is_file() {
-        return Err(Error::checkpoint(path, "file is missing"));
-    }
-    candle_core::safetensors::load(path, device)
-        .map_err(|e| Error::checkpoint(path, format!("corrupt or truncated safetensors: {e}")))
+/// One safetensors file of a checkpoint, read for loading.
+pub(crate) struct TensorFile {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
 }
 
-pub(crate) fn file_step(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<u64> {
-    let t = tensors
-        .get(STEP_TENSOR)
-        .ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
-    let v = t
-        .to_dtype(DType::I64)
-        .and_then(|t| t.flatten_all()?.to_vec1::<i64>())
-        .map_err(|e| Error::checkpoint(path, format!("bad `{STEP_TENSOR}`: {e}")))?;
-    match v.as_slice() {
-        [s] if *s >= 0 => Ok(*s as u64),
-        _ => Err(Error::checkpoint(
-            path,
-            format!("bad `{STEP_TENSOR}` {v:?}"),
-        )),
+impl TensorFile {
+    /// Reads `path` and checks that its step stamp is `want`, the step `meta_file` names.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the file is missing (message `file is missing`), corrupt,
+    /// has no valid stamp or another step.
+    pub(crate) fn open(path: PathBuf, device: &Device, want: u64, meta_file: &str) -> Result<Self> {
+        if !path.is_file() {
+            return Err(Error::checkpoint(&path, "file is missing"));
+        }
+        let tensors = candle_core::safetensors::load(&path, device).map_err(|e| {
+            Error::checkpoint(&path, format!("corrupt or truncated safetensors: {e}"))
+        })?;
+        let file = TensorFile { path, tensors };
+        let got = file.step()?;
+        if got != want {
+            return Err(Error::checkpoint(
+                &file.path,
+                format!("holds step {got} but {meta_file} says {want} (interrupted write?)"),
+            ));
+        }
+        Ok(file)
     }
-}
 
-pub(crate) fn take(
-    tensors: &HashMap<String, Tensor>,
-    name: &str,
-    like: &Tensor,
-    path: &Path,
-) -> Result<Tensor> {
-    let t = tensors
-        .get(name)
-        .ok_or_else(|| Error::checkpoint(path, format!("tensor `{name}` is missing")))?;
-    if t.dims() != like.dims() {
-        return Err(Error::checkpoint(
-            path,
-            format!(
-                "tensor `{name}` has shape {:?}, the configuration expects {:?}",
-                t.dims(),
-                like.dims()
-            ),
-        ));
+    fn step(&self) -> Result<u64> {
+        let path = &self.path;
+        let t = self
+            .tensors
+            .get(STEP_TENSOR)
+            .ok_or_else(|| Error::checkpoint(path, format!("no `{STEP_TENSOR}` tensor")))?;
+        let v = t
+            .to_dtype(DType::I64)
+            .and_then(|t| t.flatten_all()?.to_vec1::<i64>())
+            .map_err(|e| Error::checkpoint(path, format!("bad `{STEP_TENSOR}`: {e}")))?;
+        match v.as_slice() {
+            [s] if *s >= 0 => Ok(*s as u64),
+            _ => Err(Error::checkpoint(
+                path,
+                format!("bad `{STEP_TENSOR}` {v:?}"),
+            )),
+        }
     }
-    Ok(t.to_dtype(DType::F32)?)
-}
 
-pub(crate) fn check_step(path: &Path, got: u64, want: u64) -> Result<()> {
-    if got != want {
-        return Err(Error::checkpoint(
-            path,
-            format!("holds step {got} but {META_FILE} says {want} (interrupted write?)"),
-        ));
+    /// The tensor `name` as f32, which must have the shape of `like`.
+    pub(crate) fn take(&self, name: &str, like: &Tensor) -> Result<Tensor> {
+        let path = &self.path;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| Error::checkpoint(path, format!("tensor `{name}` is missing")))?;
+        if t.dims() != like.dims() {
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "tensor `{name}` has shape {:?}, the configuration expects {:?}",
+                    t.dims(),
+                    like.dims()
+                ),
+            ));
+        }
+        Ok(t.to_dtype(DType::F32)?)
     }
-    Ok(())
+
+    /// Sets every variable of `model` to this file's tensor of that name: the EMA weights
+    /// (`ema.<name>`) or the raw ones (`<name>`).
+    pub(crate) fn set_weights(&self, model: &Model, weights: Weights) -> Result<()> {
+        for (name, var) in model.named_vars() {
+            let key = match weights {
+                Weights::Ema => format!("{EMA}{name}"),
+                Weights::Raw => name,
+            };
+            var.set(&self.take(&key, var.as_tensor())?)?;
+        }
+        Ok(())
+    }
 }
 
 /// Loads a checkpoint for inference: its metadata and a model holding the chosen weights.
@@ -198,16 +291,8 @@ pub fn load_model(
 ) -> Result<(CheckpointMeta, Model)> {
     let meta = read_meta(dir)?;
     let model = Model::new(&meta.model, 0, device)?;
-    let path = dir.join(MODEL_FILE);
-    let tensors = load_tensors(&path, device)?;
-    check_step(&path, file_step(&tensors, &path)?, meta.step)?;
-    for (name, var) in model.named_vars() {
-        let key = match weights {
-            Weights::Ema => format!("ema.{name}"),
-            Weights::Raw => name.clone(),
-        };
-        var.set(&take(&tensors, &key, var.as_tensor(), &path)?)?;
-    }
+    TensorFile::open(dir.join(MODEL_FILE), device, meta.step, META_FILE)?
+        .set_weights(&model, weights)?;
     Ok((meta, model))
 }
 
@@ -216,29 +301,12 @@ pub(crate) fn load_train_state(
     dir: &Path,
     device: &Device,
 ) -> Result<(CheckpointMeta, Model, TrainState)> {
-    let (meta, model) = load_model(dir, Weights::Raw, device)?;
-    let mpath = dir.join(MODEL_FILE);
-    let model_t = load_tensors(&mpath, device)?;
-    let opath = dir.join(OPTIM_FILE);
-    let optim_t = load_tensors(&opath, device)?;
-    check_step(&opath, file_step(&optim_t, &opath)?, meta.step)?;
-    let mut state = TrainState {
-        ema: vec![],
-        adam_m: vec![],
-        adam_v: vec![],
-    };
-    for (name, var) in model.named_vars() {
-        let like = var.as_tensor();
-        state
-            .ema
-            .push(take(&model_t, &format!("ema.{name}"), like, &mpath)?);
-        state
-            .adam_m
-            .push(take(&optim_t, &format!("adam.m.{name}"), like, &opath)?);
-        state
-            .adam_v
-            .push(take(&optim_t, &format!("adam.v.{name}"), like, &opath)?);
-    }
+    let meta = read_meta(dir)?;
+    let model = Model::new(&meta.model, 0, device)?;
+    let weights = TensorFile::open(dir.join(MODEL_FILE), device, meta.step, META_FILE)?;
+    weights.set_weights(&model, Weights::Raw)?;
+    let optim = TensorFile::open(dir.join(OPTIM_FILE), device, meta.step, META_FILE)?;
+    let state = TrainState::load(&model.named_vars(), &weights, &optim)?;
     Ok((meta, model, state))
 }
 
@@ -274,25 +342,22 @@ pub(crate) fn save(
     state: &TrainState,
 ) -> Result<()> {
     let json = serde_json::to_string_pretty(meta).expect("checkpoint metadata always serialises");
-    let vars = model.named_vars();
-    let mut optim = HashMap::with_capacity(2 * vars.len() + 1);
-    let mut weights = HashMap::with_capacity(2 * vars.len() + 1);
-    for (i, (name, var)) in vars.iter().enumerate() {
-        optim.insert(format!("adam.m.{name}"), cpu(&state.adam_m[i])?);
-        optim.insert(format!("adam.v.{name}"), cpu(&state.adam_v[i])?);
-        weights.insert(name.clone(), cpu(var.as_tensor())?);
-        weights.insert(format!("ema.{name}"), cpu(&state.ema[i])?);
-    }
+    let StateTensors {
+        raw: mut weights,
+        ema,
+        moments,
+    } = state.to_tensors(&model.named_vars())?;
+    weights.extend(ema);
     save_stamped(
         dir,
         meta.step,
-        [(OPTIM_FILE, optim), (MODEL_FILE, weights)],
+        [(OPTIM_FILE, moments), (MODEL_FILE, weights)],
         META_FILE,
         &json,
     )
 }
 
-pub(crate) fn cpu(t: &Tensor) -> Result<Tensor> {
+fn cpu(t: &Tensor) -> Result<Tensor> {
     Ok(t.to_device(&Device::Cpu)?)
 }
 

@@ -29,7 +29,6 @@
 //! loading checks the step stamps agree, the tensor shapes, and that the ε-weights beside the
 //! head are the ones it was trained against. A shipped head needs only the first two files.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
@@ -38,12 +37,13 @@ use diffusion::covariance::{CovKind, CovPredictor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{
-    self, CheckpointMeta, TrainState, Weights, cpu, file_step, load_tensors, take,
-};
+use crate::checkpoint::{self, CheckpointMeta, StateTensors, TensorFile, TrainState, Weights};
 use crate::data::Dataset;
 use crate::model::{EpsNetConfig, Model};
-use crate::train::{Noiser, Progress, ScheduleConfig, Start, TrainConfig, TrainReport, optimise};
+use crate::predictor::predict_rows;
+use crate::train::{
+    LoopStart, Noiser, Progress, ScheduleConfig, Start, TrainConfig, TrainReport, optimise,
+};
 use crate::{Error, Result};
 
 /// Version of the head file layout.
@@ -195,23 +195,13 @@ pub fn weights_hash(model: &Model) -> Result<String> {
 /// # Errors
 /// [`Error::Checkpoint`] when it is missing, malformed, of another format or kind.
 pub fn read_head_meta(dir: &Path, kind: CovKind) -> Result<CovHeadMeta> {
-    let path = dir.join(head_files(kind).0);
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::checkpoint(
-                dir,
-                format!(
-                    "no {} covariance head here ({} is missing)",
-                    label(kind),
-                    head_files(kind).0
-                ),
-            )
-        } else {
-            Error::io(&path, e)
-        }
+    let json = head_files(kind).0;
+    let (path, meta): (_, CovHeadMeta) = checkpoint::read_json(dir, &json, || {
+        format!(
+            "no {} covariance head here ({json} is missing)",
+            label(kind)
+        )
     })?;
-    let meta: CovHeadMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&path, format!("malformed JSON: {e}")))?;
     if meta.format != COV_FORMAT {
         return Err(Error::checkpoint(
             &path,
@@ -285,28 +275,9 @@ pub fn load_head(
     let (json, weights, _) = head_files(kind);
     check_pairing(&dir.join(&json), &meta, eps_meta, &weights_hash(eps)?)?;
     let net = CovNet::new(kind, &meta.model, 0, device)?;
-    let path = dir.join(weights);
-    let tensors = load_tensors(&path, device)?;
-    check_stamp(&path, file_step(&tensors, &path)?, meta.step, &json)?;
-    for (name, var) in net.model.named_vars() {
-        var.set(&take(
-            &tensors,
-            &format!("ema.{name}"),
-            var.as_tensor(),
-            &path,
-        )?)?;
-    }
+    TensorFile::open(dir.join(weights), device, meta.step, &json)?
+        .set_weights(&net.model, Weights::Ema)?;
     Ok((meta, net))
-}
-
-fn check_stamp(path: &Path, got: u64, want: u64, json: &str) -> Result<()> {
-    if got != want {
-        return Err(Error::checkpoint(
-            path,
-            format!("holds step {got} but {json} says {want} (interrupted write?)"),
-        ));
-    }
-    Ok(())
 }
 
 /// Loads what `--resume` needs: metadata, the head with its raw weights, EMA and moments.
@@ -318,36 +289,16 @@ fn load_head_train_state(
     let meta = read_head_meta(dir, kind)?;
     let (json, weights, train) = head_files(kind);
     let net = CovNet::new(kind, &meta.model, 0, device)?;
-    let wpath = dir.join(weights);
-    let tpath = dir.join(train);
-    let w = load_tensors(&wpath, device)?;
-    check_stamp(&wpath, file_step(&w, &wpath)?, meta.step, &json)?;
-    let tr = load_tensors(&tpath, device).map_err(|e| match e {
+    let ema = TensorFile::open(dir.join(weights), device, meta.step, &json)?;
+    let tr = TensorFile::open(dir.join(train), device, meta.step, &json).map_err(|e| match e {
         Error::Checkpoint { path, msg } if msg == "file is missing" => Error::checkpoint(
             path,
             "is missing: this head holds EMA weights only and cannot be resumed",
         ),
         other => other,
     })?;
-    check_stamp(&tpath, file_step(&tr, &tpath)?, meta.step, &json)?;
-    let mut state = TrainState {
-        ema: vec![],
-        adam_m: vec![],
-        adam_v: vec![],
-    };
-    for (name, var) in net.model.named_vars() {
-        let like = var.as_tensor();
-        var.set(&take(&tr, &name, like, &tpath)?)?;
-        state
-            .ema
-            .push(take(&w, &format!("ema.{name}"), like, &wpath)?);
-        state
-            .adam_m
-            .push(take(&tr, &format!("adam.m.{name}"), like, &tpath)?);
-        state
-            .adam_v
-            .push(take(&tr, &format!("adam.v.{name}"), like, &tpath)?);
-    }
+    tr.set_weights(&net.model, Weights::Raw)?;
+    let state = TrainState::load(&net.model.named_vars(), &ema, &tr)?;
     Ok((meta, net, state))
 }
 
@@ -387,7 +338,7 @@ pub fn train_cov(
     let schedule = eps_meta.schedule.build()?;
     let eps_hash = weights_hash(&eps)?;
     let (json, weights, train_file) = head_files(kind);
-    let (net, mut state, done, smoothed) = match start {
+    let (net, from) = match start {
         Start::Fresh => {
             if dir.join(&json).exists() {
                 return Err(Error::checkpoint(
@@ -399,8 +350,8 @@ pub fn train_cov(
                 ));
             }
             let net = CovNet::new(kind, &eps_meta.model, cfg.seed, device)?;
-            let state = TrainState::fresh(&net.model.named_vars())?;
-            (net, state, 0, f64::NAN)
+            let from = LoopStart::fresh(&net.model.named_vars())?;
+            (net, from)
         }
         Start::Resume => {
             let (meta, net, state) = load_head_train_state(dir, kind, device)?;
@@ -411,7 +362,7 @@ pub fn train_cov(
                     "was trained with another network or data",
                 ));
             }
-            (net, state, meta.step, meta.loss.unwrap_or(f64::NAN))
+            (net, LoopStart::resumed(state, meta.step, meta.loss))
         }
     };
     let vars = net.model.named_vars();
@@ -446,14 +397,12 @@ pub fn train_cov(
             loss: Some(smoothed),
             eps: pairing.clone(),
         };
-        let mut ema = HashMap::with_capacity(vars.len());
-        let mut train = HashMap::with_capacity(3 * vars.len());
-        for (i, (name, var)) in vars.iter().enumerate() {
-            ema.insert(format!("ema.{name}"), cpu(&state.ema[i])?);
-            train.insert(name.clone(), cpu(var.as_tensor())?);
-            train.insert(format!("adam.m.{name}"), cpu(&state.adam_m[i])?);
-            train.insert(format!("adam.v.{name}"), cpu(&state.adam_v[i])?);
-        }
+        let StateTensors {
+            raw: mut train,
+            ema,
+            moments,
+        } = state.to_tensors(&vars)?;
+        train.extend(moments);
         let text = serde_json::to_string_pretty(&meta).expect("head metadata always serialises");
         checkpoint::save_stamped(
             dir,
@@ -463,23 +412,7 @@ pub fn train_cov(
             &text,
         )
     };
-    let end = optimise(
-        cfg,
-        &vars,
-        &mut state,
-        done,
-        smoothed,
-        &mut loss_of,
-        &mut save,
-        on_step,
-    )?;
-    Ok(TrainReport {
-        first_step: done + 1,
-        last_step: cfg.steps.max(done),
-        smoothed_loss: end.smoothed,
-        seconds: end.seconds,
-        n_params: net.model.n_params(),
-    })
+    optimise(cfg, &vars, from, &mut loss_of, &mut save, on_step)
 }
 
 /// A trained head as a [`diffusion::covariance::CovPredictor`]: f64 rows in, f32 network, f64
@@ -498,27 +431,6 @@ impl<'a> NetCovPredictor<'a> {
             max_batch: max_batch.max(1),
         }
     }
-
-    fn run(&self, x_t: &[f64], t: f64, out: &mut [f64]) -> Result<()> {
-        let d = self.cov_dim();
-        for (x, o) in x_t
-            .chunks(self.max_batch * d)
-            .zip(out.chunks_mut(self.max_batch * d))
-        {
-            let rows = x.len() / d;
-            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-            let input = Tensor::from_vec(xf, (rows, d), self.head.model.device())?;
-            let y = self
-                .head
-                .forward(&input, &vec![t; rows])?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            for (dst, src) in o.iter_mut().zip(y) {
-                *dst = src as f64;
-            }
-        }
-        Ok(())
-    }
 }
 
 impl CovPredictor for NetCovPredictor<'_> {
@@ -533,7 +445,6 @@ impl CovPredictor for NetCovPredictor<'_> {
         level: NoiseLevel,
         out: &mut [f64],
     ) -> diffusion::Result<()> {
-        let d = self.cov_dim();
         if kind != self.head.kind {
             return Err(diffusion::Error::Invalid {
                 what: "covariance head",
@@ -544,17 +455,9 @@ impl CovPredictor for NetCovPredictor<'_> {
                 ),
             });
         }
-        if !x_t.len().is_multiple_of(d) || out.len() != x_t.len() {
-            return Err(diffusion::Error::Invalid {
-                what: "batch",
-                msg: format!(
-                    "{} inputs / {} outputs for rows of {d}",
-                    x_t.len(),
-                    out.len()
-                ),
-            });
-        }
-        self.run(x_t, level.t, out)
-            .map_err(|e| diffusion::Error::Predictor(Box::new(e)))
+        let head = self.head;
+        predict_rows(x_t, level, out, &head.model, self.max_batch, |x, t| {
+            head.forward(x, t)
+        })
     }
 }

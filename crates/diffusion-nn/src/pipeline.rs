@@ -199,6 +199,15 @@ pub enum Purpose {
     Likelihood,
 }
 
+/// The RNG of a sampling run seeded by `seed`, and its first draws: x_N, `n` rows of
+/// i.i.d. N(0, 1) of the model's dimension.
+fn prior_draws(model: &Model, n: usize, seed: u64) -> (StdRng, Vec<f64>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut x = vec![0.0; n * model.config().dim()];
+    diffusion::standard_normal(&mut rng, &mut x);
+    (rng, x)
+}
+
 /// Draws `n` samples with `sampler` on `trajectory`.
 ///
 /// `gamma` is needed by the analytic samplers only (pass `Gamma::unknown(N)` otherwise).
@@ -223,9 +232,7 @@ pub fn sample(
         &plan_config(meta, sampler, Purpose::Sampling),
         gamma,
     )?;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut x = vec![0.0; n * model.config().dim()];
-    diffusion::standard_normal(&mut rng, &mut x);
+    let (mut rng, mut x) = prior_draws(model, n, seed);
     diffusion::sample(
         &NetPredictor::new(model, MAX_BATCH),
         &steps,
@@ -260,9 +267,7 @@ pub fn sample_cov(
         &cfg,
         &Gamma::unknown(schedule.n_steps()),
     )?;
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut x = vec![0.0; n * model.config().dim()];
-    diffusion::standard_normal(&mut rng, &mut x);
+    let (mut rng, mut x) = prior_draws(model, n, seed);
     core_sample_cov(
         &NetPredictor::new(model, MAX_BATCH),
         &NetCovPredictor::new(head, MAX_BATCH),

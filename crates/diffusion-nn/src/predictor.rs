@@ -22,27 +22,6 @@ impl<'a> NetPredictor<'a> {
             max_batch: max_batch.max(1),
         }
     }
-
-    fn run(&self, x_t: &[f64], t: f64, eps: &mut [f64]) -> crate::Result<()> {
-        let d = self.model.config().dim();
-        for (x, e) in x_t
-            .chunks(self.max_batch * d)
-            .zip(eps.chunks_mut(self.max_batch * d))
-        {
-            let rows = x.len() / d;
-            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-            let input = Tensor::from_vec(xf, (rows, d), self.model.device())?;
-            let out = self
-                .model
-                .forward(&input, &vec![t; rows])?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            for (dst, src) in e.iter_mut().zip(out) {
-                *dst = src as f64;
-            }
-        }
-        Ok(())
-    }
 }
 
 impl EpsPredictor for NetPredictor<'_> {
@@ -56,18 +35,49 @@ impl EpsPredictor for NetPredictor<'_> {
         level: NoiseLevel,
         eps: &mut [f64],
     ) -> diffusion::Result<()> {
-        let d = self.dim();
-        if !x_t.len().is_multiple_of(d) || eps.len() != x_t.len() {
-            return Err(diffusion::Error::Invalid {
-                what: "batch",
-                msg: format!(
-                    "{} inputs / {} outputs for rows of {d}",
-                    x_t.len(),
-                    eps.len()
-                ),
-            });
-        }
-        self.run(x_t, level.t, eps)
-            .map_err(|e| diffusion::Error::Predictor(Box::new(e)))
+        let model = self.model;
+        predict_rows(x_t, level, eps, model, self.max_batch, |x, t| {
+            model.forward(x, t)
+        })
     }
+}
+
+/// Runs a network of `model`'s shapes (`forward`, e.g. the model itself or a head around it)
+/// on a batch of f64 rows at one noise level: checks the batch, then converts to f32 and
+/// evaluates at most `max_batch` rows per call, writing f64 outputs into `out`. The one
+/// f64 ↔ f32 bridge of [`NetPredictor`] and [`crate::cov::NetCovPredictor`].
+pub(crate) fn predict_rows(
+    x_t: &[f64],
+    level: NoiseLevel,
+    out: &mut [f64],
+    model: &Model,
+    max_batch: usize,
+    forward: impl Fn(&Tensor, &[f64]) -> crate::Result<Tensor>,
+) -> diffusion::Result<()> {
+    let d = model.config().dim();
+    if !x_t.len().is_multiple_of(d) || out.len() != x_t.len() {
+        return Err(diffusion::Error::Invalid {
+            what: "batch",
+            msg: format!(
+                "{} inputs / {} outputs for rows of {d}",
+                x_t.len(),
+                out.len()
+            ),
+        });
+    }
+    let run = |out: &mut [f64]| -> crate::Result<()> {
+        for (x, o) in x_t.chunks(max_batch * d).zip(out.chunks_mut(max_batch * d)) {
+            let rows = x.len() / d;
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let input = Tensor::from_vec(xf, (rows, d), model.device())?;
+            let y = forward(&input, &vec![level.t; rows])?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
+            for (dst, src) in o.iter_mut().zip(y) {
+                *dst = src as f64;
+            }
+        }
+        Ok(())
+    };
+    run(out).map_err(|e| diffusion::Error::Predictor(Box::new(e)))
 }

@@ -273,7 +273,7 @@ pub fn train(
         levels: data.levels,
     };
 
-    let (model, mut state, done, smoothed) = match start {
+    let (model, from) = match start {
         Start::Fresh => {
             if out.join(checkpoint::META_FILE).exists() {
                 return Err(Error::checkpoint(
@@ -282,8 +282,8 @@ pub fn train(
                 ));
             }
             let model = Model::new(&setup.model, cfg.seed, device)?;
-            let state = TrainState::fresh(&model.named_vars())?;
-            (model, state, 0, f64::NAN)
+            let from = LoopStart::fresh(&model.named_vars())?;
+            (model, from)
         }
         Start::Resume => {
             let (meta, model, state) = checkpoint::load_train_state(out, device)?;
@@ -302,7 +302,7 @@ pub fn train(
                     ),
                 ));
             }
-            (model, state, meta.step, meta.loss.unwrap_or(f64::NAN))
+            (model, LoopStart::resumed(state, meta.step, meta.loss))
         }
     };
     let vars = model.named_vars();
@@ -324,23 +324,7 @@ pub fn train(
         };
         checkpoint::save(out, &meta, &model, state)
     };
-    let end = optimise(
-        cfg,
-        &vars,
-        &mut state,
-        done,
-        smoothed,
-        &mut loss_of,
-        &mut save,
-        on_step,
-    )?;
-    Ok(TrainReport {
-        first_step: done + 1,
-        last_step: cfg.steps.max(done),
-        smoothed_loss: end.smoothed,
-        seconds: end.seconds,
-        n_params: model.n_params(),
-    })
+    optimise(cfg, &vars, from, &mut loss_of, &mut save, on_step)
 }
 
 /// The noised batches of L_simple: from the step's RNG, B rows x_0 (with replacement), times
@@ -402,32 +386,56 @@ impl Noiser {
     }
 }
 
-/// Where a run of [`optimise`] ended.
-pub(crate) struct LoopEnd {
+/// Where [`optimise`] starts: the training state after step `done` and the smoothed loss then
+/// (NaN before the first step).
+pub(crate) struct LoopStart {
+    pub state: TrainState,
+    pub done: u64,
     pub smoothed: f64,
-    pub seconds: f64,
+}
+
+impl LoopStart {
+    /// Before step 1: EMA = the initial weights of `vars`, zero moments.
+    pub(crate) fn fresh(vars: &[(String, candle_core::Var)]) -> Result<Self> {
+        Ok(LoopStart {
+            state: TrainState::fresh(vars)?,
+            done: 0,
+            smoothed: f64::NAN,
+        })
+    }
+
+    /// After step `done` of a saved run whose smoothed loss was `loss`.
+    pub(crate) fn resumed(state: TrainState, done: u64, loss: Option<f64>) -> Self {
+        LoopStart {
+            state,
+            done,
+            smoothed: loss.unwrap_or(f64::NAN),
+        }
+    }
 }
 
 /// The optimisation loop shared by ε-training ([`train`]) and covariance-head training
 /// (`crate::cov::train_cov`): steps `done + 1 ..= cfg.steps` of AdamW with warm-up, gradient
-/// clipping and EMA on `vars` (whose moments and EMA are `state`, same order).
+/// clipping and EMA on `vars` (whose moments and EMA are `from.state`, same order).
 ///
 /// `loss_of` builds step k's scalar loss from the RNG seeded by (seed, k) alone (so a resumed
 /// run repeats the draws of an uninterrupted one); only `vars` are updated, whatever else the
 /// loss depends on stays frozen. `save(step, smoothed, state)` writes a checkpoint every
 /// `checkpoint_every` steps and after the last; a non-finite loss or gradient norm stops before
-/// anything of that step is written.
-#[allow(clippy::too_many_arguments)] // the loop's whole state, passed once
+/// anything of that step is written. The report counts the parameters of `vars`.
 pub(crate) fn optimise(
     cfg: &TrainConfig,
     vars: &[(String, candle_core::Var)],
-    state: &mut TrainState,
-    done: u64,
-    mut smoothed: f64,
+    from: LoopStart,
     loss_of: &mut dyn FnMut(&mut StdRng) -> Result<Tensor>,
     save: &mut dyn FnMut(u64, f64, &TrainState) -> Result<()>,
     on_step: &mut dyn FnMut(&Progress),
-) -> Result<LoopEnd> {
+) -> Result<TrainReport> {
+    let LoopStart {
+        mut state,
+        done,
+        mut smoothed,
+    } = from;
     let started = Instant::now();
     let mut last_good = done;
     for step in done + 1..=cfg.steps {
@@ -500,7 +508,7 @@ pub(crate) fn optimise(
         };
         let checkpointed = step % cfg.checkpoint_every == 0 || step == cfg.steps;
         if checkpointed {
-            save(step, smoothed, state)?;
+            save(step, smoothed, &state)?;
             last_good = step;
         }
         let elapsed = started.elapsed().as_secs_f64();
@@ -513,8 +521,11 @@ pub(crate) fn optimise(
             checkpointed,
         });
     }
-    Ok(LoopEnd {
-        smoothed,
+    Ok(TrainReport {
+        first_step: done + 1,
+        last_step: cfg.steps.max(done),
+        smoothed_loss: smoothed,
         seconds: started.elapsed().as_secs_f64(),
+        n_params: vars.iter().map(|(_, v)| v.elem_count()).sum(),
     })
 }

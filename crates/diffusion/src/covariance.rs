@@ -311,13 +311,27 @@ struct CovVariance<'c, C: ?Sized> {
 }
 
 impl<'c, C: CovPredictor + ?Sized> CovVariance<'c, C> {
-    fn new(cov: &'c C, config: &CovConfig<'c>, steps: &[Step], len: usize) -> Self {
-        CovVariance {
+    /// Checks the head against the ε-predictor (of dimension `eps_dim`) and the steps against
+    /// the schedule, then sets up the head buffer for batches of `len` values.
+    fn checked(
+        eps_dim: usize,
+        cov: &'c C,
+        config: &CovConfig<'c>,
+        steps: &[Step],
+        len: usize,
+    ) -> Result<Self> {
+        check_cov_run(eps_dim, cov.cov_dim(), config, steps)?;
+        Ok(CovVariance {
             cov,
             config: *config,
             tau1: steps.last().map_or(0, |st| st.t),
             head: vec![0.0; len],
-        }
+        })
+    }
+
+    /// [`Self::fill`] as a [`crate::sample::VarianceHook`].
+    fn hook(&mut self) -> impl FnMut(usize, &Step, &[f64], &[f64], &mut [f64]) -> Result<()> + '_ {
+        move |_, step, x_t, e, var| self.fill(step, x_t, e, var)
     }
 
     /// σ² = λ² + γ²·clip(σ̄²_t(x_t)) per coordinate, 0 at a mean-only final step, capped by the
@@ -370,11 +384,7 @@ where
     C: CovPredictor + ?Sized,
     R: Rng + ?Sized,
 {
-    check_cov_run(eps.dim(), cov.cov_dim(), config, steps)?;
-    let mut fill = CovVariance::new(cov, config, steps, data.len());
-    let mut hook = |_: usize, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]| {
-        fill.fill(step, x_t, e, var)
-    };
+    let mut fill = CovVariance::checked(eps.dim(), cov, config, steps, data.len())?;
     crate::nelbo::nelbo_with_variance(
         eps,
         config.schedule,
@@ -383,7 +393,7 @@ where
         decoder,
         rng,
         on_step,
-        &mut hook,
+        &mut fill.hook(),
     )
 }
 
@@ -411,12 +421,8 @@ where
     C: CovPredictor + ?Sized,
     R: Rng + ?Sized,
 {
-    check_cov_run(eps.dim(), cov.cov_dim(), config, steps)?;
-    let mut fill = CovVariance::new(cov, config, steps, x.len());
-    let mut hook = |_: usize, step: &Step, x_t: &[f64], e: &[f64], var: &mut [f64]| {
-        fill.fill(step, x_t, e, var)
-    };
-    sample_with_variance(eps, steps, x, rng, on_step, &mut hook)
+    let mut fill = CovVariance::checked(eps.dim(), cov, config, steps, x.len())?;
+    sample_with_variance(eps, steps, x, rng, on_step, &mut fill.hook())
 }
 
 #[cfg(test)]
@@ -433,6 +439,16 @@ mod tests {
             t: 0.0,
             alpha_bar: ab,
         }
+    }
+
+    /// The exact-settings plan of `sampler` on `traj` (Γ is read by the analytic samplers only).
+    fn exact_plan(
+        sched: &Schedule,
+        traj: &Trajectory,
+        sampler: Sampler,
+        gamma: &Gamma,
+    ) -> Vec<Step> {
+        plan(sched, traj, &PlanConfig::exact(sampler), gamma).unwrap()
     }
 
     #[test]
@@ -533,21 +549,9 @@ mod tests {
         let sched = Schedule::linear(1000).unwrap();
         let traj = Trajectory::even(1000, 10).unwrap();
         let data = Gaussian::isotropic(1, 0.5, 0.09).unwrap();
-        let tilde = plan(
-            &sched,
-            &traj,
-            &PlanConfig::exact(Sampler::DdpmTilde),
-            &Gamma::unknown(1000),
-        )
-        .unwrap();
+        let tilde = exact_plan(&sched, &traj, Sampler::DdpmTilde, &Gamma::unknown(1000));
         let gamma = Gamma::from_fn(&sched, |ab| data.gamma(ab)).unwrap();
-        let ana = plan(
-            &sched,
-            &traj,
-            &PlanConfig::exact(Sampler::AnalyticDdpm),
-            &gamma,
-        )
-        .unwrap();
+        let ana = exact_plan(&sched, &traj, Sampler::AnalyticDdpm, &gamma);
         let (ab, bb) = (sched.alpha_bar(1000), sched.beta_bar(1000));
         let start = [Moments {
             mean: ab.sqrt() * 0.5,
@@ -726,37 +730,25 @@ mod tests {
         let decoder = crate::Decoder::Gaussian {
             variance: crate::nelbo::official_decoder_variance(&sched),
         };
+        // The scalar NELBO of a plan, with the seed shared by every run below.
+        let scalar = |steps: &[Step]| {
+            crate::nelbo(
+                &data_law,
+                &sched,
+                steps,
+                &data,
+                decoder,
+                &mut StdRng::seed_from_u64(3),
+                &mut |_| {},
+            )
+            .unwrap()
+        };
         for k in [2usize, 10, 25] {
             let traj = Trajectory::even(1000, k).unwrap();
-            let ana = plan(
-                &sched,
-                &traj,
-                &PlanConfig::exact(Sampler::AnalyticDdpm),
-                &gamma,
-            )
-            .unwrap();
-            let want = crate::nelbo(
-                &data_law,
-                &sched,
-                &ana,
-                &data,
-                decoder,
-                &mut StdRng::seed_from_u64(3),
-                &mut |_| {},
-            )
-            .unwrap();
+            let want = scalar(&exact_plan(&sched, &traj, Sampler::AnalyticDdpm, &gamma));
             let plan_cfg = PlanConfig::exact(Sampler::DdpmTilde);
-            let tilde = plan(&sched, &traj, &plan_cfg, &Gamma::unknown(1000)).unwrap();
-            let base = crate::nelbo(
-                &data_law,
-                &sched,
-                &tilde,
-                &data,
-                decoder,
-                &mut StdRng::seed_from_u64(3),
-                &mut |_| {},
-            )
-            .unwrap();
+            let tilde = exact_plan(&sched, &traj, Sampler::DdpmTilde, &Gamma::unknown(1000));
+            let base = scalar(&tilde);
             for kind in [CovKind::Sn, CovKind::Npr] {
                 let cfg = CovConfig::from_plan(&sched, kind, &plan_cfg);
                 let got = nelbo_cov(

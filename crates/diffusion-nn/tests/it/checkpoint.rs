@@ -3,23 +3,14 @@
 use candle_core::Device;
 use diffusion_nn::checkpoint::{self, Weights};
 use diffusion_nn::data::{self, DataSpec, Toy};
-use diffusion_nn::train::{Start, train};
 
+use super::support;
 use super::{scratch, tiny_setup};
 
+/// A fresh folder `name` with a 2-step checkpoint on moons.
 fn trained(name: &str) -> std::path::PathBuf {
     let data = data::load(&DataSpec::Toy(Toy::Moons)).unwrap();
-    let dir = scratch(name);
-    train(
-        &tiny_setup(2, 1),
-        &data,
-        &dir,
-        Start::Fresh,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap();
-    dir
+    support::trained(name, &tiny_setup(2, 1), &data)
 }
 
 fn load_err(dir: &std::path::Path) -> String {

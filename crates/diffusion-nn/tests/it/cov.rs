@@ -2,21 +2,24 @@
 //! §10.3 on Gaussian data, resume is bit-identical, a non-finite loss stops training, and a head
 //! that does not match its ε-network is refused.
 
-use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use diffusion::covariance::{CovKind, CovPredictor};
 use diffusion::exact::{Gaussian, sample_law};
 use diffusion::{EpsPredictor, NoiseLevel, Schedule};
 use diffusion_nn::cov::{self, CovHeadMeta, NetCovPredictor, train_cov};
 use diffusion_nn::data::{DataShape, DataSpec, Dataset, Toy};
-use diffusion_nn::train::{Start, TrainConfig, train};
-use diffusion_nn::{Error, NetPredictor, checkpoint};
+use diffusion_nn::train::{Start, TrainConfig, TrainReport};
+use diffusion_nn::{NetPredictor, Result};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::{scratch, tiny_setup};
+use super::support::{
+    assert_no_temp_files, assert_same_tensors, explode, fit, last_good_after_nan, load_ema,
+    tensor_bits, trained,
+};
+use super::tiny_setup;
 
 /// 2-D N(m, s² I) rows as a data set (the spec is only a label here).
 fn gaussian_data(law: &Gaussian, rows: usize, seed: u64) -> Dataset {
@@ -35,18 +38,8 @@ fn gaussian_data(law: &Gaussian, rows: usize, seed: u64) -> Dataset {
 }
 
 /// An ε-checkpoint (tiny MLP, N = 100) trained for `steps` on `data` in a fresh folder.
-fn eps_ckpt(name: &str, data: &Dataset, steps: u64) -> std::path::PathBuf {
-    let dir = scratch(name);
-    train(
-        &tiny_setup(steps, steps),
-        data,
-        &dir,
-        Start::Fresh,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap();
-    dir
+fn eps_ckpt(name: &str, data: &Dataset, steps: u64) -> PathBuf {
+    trained(name, &tiny_setup(steps, steps), data)
 }
 
 fn head_cfg(steps: u64, every: u64) -> TrainConfig {
@@ -60,22 +53,28 @@ fn head_cfg(steps: u64, every: u64) -> TrainConfig {
     }
 }
 
-fn tensors(path: &Path) -> HashMap<String, Vec<u32>> {
-    let map: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
-    map.into_iter()
-        .map(|(k, t)| {
-            let v = t.to_dtype(candle_core::DType::F32).unwrap();
-            let bits = v
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-                .iter()
-                .map(|x| x.to_bits())
-                .collect();
-            (k, bits)
-        })
-        .collect()
+/// Trains (or resumes) the head of `kind` for the checkpoint in `dir` on the CPU, without
+/// progress reports.
+fn fit_head(
+    kind: CovKind,
+    cfg: &TrainConfig,
+    dir: &Path,
+    data: &Dataset,
+    start: Start,
+) -> Result<TrainReport> {
+    train_cov(kind, cfg, dir, data, start, &Device::Cpu, &mut |_| {})
+}
+
+/// x_t = √ᾱ x_0 + √(1 − ᾱ) ε for fresh ε ~ N(0, I) from `rng`: (ε, x_t).
+fn noised(x0: &[f64], ab: f64, rng: &mut StdRng) -> (Vec<f64>, Vec<f64>) {
+    let mut noise = vec![0.0; x0.len()];
+    diffusion::standard_normal(rng, &mut noise);
+    let x_t = x0
+        .iter()
+        .zip(&noise)
+        .map(|(x, n)| ab.sqrt() * x + (1.0 - ab).sqrt() * n)
+        .collect();
+    (noise, x_t)
 }
 
 #[test]
@@ -91,20 +90,11 @@ fn trained_heads_approach_the_closed_form_targets() {
     let law = Gaussian::new(vec![0.5, -0.5], vec![0.25, 0.25]).unwrap();
     let data = gaussian_data(&law, 4000, 1);
     let dir = eps_ckpt("cov-closed-form", &data, 300);
-    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &Device::Cpu).unwrap();
+    let (meta, eps) = load_ema(&dir);
     let sched = Schedule::linear(100).unwrap();
     let eps_pred = NetPredictor::new(&eps, 256);
     for kind in [CovKind::Sn, CovKind::Npr] {
-        let report = train_cov(
-            kind,
-            &head_cfg(4000, 4000),
-            &dir,
-            &data,
-            Start::Fresh,
-            &Device::Cpu,
-            &mut |_| {},
-        )
-        .unwrap();
+        let report = fit_head(kind, &head_cfg(4000, 4000), &dir, &data, Start::Fresh).unwrap();
         assert_eq!(report.last_step, 4000);
         let (_, head) = cov::load_head(&dir, kind, &meta, &eps, &Device::Cpu).unwrap();
         let pred = NetCovPredictor::new(&head, 256);
@@ -116,13 +106,7 @@ fn trained_heads_approach_the_closed_form_targets() {
                 alpha_bar: ab,
             };
             let x0 = sample_law(&law, &mut rng, 500);
-            let mut noise = vec![0.0; x0.len()];
-            diffusion::standard_normal(&mut rng, &mut noise);
-            let x_t: Vec<f64> = x0
-                .iter()
-                .zip(&noise)
-                .map(|(x, n)| ab.sqrt() * x + (1.0 - ab).sqrt() * n)
-                .collect();
+            let (_, x_t) = noised(&x0, ab, &mut rng);
             let (mut h, mut star, mut hat) = (
                 vec![0.0; x_t.len()],
                 vec![0.0; x_t.len()],
@@ -163,27 +147,8 @@ fn resume_is_bit_identical() {
     let whole = eps_ckpt("cov-resume-whole", &data, 5);
     let split = eps_ckpt("cov-resume-split", &data, 5);
     for kind in [CovKind::Sn, CovKind::Npr] {
-        let dev = Device::Cpu;
-        train_cov(
-            kind,
-            &head_cfg(8, 4),
-            &whole,
-            &data,
-            Start::Fresh,
-            &dev,
-            &mut |_| {},
-        )
-        .unwrap();
-        train_cov(
-            kind,
-            &head_cfg(4, 4),
-            &split,
-            &data,
-            Start::Fresh,
-            &dev,
-            &mut |_| {},
-        )
-        .unwrap();
+        fit_head(kind, &head_cfg(8, 4), &whole, &data, Start::Fresh).unwrap();
+        fit_head(kind, &head_cfg(4, 4), &split, &data, Start::Fresh).unwrap();
         let mut seen = Vec::new();
         let report = train_cov(
             kind,
@@ -191,7 +156,7 @@ fn resume_is_bit_identical() {
             &split,
             &data,
             Start::Resume,
-            &dev,
+            &Device::Cpu,
             &mut |p| seen.push(p.step),
         )
         .unwrap();
@@ -199,11 +164,7 @@ fn resume_is_bit_identical() {
         assert_eq!(report.first_step, 5);
         let (json, weights, train_file) = cov::head_files(kind);
         for file in [&weights, &train_file] {
-            let (a, b) = (tensors(&whole.join(file)), tensors(&split.join(file)));
-            assert_eq!(a.len(), b.len());
-            for (name, va) in &a {
-                assert!(va == &b[name], "{file}: tensor {name} differs after resume");
-            }
+            assert_same_tensors(&whole.join(file), &split.join(file));
         }
         let read = |d: &Path| -> CovHeadMeta {
             serde_json::from_str(&std::fs::read_to_string(d.join(&json)).unwrap()).unwrap()
@@ -213,8 +174,8 @@ fn resume_is_bit_identical() {
     }
     // The two kinds really differ (the comparison above can fail).
     let (sn, npr) = (
-        tensors(&whole.join(cov::head_files(CovKind::Sn).1)),
-        tensors(&whole.join(cov::head_files(CovKind::Npr).1)),
+        tensor_bits(&whole.join(cov::head_files(CovKind::Sn).1)),
+        tensor_bits(&whole.join(cov::head_files(CovKind::Npr).1)),
     );
     assert!(sn.iter().any(|(k, v)| k != "kexue.step" && npr[k] != *v));
 }
@@ -225,39 +186,13 @@ fn non_finite_loss_stops_and_keeps_last_good_head() {
     let data = gaussian_data(&law, 300, 3);
     let dir = eps_ckpt("cov-nan", &data, 3);
     let mut cfg = head_cfg(50, 1);
-    // Adam moves every weight by about lr per step: 1e30 overflows f32 activations at once.
-    cfg.lr = 1e30;
-    cfg.warmup_steps = 0;
-    cfg.grad_clip = 0.0;
-    let err = train_cov(
-        CovKind::Sn,
-        &cfg,
-        &dir,
-        &data,
-        Start::Fresh,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap_err();
-    let Error::NonFiniteLoss {
-        step, last_good, ..
-    } = err
-    else {
-        panic!("unexpected error {err}")
-    };
-    assert!(
-        step >= 2 && last_good == step - 1,
-        "step {step}, last good {last_good}"
-    );
-    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &Device::Cpu).unwrap();
+    explode(&mut cfg);
+    let err = fit_head(CovKind::Sn, &cfg, &dir, &data, Start::Fresh).unwrap_err();
+    let last_good = last_good_after_nan(&err);
+    let (meta, eps) = load_ema(&dir);
     let (head_meta, _) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &Device::Cpu).unwrap();
     assert_eq!(head_meta.step, last_good);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&dir);
 }
 
 #[test]
@@ -267,40 +202,22 @@ fn mismatched_heads_are_refused_with_clear_errors() {
     let dir = eps_ckpt("cov-mismatch", &data, 4);
     let dev = Device::Cpu;
     let load = |dir: &Path, kind| {
-        let (meta, eps) = checkpoint::load_model(dir, checkpoint::Weights::Ema, &dev).unwrap();
+        let (meta, eps) = load_ema(dir);
         cov::load_head(dir, kind, &meta, &eps, &dev).map(|(m, _)| m)
     };
     // Missing head.
     let err = load(&dir, CovKind::Sn).unwrap_err();
     assert!(err.to_string().contains("no SN covariance head"), "{err}");
-    train_cov(
-        CovKind::Sn,
-        &head_cfg(3, 3),
-        &dir,
-        &data,
-        Start::Fresh,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit_head(CovKind::Sn, &head_cfg(3, 3), &dir, &data, Start::Fresh).unwrap();
     assert_eq!(load(&dir, CovKind::Sn).unwrap().step, 3);
     // A second fresh run refuses to overwrite it.
-    let err = train_cov(
-        CovKind::Sn,
-        &head_cfg(3, 3),
-        &dir,
-        &data,
-        Start::Fresh,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = fit_head(CovKind::Sn, &head_cfg(3, 3), &dir, &data, Start::Fresh).unwrap_err();
     assert!(
         err.to_string().contains("already holds an SN head"),
         "{err}"
     );
     // The head of one kind cannot answer for the other.
-    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &dev).unwrap();
+    let (meta, eps) = load_ema(&dir);
     let (_, head) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &dev).unwrap();
     let level = NoiseLevel {
         t: 10.0,
@@ -315,45 +232,19 @@ fn mismatched_heads_are_refused_with_clear_errors() {
     );
 
     // Other ε-weights: train the ε-network further; the head now belongs to an old step.
-    train(
-        &tiny_setup(6, 6),
-        &data,
-        &dir,
-        Start::Resume,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit(&tiny_setup(6, 6), &data, &dir, Start::Resume).unwrap();
     let err = load(&dir, CovKind::Sn).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("other ε-weights") && msg.contains("train-cov --kind sn"),
         "{msg}"
     );
-    let err = train_cov(
-        CovKind::Sn,
-        &head_cfg(6, 3),
-        &dir,
-        &data,
-        Start::Resume,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = fit_head(CovKind::Sn, &head_cfg(6, 3), &dir, &data, Start::Resume).unwrap_err();
     assert!(err.to_string().contains("other ε-weights"), "{err}");
 
     // Wrong shapes: a head JSON that claims a wider network than its tensors.
     let dir = eps_ckpt("cov-shapes", &data, 2);
-    train_cov(
-        CovKind::Npr,
-        &head_cfg(2, 2),
-        &dir,
-        &data,
-        Start::Fresh,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit_head(CovKind::Npr, &head_cfg(2, 2), &dir, &data, Start::Fresh).unwrap();
     let json_path = dir.join(cov::head_files(CovKind::Npr).0);
     let text = std::fs::read_to_string(&json_path).unwrap();
     std::fs::write(&json_path, text.replace("\"hidden\": 16", "\"hidden\": 24")).unwrap();
@@ -365,16 +256,7 @@ fn mismatched_heads_are_refused_with_clear_errors() {
     // A shipped head (EMA weights only) samples but cannot be resumed.
     std::fs::remove_file(dir.join(cov::head_files(CovKind::Npr).2)).unwrap();
     assert!(load(&dir, CovKind::Npr).is_ok());
-    let err = train_cov(
-        CovKind::Npr,
-        &head_cfg(4, 2),
-        &dir,
-        &data,
-        Start::Resume,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = fit_head(CovKind::Npr, &head_cfg(4, 2), &dir, &data, Start::Resume).unwrap_err();
     assert!(err.to_string().contains("cannot be resumed"), "{err}");
 
     // Step stamps that disagree (an interrupted write) are detected.
@@ -396,7 +278,7 @@ fn shipped_digits_heads_track_the_residual() {
     // `-- --nocapture` for the table quoted in RESULTS.md.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits");
     let dev = Device::Cpu;
-    let (meta, eps) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &dev).unwrap();
+    let (meta, eps) = load_ema(&dir);
     let sched = meta.schedule.build().unwrap();
     let (_, sn) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &dev).unwrap();
     let (_, npr) = cov::load_head(&dir, CovKind::Npr, &meta, &eps, &dev).unwrap();
@@ -413,13 +295,7 @@ fn shipped_digits_heads_track_the_residual() {
             t: t as f64,
             alpha_bar: ab,
         };
-        let mut noise = vec![0.0; x0.len()];
-        diffusion::standard_normal(&mut rng, &mut noise);
-        let x_t: Vec<f64> = x0
-            .iter()
-            .zip(&noise)
-            .map(|(a, b)| ab.sqrt() * a + (1.0 - ab).sqrt() * b)
-            .collect();
+        let (noise, x_t) = noised(&x0, ab, &mut rng);
         let n = x_t.len();
         let (mut e, mut h, mut g) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         eps_pred.predict_eps(&x_t, level, &mut e).unwrap();

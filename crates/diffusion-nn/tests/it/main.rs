@@ -4,6 +4,7 @@ mod checkpoint;
 mod cov;
 mod data;
 mod fused;
+mod support;
 mod train;
 
 use std::path::PathBuf;

@@ -1,49 +1,23 @@
 //! Training: resume is bit-identical, a non-finite loss stops and keeps the last good checkpoint.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use candle_core::{Device, Tensor};
+use diffusion_nn::checkpoint;
 use diffusion_nn::data::{self, DataSpec, Toy};
 use diffusion_nn::train::{Start, train};
-use diffusion_nn::{Error, checkpoint};
 
+use super::support::{
+    assert_no_temp_files, assert_same_tensors, explode, fit, last_good_after_nan, load_ema,
+    tensor_bits, trained,
+};
 use super::{scratch, tiny_setup};
-
-fn tensors(path: &Path) -> HashMap<String, Vec<f32>> {
-    let map: HashMap<String, Tensor> = candle_core::safetensors::load(path, &Device::Cpu).unwrap();
-    map.into_iter()
-        .filter(|(k, _)| k != "kexue.step")
-        .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
-        .collect()
-}
 
 #[test]
 fn resume_is_bit_identical() {
     let data = data::load(&DataSpec::Toy(Toy::Moons)).unwrap();
-    let dev = Device::Cpu;
     let whole = scratch("resume-whole");
-    let report = train(
-        &tiny_setup(8, 4),
-        &data,
-        &whole,
-        Start::Fresh,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    let report = fit(&tiny_setup(8, 4), &data, &whole, Start::Fresh).unwrap();
     assert_eq!((report.first_step, report.last_step), (1, 8));
 
-    let split = scratch("resume-split");
-    train(
-        &tiny_setup(4, 4),
-        &data,
-        &split,
-        Start::Fresh,
-        &dev,
-        &mut |_| {},
-    )
-    .unwrap();
+    let split = trained("resume-split", &tiny_setup(4, 4), &data);
     assert_eq!(checkpoint::read_meta(&split).unwrap().step, 4);
     let mut seen = Vec::new();
     let report = train(
@@ -51,22 +25,16 @@ fn resume_is_bit_identical() {
         &data,
         &split,
         Start::Resume,
-        &dev,
+        &candle_core::Device::Cpu,
         &mut |p| seen.push(p.step),
     )
     .unwrap();
     assert_eq!(seen, vec![5, 6, 7, 8]);
     assert_eq!(report.first_step, 5);
 
+    // Bit identity, not closeness: the f32 bit patterns are compared.
     for file in [checkpoint::MODEL_FILE, checkpoint::OPTIM_FILE] {
-        let (a, b) = (tensors(&whole.join(file)), tensors(&split.join(file)));
-        assert_eq!(a.len(), b.len());
-        for (name, va) in &a {
-            let vb = &b[name];
-            // Bit identity, not closeness: compare the f32 bit patterns.
-            let same = va.iter().zip(vb).all(|(x, y)| x.to_bits() == y.to_bits());
-            assert!(same, "{file}: tensor {name} differs after resume");
-        }
+        assert_same_tensors(&whole.join(file), &split.join(file));
     }
     let (ma, mb) = (
         checkpoint::read_meta(&whole).unwrap(),
@@ -75,13 +43,12 @@ fn resume_is_bit_identical() {
     assert_eq!(ma, mb);
 
     // A different seed really changes the weights (the comparison above can fail).
-    let other = scratch("resume-other-seed");
     let mut setup = tiny_setup(8, 4);
     setup.train.seed = 1;
-    train(&setup, &data, &other, Start::Fresh, &dev, &mut |_| {}).unwrap();
+    let other = trained("resume-other-seed", &setup, &data);
     assert_ne!(
-        tensors(&whole.join(checkpoint::MODEL_FILE)),
-        tensors(&other.join(checkpoint::MODEL_FILE))
+        tensor_bits(&whole.join(checkpoint::MODEL_FILE)),
+        tensor_bits(&other.join(checkpoint::MODEL_FILE))
     );
 }
 
@@ -90,84 +57,33 @@ fn non_finite_loss_stops_and_keeps_last_good_checkpoint() {
     let data = data::load(&DataSpec::Toy(Toy::EightGaussians)).unwrap();
     let dir = scratch("nan-stop");
     let mut setup = tiny_setup(50, 1);
-    // Adam moves every weight by about lr per step: 1e30 overflows f32 activations at once.
-    setup.train.lr = 1e30;
-    setup.train.warmup_steps = 0;
-    setup.train.grad_clip = 0.0;
-    let err = train(&setup, &data, &dir, Start::Fresh, &Device::Cpu, &mut |_| {}).unwrap_err();
-    let Error::NonFiniteLoss {
-        step, last_good, ..
-    } = err
-    else {
-        panic!("unexpected error {err}")
-    };
-    assert!(
-        step >= 2 && last_good == step - 1,
-        "step {step}, last good {last_good}"
-    );
-    assert!(err.to_string().contains("non-finite"), "{err}");
+    explode(&mut setup.train);
+    let err = fit(&setup, &data, &dir, Start::Fresh).unwrap_err();
+    let last_good = last_good_after_nan(&err);
     // The checkpoint on disk is the last good one and loads.
-    let (meta, _) = checkpoint::load_model(&dir, checkpoint::Weights::Ema, &Device::Cpu).unwrap();
+    let (meta, _) = load_ema(&dir);
     assert_eq!(meta.step, last_good);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_no_temp_files(&dir);
 }
 
 #[test]
 fn fresh_refuses_existing_checkpoint_and_resume_checks_config() {
     let data = data::load(&DataSpec::Toy(Toy::Moons)).unwrap();
-    let dir = scratch("refuse");
-    train(
-        &tiny_setup(2, 2),
-        &data,
-        &dir,
-        Start::Fresh,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap();
-    let err = train(
-        &tiny_setup(2, 2),
-        &data,
-        &dir,
-        Start::Fresh,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let dir = trained("refuse", &tiny_setup(2, 2), &data);
+    let err = fit(&tiny_setup(2, 2), &data, &dir, Start::Fresh).unwrap_err();
     assert!(
         err.to_string().contains("already holds a checkpoint"),
         "{err}"
     );
     let mut other = tiny_setup(4, 2);
     other.schedule.n_timesteps = 50;
-    let err = train(
-        &other,
-        &data,
-        &dir,
-        Start::Resume,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = fit(&other, &data, &dir, Start::Resume).unwrap_err();
     assert!(
         err.to_string().contains("another network or schedule"),
         "{err}"
     );
     let empty = scratch("resume-empty");
-    let err = train(
-        &tiny_setup(2, 2),
-        &data,
-        &empty,
-        Start::Resume,
-        &Device::Cpu,
-        &mut |_| {},
-    )
-    .unwrap_err();
+    let err = fit(&tiny_setup(2, 2), &data, &empty, Start::Resume).unwrap_err();
     assert!(err.to_string().contains("not a checkpoint folder"), "{err}");
 }
 
@@ -178,9 +94,14 @@ fn training_lowers_the_loss() {
     let mut setup = tiny_setup(300, 300);
     setup.train.lr = 3e-3;
     let mut losses = Vec::new();
-    train(&setup, &data, &dir, Start::Fresh, &Device::Cpu, &mut |p| {
-        losses.push(p.loss)
-    })
+    train(
+        &setup,
+        &data,
+        &dir,
+        Start::Fresh,
+        &candle_core::Device::Cpu,
+        &mut |p| losses.push(p.loss),
+    )
     .unwrap();
     let head: f64 = losses[..20].iter().sum::<f64>() / 20.0;
     let tail: f64 = losses[losses.len() - 50..].iter().sum::<f64>() / 50.0;
