@@ -17,6 +17,11 @@
 //! | [`norm`] | GroupNorm (+ SiLU) as one op with a hand-written backward |
 //! | [`shape`] | nearest ×2 up-sampling with a direct backward pass |
 //! | [`conv`] | conv2d 3×3 / 1×1, stride 1 and 2: forward, input gradient, kernel gradient |
+//!
+//! Tests (`cargo test --release -p fused-ops`, about a second) compare every op with its composed
+//! version (forward and all gradients, 1e-5 relative) and with central differences in f64.
+//! Speed: `cargo run --release -p fused-ops --example op_profile` (per op, composed vs fused),
+//! `bench/diffusion/ops.sh` (the same against PyTorch), `cargo bench -p fused-ops`.
 #![warn(missing_docs)]
 
 pub mod conv;
