@@ -3,85 +3,30 @@
 
 use std::path::{Path, PathBuf};
 
-use super::kexue;
+use super::{fails, kexue, ok, s, train_tiny};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli-diffusion-cov")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kexue(args, "");
-    assert!(
-        out.status.success(),
-        "kexue {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
-fn fails(args: &[&str]) -> String {
-    let out = kexue(args, "");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
-    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    err
+    super::scratch("cli-diffusion-cov", name)
 }
 
 fn train_eps(dir: &Path, steps: &str) {
-    ok(&[
-        "diffusion",
-        "train",
-        "--data",
-        "moons",
-        "--out",
-        s(dir),
-        "--steps",
-        steps,
-        "--net",
-        "mlp",
-        "--hidden",
-        "32",
-        "--depth",
-        "2",
-        "--n-timesteps",
-        "100",
-        "--checkpoint-every",
-        "10",
-        "--batch-size",
-        "64",
-    ]);
+    train_tiny(dir, "moons", steps);
+}
+
+/// `kexue diffusion train-cov --ckpt DIR --kind KIND` followed by `extra`.
+fn train_cov_args<'a>(dir: &'a Path, kind: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["diffusion", "train-cov", "--ckpt", s(dir), "--kind", kind];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn train_cov(dir: &Path, kind: &str, steps: &str, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "diffusion",
-        "train-cov",
-        "--ckpt",
-        s(dir),
-        "--kind",
-        kind,
-        "--steps",
-        steps,
-        "--json",
-    ];
+    let mut args = train_cov_args(dir, kind, &["--steps", steps, "--json"]);
     args.extend_from_slice(extra);
     serde_json::from_str(&ok(&args)).expect("train-cov --json prints one JSON object")
 }
 
-fn sample(dir: &Path, sampler: &str, extra: &[&str]) -> Vec<String> {
+fn sample<'a>(dir: &'a Path, sampler: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "diffusion",
         "sample",
@@ -93,7 +38,7 @@ fn sample(dir: &Path, sampler: &str, extra: &[&str]) -> Vec<String> {
         "50",
     ];
     args.extend_from_slice(extra);
-    args.iter().map(|a| a.to_string()).collect()
+    args
 }
 
 #[test]
@@ -104,7 +49,6 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
     // Before train-cov: the samplers name the command that makes the head.
     for (sampler, kind) in [("sn-ddpm", "sn"), ("npr-ddim", "npr")] {
         let args = sample(&dir, sampler, &["--steps", "10"]);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let err = fails(&args);
         let want = format!(
             "no {} covariance head in {}: run `kexue diffusion train-cov --ckpt {} --kind {kind}`",
@@ -143,33 +87,14 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
     for f in r["files"].as_array().unwrap() {
         assert!(Path::new(f.as_str().unwrap()).is_file(), "{f}");
     }
-    let err = fails(&[
-        "diffusion",
-        "train-cov",
-        "--ckpt",
-        s(&dir),
-        "--kind",
-        "sn",
-        "--steps",
-        "10",
-    ]);
+    let err = fails(&train_cov_args(&dir, "sn", &["--steps", "10"]));
     assert!(err.contains("already holds an SN head"), "{err}");
     let r = train_cov(&dir, "sn", "16", &["--resume"]);
     assert_eq!(
         (r["first_step"].as_u64(), r["last_step"].as_u64()),
         (Some(11), Some(16))
     );
-    let err = fails(&[
-        "diffusion",
-        "train-cov",
-        "--ckpt",
-        s(&dir),
-        "--kind",
-        "sn",
-        "--steps",
-        "12",
-        "--resume",
-    ]);
+    let err = fails(&train_cov_args(&dir, "sn", &["--steps", "12", "--resume"]));
     assert!(err.contains("already at step 16"), "{err}");
     train_cov(&dir, "npr", "10", &["--batch", "32"]);
 
@@ -180,7 +105,6 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
             sampler,
             &["--steps", "10", "--npy", s(&npy), "--energy"],
         );
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let line = ok(&args);
         assert!(
             line.contains(&format!("50 samples with {sampler} on the even trajectory")),
@@ -199,7 +123,6 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
         "npr-ddpm",
         &["--steps", "5", "--trajectory", "optimal", "--m", "10"],
     );
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     assert!(ok(&args).contains("npr-ddpm on the optimal trajectory of 5 steps"));
 
     // eval: SN/NPR-DDPM rows beside the scalar samplers, same K.
@@ -254,7 +177,6 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
     assert!(err.contains("no finite NELBO"), "{err}");
     // K > N.
     let args = sample(&dir, "sn-ddpm", &["--steps", "101"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let err = fails(&args);
     assert!(err.contains("out of range"), "{err}");
 }
@@ -265,56 +187,22 @@ fn heads_that_do_not_match_are_refused() {
     train_eps(&dir, "10");
     // Not a checkpoint folder; resume without a head.
     let empty = scratch("empty");
-    let err = fails(&[
-        "diffusion",
-        "train-cov",
-        "--ckpt",
-        s(&empty),
-        "--kind",
-        "sn",
-    ]);
+    let err = fails(&train_cov_args(&empty, "sn", &[]));
     assert!(err.contains("not a checkpoint folder"), "{err}");
-    let err = fails(&[
-        "diffusion",
-        "train-cov",
-        "--ckpt",
-        s(&dir),
-        "--kind",
-        "npr",
-        "--resume",
-    ]);
+    let err = fails(&train_cov_args(&dir, "npr", &["--resume"]));
     assert!(err.contains("no NPR covariance head"), "{err}");
     // An unknown kind is clap's usage error (exit 2) naming the value.
-    let out = kexue(
-        &[
-            "diffusion",
-            "train-cov",
-            "--ckpt",
-            s(&dir),
-            "--kind",
-            "both",
-        ],
-        "",
-    );
+    let out = kexue(&train_cov_args(&dir, "both", &[]), "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("'both'"));
 
     // A non-finite loss stops with an error (exit 2) and keeps the last good head.
     let out = kexue(
-        &[
-            "diffusion",
-            "train-cov",
-            "--ckpt",
-            s(&dir),
-            "--kind",
+        &train_cov_args(
+            &dir,
             "npr",
-            "--steps",
-            "50",
-            "--lr",
-            "1e30",
-            "--checkpoint-every",
-            "1",
-        ],
+            &["--steps", "50", "--lr", "1e30", "--checkpoint-every", "1"],
+        ),
         "",
     );
     let err = String::from_utf8_lossy(&out.stderr);
@@ -334,7 +222,6 @@ fn heads_that_do_not_match_are_refused() {
 
     train_cov(&dir, "sn", "4", &[]);
     let args = sample(&dir, "sn-ddpm", &["--steps", "5"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&args);
 
     // Mismatched shapes: the head's JSON claims a wider network than its tensors hold.

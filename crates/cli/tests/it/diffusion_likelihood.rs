@@ -1,9 +1,7 @@
 //! CLI tests for `kexue diffusion likelihood`: the PF-ODE likelihood on exact scores against
 //! the closed-form density, on a tiny trained checkpoint, and its one-line errors.
 
-use std::path::PathBuf;
-
-use super::kexue;
+use super::{ok, s, scratch, train_tiny};
 
 /// Splits a command line on whitespace (no argument here contains spaces).
 fn words(cmd: &str) -> Vec<&str> {
@@ -11,25 +9,12 @@ fn words(cmd: &str) -> Vec<&str> {
 }
 
 fn json(cmd: &str) -> serde_json::Value {
-    let out = kexue(&words(cmd), "");
-    assert!(
-        out.status.success(),
-        "kexue {cmd} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("--json prints one JSON object")
+    serde_json::from_str(&ok(&words(cmd))).expect("--json prints one JSON object")
 }
 
 /// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
 fn fails(cmd: &str) -> String {
-    let out = kexue(&words(cmd), "");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "kexue {cmd}: {err}");
-    assert!(!err.contains("panicked"), "kexue {cmd} panicked: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    err
+    super::fails(&words(cmd))
 }
 
 fn num(v: &serde_json::Value, key: &str) -> f64 {
@@ -80,27 +65,19 @@ fn gmm_exact_and_hutchinson() {
     let diff = (num(&g, "nll_nats_per_dim") - num(&exact, "nll_nats_per_dim")).abs();
     assert!(diff < 0.5, "gaussian-probe hutchinson vs exact: {diff}");
     // Plain text mentions both numbers.
-    let out = kexue(&words("diffusion likelihood --data gmm --samples 10"), "");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("nats/dim") && text.contains("closed form"));
+    let text = ok(&words("diffusion likelihood --data gmm --samples 10"));
+    assert!(
+        text.contains("nats/dim") && text.contains("closed form"),
+        "{text}"
+    );
 }
 
 #[test]
 fn checkpoint_likelihood_runs() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-diffusion-likelihood");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let d = dir.to_str().expect("utf-8 path without spaces");
-    let train = format!(
-        "diffusion train --data moons --out {d} --steps 20 --net mlp --hidden 32 --depth 2 \
-         --n-timesteps 100 --checkpoint-every 10 --batch-size 64"
-    );
-    let out = kexue(&words(&train), "");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = scratch("cli-diffusion-likelihood", "ckpt");
+    train_tiny(&dir, "moons", "20");
+    let d = s(&dir);
+    assert!(!d.contains(' '), "commands are split on spaces: {d}");
     let v = json(&format!(
         "diffusion likelihood --ckpt {d} --samples 10 --hutchinson 2 --json"
     ));

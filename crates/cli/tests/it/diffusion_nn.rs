@@ -5,66 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::kexue;
+use super::{fails, kexue, ok, s, train_tiny};
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli-diffusion-nn")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = kexue(args, "");
-    assert!(
-        out.status.success(),
-        "kexue {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
-fn fails(args: &[&str]) -> String {
-    let out = kexue(args, "");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
-    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
-    err
-}
-
-fn train_tiny(dir: &Path, data: &str, steps: &str) {
-    ok(&[
-        "diffusion",
-        "train",
-        "--data",
-        data,
-        "--out",
-        s(dir),
-        "--steps",
-        steps,
-        "--net",
-        "mlp",
-        "--hidden",
-        "32",
-        "--depth",
-        "2",
-        "--n-timesteps",
-        "100",
-        "--checkpoint-every",
-        "10",
-        "--batch-size",
-        "64",
-    ]);
+    super::scratch("cli-diffusion-nn", name)
 }
 
 fn eval_json(dir: &Path, extra: &[&str]) -> serde_json::Value {

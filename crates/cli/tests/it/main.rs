@@ -9,6 +9,7 @@ mod diffusion_trajectory;
 mod probmap;
 mod series;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// Runs `kexue` with `args` and `stdin`, returning its output.
@@ -29,6 +30,71 @@ pub fn kexue(args: &[&str], stdin: &str) -> Output {
     let out = child.wait_with_output().expect("wait for kexue");
     writer.join().expect("stdin writer");
     out
+}
+
+/// A fresh empty folder `<tmp>/<group>/<name>` (removed first if it exists).
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A path as a command-line argument.
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Runs a command (empty stdin) that must succeed; returns its stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = kexue(args, "");
+    assert!(
+        out.status.success(),
+        "kexue {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a command that must fail cleanly: exit code 2, one `error:` line, no panic.
+pub fn fails(args: &[&str]) -> String {
+    let out = kexue(args, "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
+    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    err
+}
+
+/// Trains a tiny ε-network (MLP 32×2, N = 100, batch 64, a checkpoint every 10 steps) on
+/// `data` into `dir`: a few seconds in release.
+pub fn train_tiny(dir: &Path, data: &str, steps: &str) {
+    ok(&[
+        "diffusion",
+        "train",
+        "--data",
+        data,
+        "--out",
+        s(dir),
+        "--steps",
+        steps,
+        "--net",
+        "mlp",
+        "--hidden",
+        "32",
+        "--depth",
+        "2",
+        "--n-timesteps",
+        "100",
+        "--checkpoint-every",
+        "10",
+        "--batch-size",
+        "64",
+    ]);
 }
 
 #[test]

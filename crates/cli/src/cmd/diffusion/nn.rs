@@ -40,6 +40,70 @@ fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
     bar
 }
 
+/// Runs `run` with a progress bar on stderr that is cleared when it returns.
+fn with_bar<T>(len: u64, template: &str, run: impl FnOnce(&indicatif::ProgressBar) -> T) -> T {
+    let pb = bar(len, template);
+    let out = run(&pb);
+    pb.finish_and_clear();
+    out
+}
+
+/// Runs a training loop (`run` gets the per-step callback) under a bar of `steps` steps that
+/// shows the smoothed loss and the speed.
+fn with_train_bar<T>(steps: u64, run: impl FnOnce(&mut dyn FnMut(&train::Progress)) -> T) -> T {
+    with_bar(
+        steps,
+        "{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
+        |pb| {
+            run(&mut |p| {
+                pb.set_position(p.step);
+                pb.set_message(format!(
+                    "loss {:.4} | {:.1} steps/s",
+                    p.smoothed_loss, p.steps_per_sec
+                ));
+            })
+        },
+    )
+}
+
+/// Steps per second of a whole training call.
+fn steps_per_sec(report: &train::TrainReport) -> f64 {
+    (report.last_step + 1 - report.first_step) as f64 / report.seconds.max(1e-9)
+}
+
+/// Training settings given as flags (`None`: keep the configured value).
+#[derive(Debug, Default)]
+struct TrainFlags {
+    steps: Option<u64>,
+    batch_size: Option<usize>,
+    lr: Option<f64>,
+    seed: Option<u64>,
+    checkpoint_every: Option<u64>,
+    ema_decay: Option<f64>,
+    grad_clip: Option<f64>,
+}
+
+impl TrainFlags {
+    /// Only the flags that may change on `--resume`.
+    fn resumable(steps: Option<u64>, checkpoint_every: Option<u64>) -> Self {
+        TrainFlags {
+            steps,
+            checkpoint_every,
+            ..Self::default()
+        }
+    }
+
+    fn apply(&self, train: &mut TrainConfig) {
+        train.steps = self.steps.unwrap_or(train.steps);
+        train.batch_size = self.batch_size.unwrap_or(train.batch_size);
+        train.lr = self.lr.unwrap_or(train.lr);
+        train.seed = self.seed.unwrap_or(train.seed);
+        train.checkpoint_every = self.checkpoint_every.unwrap_or(train.checkpoint_every);
+        train.ema_decay = self.ema_decay.unwrap_or(train.ema_decay);
+        train.grad_clip = self.grad_clip.unwrap_or(train.grad_clip);
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum DeviceArg {
     Cpu,
@@ -214,8 +278,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let spec = args.data.clone().unwrap_or_else(|| meta.data.spec.clone());
         let data = load_data(&spec)?;
         let mut train = meta.train.clone();
-        train.steps = args.steps.unwrap_or(train.steps);
-        train.checkpoint_every = args.checkpoint_every.unwrap_or(train.checkpoint_every);
+        TrainFlags::resumable(args.steps, args.checkpoint_every).apply(&mut train);
         if train.steps <= meta.step {
             bail!(
                 "{} is already at step {}; pass --steps above it to train further",
@@ -252,13 +315,16 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
             }
             None => TrainConfig::default(),
         };
-        train.steps = args.steps.unwrap_or(train.steps);
-        train.batch_size = args.batch_size.unwrap_or(train.batch_size);
-        train.lr = args.lr.unwrap_or(train.lr);
-        train.seed = args.seed.unwrap_or(train.seed);
-        train.checkpoint_every = args.checkpoint_every.unwrap_or(train.checkpoint_every);
-        train.ema_decay = args.ema_decay.unwrap_or(train.ema_decay);
-        train.grad_clip = args.grad_clip.unwrap_or(train.grad_clip);
+        TrainFlags {
+            steps: args.steps,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            seed: args.seed,
+            checkpoint_every: args.checkpoint_every,
+            ema_decay: args.ema_decay,
+            grad_clip: args.grad_clip,
+        }
+        .apply(&mut train);
         let schedule = ScheduleConfig {
             kind: match args.schedule {
                 ScheduleArg::Linear => ScheduleKind::Linear,
@@ -290,25 +356,16 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         setup.train.steps,
         setup.train.batch_size
     );
-    let pb = bar(
-        setup.train.steps,
-        "{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
-    );
-    let report = train::train(&setup, &data, &args.out, start, &device, &mut |p| {
-        pb.set_position(p.step);
-        pb.set_message(format!(
-            "loss {:.4} | {:.1} steps/s",
-            p.smoothed_loss, p.steps_per_sec
-        ));
+    let report = with_train_bar(setup.train.steps, |on_step| {
+        train::train(&setup, &data, &args.out, start, &device, on_step)
     });
-    pb.finish_and_clear();
     let report = report.with_context(|| format!("training into {}", args.out.display()))?;
     println!(
         "trained steps {}..{} in {:.1}s ({:.1} steps/s), smoothed loss {:.4}; checkpoint {} (step {})",
         report.first_step,
         report.last_step,
         report.seconds,
-        (report.last_step + 1 - report.first_step) as f64 / report.seconds.max(1e-9),
+        steps_per_sec(&report),
         report.smoothed_loss,
         args.out.display(),
         report.last_step
@@ -415,13 +472,13 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
     let kind = args.kind.kind();
     let device = open_device(args.device)?;
     let eps_meta = checkpoint::read_meta(&args.ckpt)?;
-    let (mut train, start) = if args.resume {
+    let (train, start) = if args.resume {
         if !cov::has_head(&args.ckpt, kind) {
             bail!("--resume: {}", train_cov_hint(&args.ckpt, kind));
         }
         let head = cov::read_head_meta(&args.ckpt, kind)?;
         let mut train = head.train.clone();
-        train.steps = args.steps.unwrap_or(train.steps);
+        TrainFlags::resumable(args.steps, args.checkpoint_every).apply(&mut train);
         if train.steps <= head.step {
             bail!(
                 "the {} head in {} is already at step {}; pass --steps above it to train further",
@@ -451,14 +508,18 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
             );
         }
         let mut train = TrainConfig::default();
-        train.steps = args.steps.unwrap_or(train.steps);
-        train.batch_size = args.batch_size.unwrap_or(train.batch_size);
-        train.lr = args.lr.unwrap_or(train.lr);
-        train.seed = args.seed.unwrap_or(train.seed);
-        train.ema_decay = args.ema_decay.unwrap_or(train.ema_decay);
+        TrainFlags {
+            steps: args.steps,
+            batch_size: args.batch_size,
+            lr: args.lr,
+            seed: args.seed,
+            checkpoint_every: args.checkpoint_every,
+            ema_decay: args.ema_decay,
+            grad_clip: None,
+        }
+        .apply(&mut train);
         (train, Start::Fresh)
     };
-    train.checkpoint_every = args.checkpoint_every.unwrap_or(train.checkpoint_every);
     let data = load_data(&eps_meta.data.spec)?;
     if !args.json {
         eprintln!(
@@ -471,18 +532,9 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
             train.batch_size
         );
     }
-    let pb = bar(
-        train.steps,
-        "{bar:30} {pos}/{len} steps {msg} [{elapsed_precise}<{eta_precise}]",
-    );
-    let report = cov::train_cov(kind, &train, &args.ckpt, &data, start, &device, &mut |p| {
-        pb.set_position(p.step);
-        pb.set_message(format!(
-            "loss {:.4} | {:.1} steps/s",
-            p.smoothed_loss, p.steps_per_sec
-        ));
+    let report = with_train_bar(train.steps, |on_step| {
+        cov::train_cov(kind, &train, &args.ckpt, &data, start, &device, on_step)
     });
-    pb.finish_and_clear();
     let report = report.with_context(|| {
         format!(
             "training the {} head in {}",
@@ -497,7 +549,7 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
         first_step: report.first_step,
         last_step: report.last_step,
         seconds: report.seconds,
-        steps_per_sec: (report.last_step + 1 - report.first_step) as f64 / report.seconds.max(1e-9),
+        steps_per_sec: steps_per_sec(&report),
         smoothed_loss: report.smoothed_loss,
         n_params: report.n_params,
         files: [json, weights, train_file]
@@ -835,6 +887,26 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     }
 }
 
+/// Runs a discrete-time sampler named `name` (`run` gets the per-step callback) under a bar
+/// of `--steps` steps; returns the samples and the words that describe the run.
+fn sample_on_trajectory(
+    args: &SampleArgs,
+    name: String,
+    run: impl FnOnce(&mut dyn FnMut(usize)) -> diffusion_nn::Result<Vec<f64>>,
+) -> anyhow::Result<(Vec<f64>, String)> {
+    let x = with_bar(
+        args.steps as u64,
+        "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
+        |pb| run(&mut |i| pb.set_position(i as u64 + 1)),
+    )?;
+    let what = format!(
+        "{name} on the {} trajectory of {} steps",
+        args.trajectory.name(),
+        args.steps
+    );
+    Ok((x, what))
+}
+
 fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Result<()> {
     let ck = load_ckpt(dir, weights(args.raw_weights), args.device)?;
     check_k(args.steps, &ck.schedule)?;
@@ -860,29 +932,19 @@ fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Re
                 Gamma::unknown(ck.schedule.n_steps())
             };
             let trajectory = args.trajectory.build(&ck.schedule, args.steps, &gamma)?;
-            let pb = bar(
-                args.steps as u64,
-                "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
-            );
-            let x = pipeline::sample(
-                &ck.model,
-                &ck.meta,
-                &ck.schedule,
-                &gamma,
-                sampler,
-                &trajectory,
-                args.n,
-                args.seed,
-                &mut |i| pb.set_position(i as u64 + 1),
-            );
-            pb.finish_and_clear();
-            let what = format!(
-                "{} on the {} trajectory of {} steps",
-                sampler.name(),
-                args.trajectory.name(),
-                args.steps
-            );
-            (x?, what)
+            sample_on_trajectory(args, sampler.name(), |on_step| {
+                pipeline::sample(
+                    &ck.model,
+                    &ck.meta,
+                    &ck.schedule,
+                    &gamma,
+                    sampler,
+                    &trajectory,
+                    args.n,
+                    args.seed,
+                    on_step,
+                )
+            })?
         }
         AnySampler::Covariance(c) => {
             let head = load_head(&ck, dir, c.kind, args.device)?;
@@ -892,29 +954,19 @@ fn sample_ckpt(args: &SampleArgs, dir: &Path, sampler: AnySampler) -> anyhow::Re
                 Gamma::unknown(ck.schedule.n_steps())
             };
             let trajectory = args.trajectory.build(&ck.schedule, args.steps, &gamma)?;
-            let pb = bar(
-                args.steps as u64,
-                "sampling {bar:30} {pos}/{len} steps [{elapsed_precise}]",
-            );
-            let x = pipeline::sample_cov(
-                &ck.model,
-                &head,
-                &ck.meta,
-                &ck.schedule,
-                c,
-                &trajectory,
-                args.n,
-                args.seed,
-                &mut |i| pb.set_position(i as u64 + 1),
-            );
-            pb.finish_and_clear();
-            let what = format!(
-                "{} on the {} trajectory of {} steps",
-                c.name(),
-                args.trajectory.name(),
-                args.steps
-            );
-            (x?, what)
+            sample_on_trajectory(args, c.name(), |on_step| {
+                pipeline::sample_cov(
+                    &ck.model,
+                    &head,
+                    &ck.meta,
+                    &ck.schedule,
+                    c,
+                    &trajectory,
+                    args.n,
+                    args.seed,
+                    on_step,
+                )
+            })?
         }
         AnySampler::Continuous(c) => {
             let net = NetPredictor::new(&ck.model, pipeline::MAX_BATCH);
