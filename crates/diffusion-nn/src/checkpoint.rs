@@ -184,16 +184,27 @@ pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
     let (path, meta): (_, CheckpointMeta) = read_json(dir, META_FILE, || {
         format!("no {META_FILE} here (not a checkpoint folder)")
     })?;
-    if meta.format != FORMAT {
+    check_format(&path, meta.format, FORMAT)?;
+    check_model(&path, &meta.model)?;
+    Ok(meta)
+}
+
+/// A JSON file's layout version `got` must be the one this build reads.
+pub(crate) fn check_format(path: &Path, got: u32, want: u32) -> Result<()> {
+    if got != want {
         return Err(Error::checkpoint(
-            &path,
-            format!("format {} (this build reads {FORMAT})", meta.format),
+            path,
+            format!("format {got} (this build reads {want})"),
         ));
     }
-    meta.model
+    Ok(())
+}
+
+/// A JSON file's network configuration must be valid (reported against the file).
+pub(crate) fn check_model(path: &Path, model: &EpsNetConfig) -> Result<()> {
+    model
         .validate()
-        .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
-    Ok(meta)
+        .map_err(|e| Error::checkpoint(path, e.to_string()))
 }
 
 /// One safetensors file of a checkpoint, read for loading.

@@ -202,12 +202,7 @@ pub fn read_head_meta(dir: &Path, kind: CovKind) -> Result<CovHeadMeta> {
             label(kind)
         )
     })?;
-    if meta.format != COV_FORMAT {
-        return Err(Error::checkpoint(
-            &path,
-            format!("format {} (this build reads {COV_FORMAT})", meta.format),
-        ));
-    }
+    checkpoint::check_format(&path, meta.format, COV_FORMAT)?;
     if kind_of(&meta.kind, &path)? != kind {
         return Err(Error::checkpoint(
             &path,
@@ -220,9 +215,7 @@ pub fn read_head_meta(dir: &Path, kind: CovKind) -> Result<CovHeadMeta> {
             format!("output `{}` (this build knows `{OUTPUT}`)", meta.output),
         ));
     }
-    meta.model
-        .validate()
-        .map_err(|e| Error::checkpoint(&path, e.to_string()))?;
+    checkpoint::check_model(&path, &meta.model)?;
     Ok(meta)
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{fails, kexue, ok, s, train_tiny};
+use super::{fails, kexue, ok, resume_training, s, train_tiny};
 
 fn scratch(name: &str) -> PathBuf {
     super::scratch("cli-diffusion-cov", name)
@@ -41,6 +41,27 @@ fn sample<'a>(dir: &'a Path, sampler: &'a str, extra: &[&'a str]) -> Vec<&'a str
     args
 }
 
+/// `kexue diffusion eval --ckpt DIR --samplers SAMPLERS --steps STEPS` followed by `extra`.
+fn eval_args<'a>(
+    dir: &'a Path,
+    samplers: &'a str,
+    steps: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "diffusion",
+        "eval",
+        "--ckpt",
+        s(dir),
+        "--samplers",
+        samplers,
+        "--steps",
+        steps,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 #[test]
 fn train_cov_then_every_covariance_sampler_and_eval() {
     let dir = scratch("pipeline");
@@ -58,18 +79,7 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
         );
         assert!(err.contains(&want), "{err}");
     }
-    let err = fails(&[
-        "diffusion",
-        "eval",
-        "--ckpt",
-        s(&dir),
-        "--samplers",
-        "npr-ddpm",
-        "--steps",
-        "5",
-        "--m",
-        "10",
-    ]);
+    let err = fails(&eval_args(&dir, "npr-ddpm", "5", &["--m", "10"]));
     assert!(err.contains("train-cov --ckpt"), "{err}");
 
     // Train, refuse a second fresh run, resume to a higher step.
@@ -127,21 +137,12 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
 
     // eval: SN/NPR-DDPM rows beside the scalar samplers, same K.
     let out = dir.join("eval.json");
-    let v: serde_json::Value = serde_json::from_str(&ok(&[
-        "diffusion",
-        "eval",
-        "--ckpt",
-        s(&dir),
-        "--samplers",
+    let v: serde_json::Value = serde_json::from_str(&ok(&eval_args(
+        &dir,
         "analytic-ddpm,sn-ddpm,npr-ddpm",
-        "--steps",
         "5,20",
-        "--m",
-        "10",
-        "--json",
-        "--out",
-        s(&out),
-    ]))
+        &["--m", "10", "--json", "--out", s(&out)],
+    )))
     .unwrap();
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
@@ -164,16 +165,7 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
     };
     assert!((bpd("sn-ddpm") - bpd("npr-ddpm")).abs() > 1e-6);
     // DDIM variants have no finite NELBO.
-    let err = fails(&[
-        "diffusion",
-        "eval",
-        "--ckpt",
-        s(&dir),
-        "--samplers",
-        "sn-ddim",
-        "--steps",
-        "5",
-    ]);
+    let err = fails(&eval_args(&dir, "sn-ddim", "5", &[]));
     assert!(err.contains("no finite NELBO"), "{err}");
     // K > N.
     let args = sample(&dir, "sn-ddpm", &["--steps", "101"]);
@@ -234,15 +226,7 @@ fn heads_that_do_not_match_are_refused() {
     ok(&args);
 
     // Other ε-weights: training the ε-network further orphans the head.
-    ok(&[
-        "diffusion",
-        "train",
-        "--out",
-        s(&dir),
-        "--resume",
-        "--steps",
-        "20",
-    ]);
+    resume_training(&dir, "20");
     let err = fails(&args);
     assert!(
         err.contains("trained against other ε-weights") && err.contains("train-cov"),

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{fails, kexue, ok, s, train_tiny};
+use super::{fails, kexue, ok, resume_training, s, train_tiny};
 
 fn scratch(name: &str) -> PathBuf {
     super::scratch("cli-diffusion-nn", name)
@@ -100,15 +100,7 @@ fn toy_pipeline_train_gamma_sample_eval() {
 fn digits_pipeline_and_resume() {
     let dir = scratch("digits");
     train_tiny(&dir, "digits", "10");
-    let text = ok(&[
-        "diffusion",
-        "train",
-        "--out",
-        s(&dir),
-        "--resume",
-        "--steps",
-        "20",
-    ]);
+    let text = resume_training(&dir, "20");
     assert!(text.contains("trained steps 11..20"), "{text}");
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())

@@ -97,6 +97,19 @@ pub fn train_tiny(dir: &Path, data: &str, steps: &str) {
     ]);
 }
 
+/// Resumes the checkpoint in `dir` up to step `steps`; returns stdout.
+pub fn resume_training(dir: &Path, steps: &str) -> String {
+    ok(&[
+        "diffusion",
+        "train",
+        "--out",
+        s(dir),
+        "--resume",
+        "--steps",
+        steps,
+    ])
+}
+
 #[test]
 fn help_lists_every_domain() {
     let out = kexue(&["--help"], "");
