@@ -20,7 +20,9 @@ use candle_core::{CpuStorage, CustomOp3, DType, Layout, Module, Result, Shape, T
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
-use crate::{PAR_MIN_WORK, Strides, cpu_f32, gemm_f32, sigmoid_f32, threads, with_f32};
+use crate::{
+    Kernel, PAR_MIN_WORK, Strides, cpu_f32, gemm_f32, run_kernel, sigmoid_f32, threads, with_f32,
+};
 
 /// The activation applied after the affine map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,20 +212,11 @@ impl CustomOp3 for LinearOp {
                 let mut zs = vec![0f32; y.len()];
                 y.par_chunks_mut(chunk)
                     .zip(zs.par_chunks_mut(chunk))
-                    .for_each(|(ys, zs)| {
-                        for (v, zv) in ys.iter_mut().zip(zs.iter_mut()) {
-                            let z = *v;
-                            *zv = z;
-                            *v = z * sigmoid_f32(z);
-                        }
-                    });
+                    .for_each(|(ys, zs)| run_kernel(SiluKeepZ { ys, zs }));
                 let _ = self.z.set(zs);
             } else {
-                y.par_chunks_mut(chunk).for_each(|ys| {
-                    for v in ys.iter_mut() {
-                        *v *= sigmoid_f32(*v);
-                    }
-                });
+                y.par_chunks_mut(chunk)
+                    .for_each(|ys| run_kernel(Silu { ys }));
             }
         }
         let mut dims = l1.dims().to_vec();
@@ -256,12 +249,7 @@ impl CustomOp3 for LinearOp {
             let chunk = rows_per_task(rows, out) * out;
             g.par_chunks_mut(chunk)
                 .zip(z.par_chunks(chunk))
-                .for_each(|(gs, zs)| {
-                    for (gv, &z) in gs.iter_mut().zip(zs) {
-                        let s = sigmoid_f32(z);
-                        *gv *= s * (1.0 + z * (1.0 - s));
-                    }
-                });
+                .for_each(|(gs, zs)| run_kernel(SiluGrad { gs, zs }));
         }
         let dev = x.device();
         let grad_b = if b.track_op() {
@@ -309,6 +297,53 @@ impl CustomOp3 for LinearOp {
     }
 }
 
+/// `y ← SiLU(y)`.
+struct Silu<'a> {
+    ys: &'a mut [f32],
+}
+
+impl Kernel for Silu<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for v in self.ys.iter_mut() {
+            *v *= sigmoid_f32(*v);
+        }
+    }
+}
+
+/// `z ← y`, `y ← SiLU(y)`.
+struct SiluKeepZ<'a> {
+    ys: &'a mut [f32],
+    zs: &'a mut [f32],
+}
+
+impl Kernel for SiluKeepZ<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (v, zv) in self.ys.iter_mut().zip(self.zs.iter_mut()) {
+            let z = *v;
+            *zv = z;
+            *v = z * sigmoid_f32(z);
+        }
+    }
+}
+
+/// `g ← g · SiLU'(z)` with SiLU'(z) = σ(z)(1 + z(1 − σ(z))).
+struct SiluGrad<'a> {
+    gs: &'a mut [f32],
+    zs: &'a [f32],
+}
+
+impl Kernel for SiluGrad<'_> {
+    #[inline(always)]
+    fn run(self) {
+        for (gv, &z) in self.gs.iter_mut().zip(self.zs) {
+            let s = sigmoid_f32(z);
+            *gv *= s * (1.0 + z * (1.0 - s));
+        }
+    }
+}
+
 /// Sums of the columns of a row-major `[rows, cols]` matrix: rows are split across threads,
 /// each accumulating a private row of partial sums (a contiguous, vectorisable inner loop).
 pub(crate) fn column_sums(g: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -334,4 +369,44 @@ pub(crate) fn column_sums(g: &[f32], rows: usize, cols: usize) -> Vec<f32> {
             a
         })
         .unwrap_or_else(|| vec![0f32; cols])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_agree_on_both_code_paths() {
+        // `run_kernel` takes the AVX2 path on CPUs that have it; `run` directly is the baseline
+        // path. Without fused multiply-add contraction both round identically.
+        let z: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.037).collect();
+        let (mut a, mut b) = (z.clone(), z.clone());
+        run_kernel(Silu { ys: &mut a });
+        Silu { ys: &mut b }.run();
+        assert_eq!(a, b);
+        let (mut ga, mut gb) = (vec![1.5f32; 1000], vec![1.5f32; 1000]);
+        run_kernel(SiluGrad {
+            gs: &mut ga,
+            zs: &z,
+        });
+        SiluGrad {
+            gs: &mut gb,
+            zs: &z,
+        }
+        .run();
+        assert_eq!(ga, gb);
+        // And they are SiLU and its derivative (f64 reference, f32 tolerance).
+        for ((&zi, &y), &g) in z.iter().zip(&a).zip(&ga) {
+            let (zd, s) = (zi as f64, 1.0 / (1.0 + (-(zi as f64)).exp()));
+            assert!(
+                (y as f64 - zd * s).abs() <= 1e-6 * (1.0 + zd.abs()),
+                "silu({zi})"
+            );
+            let d = 1.5 * s * (1.0 + zd * (1.0 - s));
+            assert!(
+                (g as f64 - d).abs() <= 1e-6 * (1.0 + d.abs()),
+                "silu'({zi})"
+            );
+        }
+    }
 }

@@ -19,7 +19,7 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
 use crate::linear::Activation;
-use crate::{PAR_MIN_WORK, cpu_f32, host_f32, sigmoid_f32, threads, with_f32};
+use crate::{Kernel, PAR_MIN_WORK, cpu_f32, host_f32, run_kernel, sigmoid_f32, threads, with_f32};
 
 /// Group normalisation with a per-channel affine map and an optional SiLU, a drop-in
 /// replacement for [`candle_nn::GroupNorm`] (variables `weight` = γ and `bias` = β, `[C]`).
@@ -191,6 +191,48 @@ type BwdItem<'a> = (
     ),
 );
 
+/// [`GroupNormOp::fwd_slice`] as a [`Kernel`].
+struct FwdSlice<'a> {
+    op: &'a GroupNormOp,
+    k: usize,
+    x: &'a [f32],
+    y: &'a mut [f32],
+    gam: &'a [f32],
+    bet: &'a [f32],
+    s: usize,
+}
+
+impl Kernel for FwdSlice<'_> {
+    #[inline(always)]
+    fn run(self) {
+        self.op
+            .fwd_slice(self.k, self.x, self.y, self.gam, self.bet, self.s)
+    }
+}
+
+/// [`GroupNormOp::bwd_slice`] as a [`Kernel`].
+struct BwdSlice<'a> {
+    op: &'a GroupNormOp,
+    k: usize,
+    x: &'a [f32],
+    gout: &'a [f32],
+    dx: &'a mut [f32],
+    pg: &'a mut [f32],
+    pb: &'a mut [f32],
+    gam: &'a [f32],
+    bet: &'a [f32],
+    s: usize,
+}
+
+impl Kernel for BwdSlice<'_> {
+    #[inline(always)]
+    fn run(self) {
+        self.op.bwd_slice(
+            self.k, self.x, self.gout, self.dx, self.pg, self.pb, self.gam, self.bet, self.s,
+        )
+    }
+}
+
 struct GroupNormOp {
     groups: usize,
     eps: f64,
@@ -200,6 +242,7 @@ struct GroupNormOp {
 /// Mean and 1/√(var + eps) of one slice: two passes, each summed in 16 independent f32 lanes
 /// (so the loop vectorises; a single running sum is a serial dependency chain), the lanes then
 /// added in f64.
+#[inline(always)]
 fn stats(x: &[f32], eps: f64) -> (f32, f32) {
     let n = x.len() as f64;
     let mean = lane_sum(x, |v| v) / n;
@@ -249,6 +292,7 @@ impl GroupNormOp {
     }
 
     /// Forward of one (sample, group) slice `k`.
+    #[inline(always)]
     fn fwd_slice(&self, k: usize, x: &[f32], y: &mut [f32], gam: &[f32], bet: &[f32], s: usize) {
         let cpg = gam.len() / self.groups;
         let g = k % self.groups;
@@ -275,6 +319,7 @@ impl GroupNormOp {
     /// Backward of one slice: writes ∂L/∂x into `dx`, the slice's partial ∂γ, ∂β (one value
     /// per channel of the group) into `pg`, `pb`.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn bwd_slice(
         &self,
         k: usize,
@@ -353,12 +398,32 @@ impl CustomOp3 for GroupNormOp {
                 .zip(x.par_chunks(m))
                 .enumerate()
                 .with_min_len(min)
-                .for_each(|(k, (ys, xs))| self.fwd_slice(k, xs, ys, gam, bet, s)),
+                .for_each(|(k, (ys, xs))| {
+                    run_kernel(FwdSlice {
+                        op: self,
+                        k,
+                        x: xs,
+                        y: ys,
+                        gam,
+                        bet,
+                        s,
+                    })
+                }),
             None => y
                 .chunks_mut(m)
                 .zip(x.chunks(m))
                 .enumerate()
-                .for_each(|(k, (ys, xs))| self.fwd_slice(k, xs, ys, gam, bet, s)),
+                .for_each(|(k, (ys, xs))| {
+                    run_kernel(FwdSlice {
+                        op: self,
+                        k,
+                        x: xs,
+                        y: ys,
+                        gam,
+                        bet,
+                        s,
+                    })
+                }),
         }
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -382,7 +447,18 @@ impl CustomOp3 for GroupNormOp {
         with_f32(x, |x| {
             with_f32(&grad, |go| {
                 let run = |(k, (((dxs, pgs), pbs), (xs, gs))): BwdItem<'_>| {
-                    self.bwd_slice(k, xs, gs, dxs, pgs, pbs, &gam, &bet, s)
+                    run_kernel(BwdSlice {
+                        op: self,
+                        k,
+                        x: xs,
+                        gout: gs,
+                        dx: dxs,
+                        pg: pgs,
+                        pb: pbs,
+                        gam: &gam,
+                        bet: &bet,
+                        s,
+                    })
                 };
                 match min_slices(x.len(), m) {
                     Some(min) => dx
