@@ -80,7 +80,7 @@ impl Module for Linear {
     }
 }
 
-/// Creates a linear layer as [`candle_nn::linear`] does (same variable names and initialisers).
+/// Creates a linear layer as [`candle_nn::linear()`] does (same variable names and initialisers).
 ///
 /// # Errors
 /// From the var builder (e.g. a stored tensor of another shape).

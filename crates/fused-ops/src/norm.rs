@@ -89,7 +89,7 @@ impl Module for GroupNorm {
     }
 }
 
-/// Creates a GroupNorm layer as [`candle_nn::group_norm`] does (γ = 1, β = 0 when new).
+/// Creates a GroupNorm layer as [`candle_nn::group_norm()`] does (γ = 1, β = 0 when new).
 ///
 /// # Errors
 /// From the var builder, or when `num_groups` does not divide `num_channels`.
