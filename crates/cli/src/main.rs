@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// candle allocates a fresh buffer for every intermediate tensor; glibc's malloc hands large
+// freed buffers back to the kernel and page-faults them in again on the next training step.
+// mimalloc keeps them: U-Net train steps ~8–11 % faster (BENCHMARKS.md, "Fused CPU kernels").
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Research notes turned into software: diffusion models, a dictionary-trained Chinese word
 /// segmenter, probability maps from reparameterisation and a positive-series convergence decider.
 #[derive(Debug, Parser)]

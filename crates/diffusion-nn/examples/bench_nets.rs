@@ -10,6 +10,10 @@
 
 use std::time::Instant;
 
+// The same allocator as the `kexue` binary, so the bench times what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use diffusion::analytic::Gamma;
 use diffusion::{PlanConfig, Sampler, Schedule, Trajectory};
 use diffusion_nn::data::{DataShape, DataSpec, Toy};
