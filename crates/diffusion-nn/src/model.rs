@@ -508,6 +508,10 @@ pub struct Model {
     config: EpsNetConfig,
     varmap: VarMap,
     net: EpsNet,
+    /// The same layers on detached views of the same weight storage (so they see every update
+    /// of the variables): nothing they compute is recorded for backpropagation, so inference
+    /// keeps no activations alive and its intermediates are freed (and reused) at once.
+    untracked: EpsNet,
     device: Device,
 }
 
@@ -529,10 +533,22 @@ impl Model {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
         let net = EpsNet::new(config, vb)?;
+        let detached: std::collections::HashMap<String, Tensor> = varmap
+            .data()
+            .lock()
+            .expect("var map lock is never poisoned")
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor().detach()))
+            .collect();
+        let untracked = EpsNet::new(
+            config,
+            VarBuilder::from_tensors(detached, DType::F32, device),
+        )?;
         let model = Model {
             config: config.clone(),
             varmap,
             net,
+            untracked,
             device: device.clone(),
         };
         model.reinit(seed)?;
@@ -600,6 +616,16 @@ impl Model {
     /// As [`EpsNet::forward`].
     pub fn forward(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
         self.net.forward(x_t, t)
+    }
+
+    /// ε̂ for a batch without recording anything for backpropagation (inference: sampling,
+    /// likelihoods). Same numbers as [`Model::forward`]; the result is not connected to the
+    /// variables, so no gradient flows from it.
+    ///
+    /// # Errors
+    /// As [`EpsNet::forward`].
+    pub fn forward_untracked(&self, x_t: &Tensor, t: &[f64]) -> Result<Tensor> {
+        self.untracked.forward(&x_t.detach(), t)
     }
 }
 

@@ -37,7 +37,7 @@ impl EpsPredictor for NetPredictor<'_> {
     ) -> diffusion::Result<()> {
         let model = self.model;
         predict_rows(x_t, level, eps, model, self.max_batch, |x, t| {
-            model.forward(x, t)
+            model.forward_untracked(x, t)
         })
     }
 }

@@ -176,6 +176,10 @@ impl Geom {
             ..*self
         }
     }
+    /// Pixels of one input image with its zero border, `(h + 2p)·(w + 2p)`.
+    fn padded_hw(&self) -> usize {
+        (self.h + 2 * self.pad) * (self.w + 2 * self.pad)
+    }
     /// Rows of the im2col matrix, `cin·k·k`.
     fn kk(&self) -> usize {
         self.cin * self.k * self.k
@@ -551,6 +555,83 @@ fn im2col(g: &Geom, pad_taps: &[Vec<usize>], xt: &[f32], nb: usize, cols: &mut [
     }
 }
 
+/// Copies a short row; widths 4 and 8 (the U-Net's images) as fixed-size moves instead of a
+/// `memcpy` call each.
+#[inline(always)]
+fn copy_row(dst: &mut [f32], src: &[f32]) {
+    if let (Ok(d), Ok(s)) = (
+        <&mut [f32; 8]>::try_from(&mut *dst),
+        <&[f32; 8]>::try_from(src),
+    ) {
+        *d = *s;
+    } else if let (Ok(d), Ok(s)) = (
+        <&mut [f32; 4]>::try_from(&mut *dst),
+        <&[f32; 4]>::try_from(src),
+    ) {
+        *d = *s;
+    } else {
+        dst.copy_from_slice(src);
+    }
+}
+
+/// `[nb][c][h·w]` → `[c][nb][(h+2p)·(w+2p)]`: channel-major with a zero border of width
+/// `p = g.pad` around every image, so that im2col needs no bounds logic.
+fn to_channel_major_padded(g: &Geom, x: &[f32], nb: usize, xp: &mut [f32]) {
+    let (p, h, w) = (g.pad, g.h, g.w);
+    let (hp, wp) = (h + 2 * p, w + 2 * p);
+    let plane = hp * wp;
+    for ci in 0..g.cin {
+        for bl in 0..nb {
+            let dst = &mut xp[(ci * nb + bl) * plane..][..plane];
+            let src = &x[(bl * g.cin + ci) * h * w..][..h * w];
+            if p == 0 {
+                dst.copy_from_slice(src);
+                continue;
+            }
+            dst[..p * wp].fill(0.0);
+            dst[(p + h) * wp..].fill(0.0);
+            for (y, line) in src.chunks_exact(w).enumerate() {
+                let row = &mut dst[(p + y) * wp..][..wp];
+                row[..p].fill(0.0);
+                row[p + w..].fill(0.0);
+                copy_row(&mut row[p..p + w], line);
+            }
+        }
+    }
+}
+
+/// im2col of a padded chunk: `xp` `[cin][nb][(h+2p)·(w+2p)]` (from
+/// [`to_channel_major_padded`]) → `cols` `[cin·k·k][nb·ho·wo]`. Every entry is a plain read
+/// of the padded image (its border supplies the zeros).
+fn im2col_padded(g: &Geom, xp: &[f32], nb: usize, cols: &mut [f32]) {
+    let n = nb * g.out_pix();
+    let (k, s) = (g.k, g.stride);
+    let wp = g.w + 2 * g.pad;
+    let plane = (g.h + 2 * g.pad) * wp;
+    for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
+        let ci = r / (k * k);
+        let ky = (r / k) % k;
+        let kx = r % k;
+        let src = &xp[ci * nb * plane..][..nb * plane];
+        for (img, out) in src
+            .chunks_exact(plane)
+            .zip(row.chunks_exact_mut(g.out_pix()))
+        {
+            for (oy, dst) in out.chunks_exact_mut(g.wo).enumerate() {
+                // (ho − 1)·s + k − 1 < h + 2p and likewise for the columns: always inside
+                let line = &img[(oy * s + ky) * wp + kx..];
+                if s == 1 {
+                    copy_row(dst, &line[..g.wo]);
+                } else {
+                    for (d, v) in dst.iter_mut().zip(line.iter().step_by(s)) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// col2im of a chunk: `dxt` (`[cin][nb·h·w]`) = Σ over taps of `dcols` (`[cin·k·k][n]`) put
 /// back at the input pixels they were read from. `dcols`' padding taps are zeroed on the way.
 fn col2im(g: &Geom, pad_taps: &[Vec<usize>], dcols: &mut [f32], nb: usize, dxt: &mut [f32]) {
@@ -602,11 +683,6 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
     let cb = g.chunk();
     let (kk, pix, hw) = (g.kk(), g.out_pix(), g.h * g.w);
     let direct = g.k == 1 && g.stride == 1;
-    let pad_taps = if g.stride == 1 {
-        s1_padding_taps(g)
-    } else {
-        Vec::new()
-    };
     y.par_chunks_mut(cb * g.out_img())
         .enumerate()
         .try_for_each(|(c, ychunk)| -> Result<()> {
@@ -615,14 +691,15 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
             let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
             SCRATCH.with(|s| {
                 let s = &mut *s.borrow_mut();
-                let xt = grow(&mut s.xt, g.cin * nb * hw);
-                to_channel_major(xchunk, nb, g.cin, hw, xt);
-                let xt: &[f32] = xt;
                 let cols: &[f32] = if direct {
+                    let xt = grow(&mut s.xt, g.cin * nb * hw);
+                    to_channel_major(xchunk, nb, g.cin, hw, xt);
                     xt
                 } else {
+                    let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
+                    to_channel_major_padded(g, xchunk, nb, xp);
                     let cols = grow(&mut s.cols, kk * n);
-                    im2col(g, &pad_taps, xt, nb, cols);
+                    im2col_padded(g, xp, nb, cols);
                     cols
                 };
                 let yt = grow(&mut s.yt, g.cout * n);
@@ -694,15 +771,16 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
                     *d += sum_f32(&dyt[co * n..][..n]);
                 }
                 let dyt: &[f32] = dyt;
-                let xt = grow(&mut s.xt, g.cin * nb * hw);
                 if need.dw {
-                    to_channel_major(xchunk, nb, g.cin, hw, xt);
-                    let xt: &[f32] = xt;
                     let cols: &[f32] = if direct {
+                        let xt = grow(&mut s.xt, g.cin * nb * hw);
+                        to_channel_major(xchunk, nb, g.cin, hw, xt);
                         xt
                     } else {
+                        let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
+                        to_channel_major_padded(g, xchunk, nb, xp);
                         let cols = grow(&mut s.cols, kk * n);
-                        im2col(g, &pad_taps, xt, nb, cols);
+                        im2col_padded(g, xp, nb, cols);
                         cols
                     };
                     // dwt[kk][cout] += cols[kk][n] · dytᵀ[n][cout] (this orientation lets gemm
@@ -717,6 +795,7 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
                 let Some(dxchunk) = dxchunk else {
                     return Ok(());
                 };
+                let xt = grow(&mut s.xt, g.cin * nb * hw);
                 let wt = Mat::new(w, kk, g.cout, 1, kk);
                 let dyt_m = Mat::new(dyt, g.cout, n, n, 1);
                 if direct {
