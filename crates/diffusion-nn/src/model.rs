@@ -322,19 +322,20 @@ impl ResBlock {
     /// `x`: `[B, cin, H, W]`; `temb_act`: SiLU of the time embedding, `[B, temb]`.
     fn forward(&self, x: &Tensor, temb_act: &Tensor) -> Result<Tensor> {
         // norm1/norm2 are GroupNorm+SiLU in one op.
-        let h = self.conv1.forward(&self.norm1.forward(x)?)?;
-        let bias = self
-            .temb_proj
-            .forward(temb_act)?
-            .unsqueeze(2)?
-            .unsqueeze(3)?;
-        let h = h.broadcast_add(&bias)?;
-        let h = self.conv2.forward(&self.norm2.forward(&h)?)?;
+        // The time bias and the skip are added in the convolutions' output passes at
+        // inference; with tracked inputs `forward_add` is conv, broadcast_add, add.
+        let bias = self.temb_proj.forward(temb_act)?;
+        let h = self
+            .conv1
+            .forward_add(&self.norm1.forward(x)?, Some(&bias), None)?;
         let skip = match &self.skip {
             Some(conv) => conv.forward(x)?,
             None => x.clone(),
         };
-        Ok((skip + h)?)
+        let h = self
+            .conv2
+            .forward_add(&self.norm2.forward(&h)?, None, Some(&skip))?;
+        Ok(h)
     }
 }
 

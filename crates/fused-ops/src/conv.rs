@@ -70,6 +70,36 @@ impl Conv2d {
     }
 }
 
+impl Conv2d {
+    /// `forward(x)` plus a per-(image, channel) bias `[B, cout]` and a residual
+    /// `[B, cout, H', W']` when given, fused into the output pass at inference (see
+    /// [`conv2d_add_op`]).
+    ///
+    /// # Errors
+    /// Candle shape errors when the shapes do not fit together.
+    pub fn forward_add(
+        &self,
+        x: &Tensor,
+        chan_bias: Option<&Tensor>,
+        residual: Option<&Tensor>,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        if c.dilation == 1 && c.groups == 1 && c.cudnn_fwd_algo.is_none() {
+            let (w, b) = (&self.weight, self.bias.as_ref());
+            conv2d_add_op(x, w, b, c.stride, c.padding, chan_bias, residual)
+        } else {
+            let mut y = self.forward(x)?;
+            if let Some(t) = chan_bias {
+                y = y.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?)?;
+            }
+            if let Some(r) = residual {
+                y = (r + y)?;
+            }
+            Ok(y)
+        }
+    }
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let c = &self.config;
@@ -127,10 +157,84 @@ pub fn conv2d_op(
                     &zero
                 }
             };
-            x.apply_op3(w, b, ConvOp { g })
+            x.apply_op3(
+                w,
+                b,
+                ConvOp {
+                    g,
+                    chan_bias: None,
+                    residual: None,
+                },
+            )
         }
         None => composed(x, w, b, stride, padding),
     }
+}
+
+/// `conv2d(x, w) + b`, plus a per-(image, channel) bias `chan_bias` `[B, cout]` (broadcast over
+/// the pixels) and a residual `[B, cout, H', W']`, each when given: a ResBlock's
+/// "conv, + time bias" and "conv, + skip" in one pass over the output.
+///
+/// The extra terms are fused into the convolution's output pass only for inference: when none
+/// of the arguments is tracked for backpropagation and the fused kernels run (see
+/// [`conv2d_op`]) and the extra terms are contiguous f32 CPU tensors of the output's shapes.
+/// Otherwise the convolution is followed by candle's `broadcast_add` and `add` (so gradients
+/// flow as through the composed ops).
+///
+/// # Errors
+/// Candle shape errors when the shapes do not fit together.
+pub fn conv2d_add_op(
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    stride: usize,
+    padding: usize,
+    chan_bias: Option<&Tensor>,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
+    let g = fused_geometry(x, w, b, stride, padding);
+    let extra_ok = |t: Option<&Tensor>, dims: &[usize]| {
+        t.is_none_or(|t| {
+            !t.track_op()
+                && t.dtype() == DType::F32
+                && t.is_contiguous()
+                && matches!(t.device(), Device::Cpu)
+                && t.dims() == dims
+        })
+    };
+    if let Some(g) = g
+        && !x.track_op()
+        && !w.track_op()
+        && b.is_none_or(|b| !b.track_op())
+        && extra_ok(chan_bias, &[g.batch, g.cout])
+        && extra_ok(residual, &[g.batch, g.cout, g.ho, g.wo])
+    {
+        let zero;
+        let b = match b {
+            Some(b) => b,
+            None => {
+                zero = Tensor::zeros(g.cout, DType::F32, x.device())?;
+                &zero
+            }
+        };
+        return x.apply_op3_no_bwd(
+            w,
+            b,
+            &ConvOp {
+                g,
+                chan_bias: chan_bias.cloned(),
+                residual: residual.cloned(),
+            },
+        );
+    }
+    let mut y = conv2d_op(x, w, b, stride, padding)?;
+    if let Some(t) = chan_bias {
+        y = y.broadcast_add(&t.unsqueeze(2)?.unsqueeze(3)?)?;
+    }
+    if let Some(r) = residual {
+        y = (r + y)?;
+    }
+    Ok(y)
 }
 
 /// candle's composed convolution: the fallback.
@@ -278,6 +382,19 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, len: usize, what: &str) -> Resul
 /// Forward op: `(x, w, b) → conv2d(x, w) + b`.
 struct ConvOp {
     g: Geom,
+    /// Inference only (no argument tracked, so `bwd` is never asked for): a per-(image,
+    /// channel) bias `[B, cout]` added to the output.
+    chan_bias: Option<Tensor>,
+    /// Inference only: a residual `[B, cout, ho, wo]` added last.
+    residual: Option<Tensor>,
+}
+
+/// Runs `f` on the contiguous f32 values of `t` when given (see [`crate::with_f32`]).
+fn with_opt_f32<R>(t: Option<&Tensor>, f: impl FnOnce(Option<&[f32]>) -> Result<R>) -> Result<R> {
+    match t {
+        None => f(None),
+        Some(t) => crate::with_f32(t, |v| f(Some(v)))?,
+    }
 }
 
 impl CustomOp3 for ConvOp {
@@ -299,7 +416,20 @@ impl CustomOp3 for ConvOp {
         let w = f32_slice(s2, l2, g.w_len(), "kernel")?;
         let b = f32_slice(s3, l3, g.cout, "bias")?;
         crate::count_fused_call();
-        let y = forward(g, x, w, b)?;
+        let y = with_opt_f32(self.chan_bias.as_ref(), |chan_bias| {
+            with_opt_f32(self.residual.as_ref(), |residual| {
+                forward(
+                    g,
+                    x,
+                    w,
+                    b,
+                    Terms {
+                        chan_bias,
+                        residual,
+                    },
+                )
+            })
+        })?;
         Ok((
             CpuStorage::F32(y),
             Shape::from((g.batch, g.cout, g.ho, g.wo)),
@@ -315,6 +445,9 @@ impl CustomOp3 for ConvOp {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = self.g;
+        if self.chan_bias.is_some() || self.residual.is_some() {
+            bail!("fused conv2d: the inference-only terms have no backward pass");
+        }
         // Gradients nobody asks for are not computed (e.g. the input of the first layer).
         let need = Need {
             dx: x.track_op(),
@@ -555,48 +688,62 @@ fn im2col(g: &Geom, pad_taps: &[Vec<usize>], xt: &[f32], nb: usize, cols: &mut [
     }
 }
 
-/// Copies a short row; widths 4 and 8 (the U-Net's images) as fixed-size moves instead of a
-/// `memcpy` call each.
-#[inline(always)]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
-    if let (Ok(d), Ok(s)) = (
-        <&mut [f32; 8]>::try_from(&mut *dst),
-        <&[f32; 8]>::try_from(src),
-    ) {
-        *d = *s;
-    } else if let (Ok(d), Ok(s)) = (
-        <&mut [f32; 4]>::try_from(&mut *dst),
-        <&[f32; 4]>::try_from(src),
-    ) {
-        *d = *s;
-    } else {
-        dst.copy_from_slice(src);
-    }
-}
-
 /// `[nb][c][h·w]` → `[c][nb][(h+2p)·(w+2p)]`: channel-major with a zero border of width
 /// `p = g.pad` around every image, so that im2col needs no bounds logic.
 fn to_channel_major_padded(g: &Geom, x: &[f32], nb: usize, xp: &mut [f32]) {
-    let (p, h, w) = (g.pad, g.h, g.w);
-    let (hp, wp) = (h + 2 * p, w + 2 * p);
-    let plane = hp * wp;
-    for ci in 0..g.cin {
-        for bl in 0..nb {
-            let dst = &mut xp[(ci * nb + bl) * plane..][..plane];
-            let src = &x[(bl * g.cin + ci) * h * w..][..h * w];
-            if p == 0 {
-                dst.copy_from_slice(src);
-                continue;
-            }
-            dst[..p * wp].fill(0.0);
-            dst[(p + h) * wp..].fill(0.0);
-            for (y, line) in src.chunks_exact(w).enumerate() {
-                let row = &mut dst[(p + y) * wp..][..wp];
-                row[..p].fill(0.0);
-                row[p + w..].fill(0.0);
-                copy_row(&mut row[p..p + w], line);
+    match g.w {
+        8 => crate::run_kernel(PadKernel::<8> { g, x, nb, xp }),
+        4 => crate::run_kernel(PadKernel::<4> { g, x, nb, xp }),
+        _ => crate::run_kernel(PadKernel::<0> { g, x, nb, xp }),
+    }
+}
+
+/// [`to_channel_major_padded`] for images `W` wide (`W = 0`: any width, slower row copies).
+struct PadKernel<'a, const W: usize> {
+    g: &'a Geom,
+    x: &'a [f32],
+    nb: usize,
+    xp: &'a mut [f32],
+}
+
+impl<const W: usize> crate::Kernel for PadKernel<'_, W> {
+    #[inline(always)]
+    fn run(self) {
+        let PadKernel { g, x, nb, xp } = self;
+        let (p, h, w) = (g.pad, g.h, g.w);
+        let (hp, wp) = (h + 2 * p, w + 2 * p);
+        let plane = hp * wp;
+        for ci in 0..g.cin {
+            for bl in 0..nb {
+                let dst = &mut xp[(ci * nb + bl) * plane..][..plane];
+                let src = &x[(bl * g.cin + ci) * h * w..][..h * w];
+                if p == 0 {
+                    dst.copy_from_slice(src);
+                    continue;
+                }
+                dst[..p * wp].fill(0.0);
+                dst[(p + h) * wp..].fill(0.0);
+                for (y, line) in src.chunks_exact(w).enumerate() {
+                    let row = &mut dst[(p + y) * wp..][..wp];
+                    row[..p].fill(0.0);
+                    row[p + w..].fill(0.0);
+                    copy_row::<W>(&mut row[p..p + w], line);
+                }
             }
         }
+    }
+}
+
+/// `dst = src` for rows of `W` values (`W = 0`: any equal lengths) as one fixed-size move
+/// instead of a `memcpy` call.
+#[inline(always)]
+fn copy_row<const W: usize>(dst: &mut [f32], src: &[f32]) {
+    if W > 0
+        && let (Some(d), Some(s)) = (dst.first_chunk_mut::<W>(), src.first_chunk::<W>())
+    {
+        *d = *s;
+    } else {
+        dst.copy_from_slice(src);
     }
 }
 
@@ -604,27 +751,57 @@ fn to_channel_major_padded(g: &Geom, x: &[f32], nb: usize, xp: &mut [f32]) {
 /// [`to_channel_major_padded`]) → `cols` `[cin·k·k][nb·ho·wo]`. Every entry is a plain read
 /// of the padded image (its border supplies the zeros).
 fn im2col_padded(g: &Geom, xp: &[f32], nb: usize, cols: &mut [f32]) {
-    let n = nb * g.out_pix();
-    let (k, s) = (g.k, g.stride);
-    let wp = g.w + 2 * g.pad;
-    let plane = (g.h + 2 * g.pad) * wp;
-    for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
-        let ci = r / (k * k);
-        let ky = (r / k) % k;
-        let kx = r % k;
-        let src = &xp[ci * nb * plane..][..nb * plane];
-        for (img, out) in src
-            .chunks_exact(plane)
-            .zip(row.chunks_exact_mut(g.out_pix()))
-        {
-            for (oy, dst) in out.chunks_exact_mut(g.wo).enumerate() {
-                // (ho − 1)·s + k − 1 < h + 2p and likewise for the columns: always inside
-                let line = &img[(oy * s + ky) * wp + kx..];
-                if s == 1 {
-                    copy_row(dst, &line[..g.wo]);
-                } else {
-                    for (d, v) in dst.iter_mut().zip(line.iter().step_by(s)) {
-                        *d = *v;
+    match (g.stride, g.wo) {
+        (1, 8) => crate::run_kernel(Im2colKernel::<8, 1> { g, xp, nb, cols }),
+        (1, 4) => crate::run_kernel(Im2colKernel::<4, 1> { g, xp, nb, cols }),
+        (2, 4) => crate::run_kernel(Im2colKernel::<4, 2> { g, xp, nb, cols }),
+        (2, 2) => crate::run_kernel(Im2colKernel::<2, 2> { g, xp, nb, cols }),
+        _ => crate::run_kernel(Im2colKernel::<0, 0> { g, xp, nb, cols }),
+    }
+}
+
+/// [`im2col_padded`] for outputs `W` wide at stride `S` (`W = S = 0`: any, from the geometry).
+struct Im2colKernel<'a, const W: usize, const S: usize> {
+    g: &'a Geom,
+    xp: &'a [f32],
+    nb: usize,
+    cols: &'a mut [f32],
+}
+
+impl<const W: usize, const S: usize> crate::Kernel for Im2colKernel<'_, W, S> {
+    #[inline(always)]
+    fn run(self) {
+        let Im2colKernel { g, xp, nb, cols } = self;
+        let n = nb * g.out_pix();
+        let (k, s, wo) = (g.k, g.stride, g.wo);
+        let wp = g.w + 2 * g.pad;
+        let plane = (g.h + 2 * g.pad) * wp;
+        // the input span one output row reads: (wo − 1)·s + 1 values
+        let span = (wo - 1) * s + 1;
+        for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
+            let ci = r / (k * k);
+            let ky = (r / k) % k;
+            let kx = r % k;
+            let src = &xp[ci * nb * plane..][..nb * plane];
+            for (img, out) in src
+                .chunks_exact(plane)
+                .zip(row.chunks_exact_mut(g.out_pix()))
+            {
+                for (oy, dst) in out.chunks_exact_mut(wo).enumerate() {
+                    // (ho − 1)·s + k − 1 < h + 2p and likewise for the columns: always inside
+                    let line = &img[(oy * s + ky) * wp + kx..][..span];
+                    if W > 0 && S == 1 {
+                        copy_row::<W>(dst, line);
+                    } else if W > 0
+                        && let Some(d) = dst.first_chunk_mut::<W>()
+                    {
+                        for (i, v) in d.iter_mut().enumerate() {
+                            *v = line[i * S];
+                        }
+                    } else {
+                        for (d, v) in dst.iter_mut().zip(line.iter().step_by(s)) {
+                            *d = *v;
+                        }
                     }
                 }
             }
@@ -678,15 +855,55 @@ fn col2im(g: &Geom, pad_taps: &[Vec<usize>], dcols: &mut [f32], nb: usize, dxt: 
 }
 
 /// Forward pass over the whole batch: `y[b][co][pix] = Σ w·x + bias[co]`.
-fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
-    let mut y = vec![0f32; g.batch * g.out_img()];
+fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], extra: Terms<'_>) -> Result<Vec<f32>> {
+    let total = g.batch * g.out_img();
+    if extra.chan_bias.is_some_and(|c| c.len() != g.batch * g.cout)
+        || extra.residual.is_some_and(|r| r.len() != total)
+    {
+        bail!("fused conv2d: extra terms do not match the output");
+    }
+    // Phase 1 (parallel over chunks): every chunk's channel-major product `yt[cout][n]` into
+    // one reused buffer. Phase 2: the output built by `extend` from it (NCHW, bias and extra
+    // terms added), so it is written once and never zero-filled first.
+    Y_ALL.with(|buf| match buf.try_borrow_mut() {
+        Ok(mut yt_all) => {
+            let yt_all = grow(&mut yt_all, total);
+            forward_products(g, x, w, yt_all)?;
+            Ok(assemble(g, yt_all, bias, extra))
+        }
+        // re-entered on this thread (a rayon worker that stole another forward): own buffer
+        Err(_) => {
+            let mut yt_all = vec![0f32; total];
+            forward_products(g, x, w, &mut yt_all)?;
+            Ok(assemble(g, &yt_all, bias, extra))
+        }
+    })
+}
+
+/// Extra terms of an inference forward, added to `conv(x) + b` in this order (candle's
+/// composed order): a per-(image, channel) bias `[B·cout]`, then a residual `[B·cout·ho·wo]`.
+#[derive(Clone, Copy, Default)]
+struct Terms<'a> {
+    chan_bias: Option<&'a [f32]>,
+    residual: Option<&'a [f32]>,
+}
+
+thread_local! {
+    /// The calling thread's buffer of channel-major chunk products (forward phase 1).
+    static Y_ALL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Forward phase 1: for chunk `c` of `g.chunk()` images, `yt_all[c·cb·cout·pix..]` holds
+/// `yt[cout][nb·pix] = w · im2col(x_chunk)`.
+fn forward_products(g: &Geom, x: &[f32], w: &[f32], yt_all: &mut [f32]) -> Result<()> {
     let cb = g.chunk();
     let (kk, pix, hw) = (g.kk(), g.out_pix(), g.h * g.w);
     let direct = g.k == 1 && g.stride == 1;
-    y.par_chunks_mut(cb * g.out_img())
+    yt_all
+        .par_chunks_mut(cb * g.out_img())
         .enumerate()
-        .try_for_each(|(c, ychunk)| -> Result<()> {
-            let nb = ychunk.len() / g.out_img();
+        .try_for_each(|(c, yt)| -> Result<()> {
+            let nb = yt.len() / g.out_img();
             let n = nb * pix;
             let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
             SCRATCH.with(|s| {
@@ -702,19 +919,44 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32]) -> Result<Vec<f32>> {
                     im2col_padded(g, xp, nb, cols);
                     cols
                 };
-                let yt = grow(&mut s.yt, g.cout * n);
                 // yt[cout][n] = w[cout][kk] · cols[kk][n]
                 sgemm(
                     Mat::out(yt, g.cout, n, n, 1),
                     false,
                     Mat::new(w, g.cout, kk, kk, 1),
                     Mat::new(cols, kk, n, n, 1),
-                )?;
-                from_channel_major(yt, nb, g.cout, pix, Some(bias), ychunk);
-                Ok(())
+                )
             })
-        })?;
-    Ok(y)
+        })
+}
+
+/// Forward phase 2: `y[b][co][p] = ((yt + bias[co]) + chan_bias[b][co]) + residual[b][co][p]`
+/// from the chunk products, in output order.
+fn assemble(g: &Geom, yt_all: &[f32], bias: &[f32], extra: Terms<'_>) -> Vec<f32> {
+    let cb = g.chunk();
+    let pix = g.out_pix();
+    let mut y = Vec::with_capacity(g.batch * g.out_img());
+    for (c, yt) in yt_all.chunks(cb * g.out_img()).enumerate() {
+        let nb = yt.len() / g.out_img();
+        let n = nb * pix;
+        for bl in 0..nb {
+            let b = c * cb + bl;
+            for (co, &bc) in bias.iter().enumerate() {
+                let src = &yt[co * n + bl * pix..][..pix];
+                let cbias = extra.chan_bias.map(|v| v[b * g.cout + co]);
+                let res = extra.residual.map(|r| &r[(b * g.cout + co) * pix..][..pix]);
+                match (cbias, res) {
+                    (None, None) => y.extend(src.iter().map(|v| v + bc)),
+                    (Some(t), None) => y.extend(src.iter().map(|v| (v + bc) + t)),
+                    (None, Some(r)) => y.extend(src.iter().zip(r).map(|(v, r)| (v + bc) + r)),
+                    (Some(t), Some(r)) => {
+                        y.extend(src.iter().zip(r).map(|(v, r)| ((v + bc) + t) + r))
+                    }
+                }
+            }
+        }
+    }
+    y
 }
 
 /// Backward pass: `[dx | dw | db]` in one buffer (`dx`, `dw` empty when not needed).

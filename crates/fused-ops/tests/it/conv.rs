@@ -9,7 +9,7 @@
 
 use candle_core::{DType, Device, Module, Tensor, Var};
 use candle_nn::{Conv2dConfig, VarBuilder, VarMap};
-use fused_ops::conv::{Conv2d, conv2d, conv2d_op};
+use fused_ops::conv::{Conv2d, conv2d, conv2d_add_op, conv2d_op};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn uniform(rng: &mut StdRng, shape: &[usize]) -> Tensor {
@@ -467,4 +467,107 @@ fn untracked_arguments_get_no_gradient_body() {
             "k={k} s={stride}"
         );
     }
+}
+
+#[test]
+fn add_terms_match_composed_and_fall_back() {
+    fused_ops::with_enabled(true, add_terms_match_composed_and_fall_back_body);
+}
+
+/// `conv2d_add_op` (conv + b + per-(image, channel) bias + residual): the fused inference path
+/// against candle's composed ops to 1e-5 (relative to the largest output) for every stride,
+/// kernel size and combination of extra terms, over batches that split into uneven chunks;
+/// tracked arguments take the composed path and get the same gradients as the composed ops; a
+/// non-contiguous residual falls back with the same answer; mismatched shapes are errors.
+fn add_terms_match_composed_and_fall_back_body() {
+    let mut rng = StdRng::seed_from_u64(21);
+    for (bn, cin, cout, h, wd) in [(37, 8, 16, 8, 8), (5, 2, 3, 7, 5), (3, 6, 4, 4, 4)] {
+        for (k, stride) in [(3usize, 1usize), (3, 2), (1, 1)] {
+            let pad = k / 2;
+            let x = uniform(&mut rng, &[bn, cin, h, wd]);
+            let w = uniform(&mut rng, &[cout, cin, k, k]);
+            let b = uniform(&mut rng, &[cout]);
+            let (ho, wo) = (
+                (h + 2 * pad - k) / stride + 1,
+                (wd + 2 * pad - k) / stride + 1,
+            );
+            let tb = uniform(&mut rng, &[bn, cout]);
+            let res = uniform(&mut rng, &[bn, cout, ho, wo]);
+            for (use_tb, use_res) in [(true, false), (false, true), (true, true), (false, false)] {
+                let (tb, res) = (use_tb.then_some(&tb), use_res.then_some(&res));
+                let mut want = candle_conv(&x, &w, Some(&b), stride, pad);
+                if let Some(t) = tb {
+                    want = want
+                        .broadcast_add(&t.unsqueeze(2).unwrap().unsqueeze(3).unwrap())
+                        .unwrap();
+                }
+                if let Some(r) = res {
+                    want = (r + want).unwrap();
+                }
+                let calls = fused_ops::fused_calls_on_this_thread();
+                let got = conv2d_add_op(&x, &w, Some(&b), stride, pad, tb, res).unwrap();
+                assert!(
+                    fused_ops::fused_calls_on_this_thread() > calls,
+                    "fused path ran"
+                );
+                let e = rel_err(&got, &want);
+                assert!(
+                    e <= 1e-5,
+                    "{bn}x{cin}x{h}x{wd} k{k} s{stride} {use_tb} {use_res}: {e}"
+                );
+                // a non-contiguous residual: composed fallback, same answer
+                if let Some(r) = res {
+                    let rt = r.transpose(2, 3).unwrap().contiguous().unwrap();
+                    let rt = rt.transpose(2, 3).unwrap();
+                    assert!(!rt.is_contiguous());
+                    let got = conv2d_add_op(&x, &w, Some(&b), stride, pad, tb, Some(&rt)).unwrap();
+                    assert!(rel_err(&got, &want) <= 1e-5);
+                }
+            }
+            // tracked input and residual: the composed path, with candle's gradients
+            let xv = Var::from_tensor(&x).unwrap();
+            let rv = Var::from_tensor(&res).unwrap();
+            let gy = uniform(&mut rng, &[bn, cout, ho, wo]);
+            let y = conv2d_add_op(
+                xv.as_tensor(),
+                &w,
+                Some(&b),
+                stride,
+                pad,
+                Some(&tb),
+                Some(rv.as_tensor()),
+            )
+            .unwrap();
+            let grads = (y * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+            let dr = grads.get(rv.as_tensor()).expect("residual gradient");
+            assert_eq!(flat(dr), flat(&gy), "d(residual) = upstream gradient");
+            let dx = grads.get(xv.as_tensor()).expect("input gradient");
+            let xc = Var::from_tensor(&x).unwrap();
+            let yc = candle_conv(xc.as_tensor(), &w, Some(&b), stride, pad);
+            let gc = (yc * &gy).unwrap().sum_all().unwrap().backward().unwrap();
+            assert!(rel_err(dx, gc.get(xc.as_tensor()).unwrap()) <= 1e-5);
+        }
+    }
+    // mismatched extra shapes: errors, not panics
+    let x = uniform(&mut rng, &[2, 3, 4, 4]);
+    let w = uniform(&mut rng, &[5, 3, 3, 3]);
+    let bad_tb = uniform(&mut rng, &[2, 4]);
+    assert!(conv2d_add_op(&x, &w, None, 1, 1, Some(&bad_tb), None).is_err());
+    let bad_res = uniform(&mut rng, &[2, 5, 3, 4]);
+    assert!(conv2d_add_op(&x, &w, None, 1, 1, None, Some(&bad_res)).is_err());
+    // Conv2d::forward_add with dilation 2 (a config the fused kernels do not cover)
+    let cfg = Conv2dConfig {
+        padding: 2,
+        dilation: 2,
+        ..Default::default()
+    };
+    let layer = Conv2d::new(w.clone(), None, cfg);
+    let tb = uniform(&mut rng, &[2, 5]);
+    let got = layer.forward_add(&x, Some(&tb), None).unwrap();
+    let want = x
+        .conv2d(&w, 2, 1, 2, 1)
+        .unwrap()
+        .broadcast_add(&tb.unsqueeze(2).unwrap().unsqueeze(3).unwrap())
+        .unwrap();
+    assert!(rel_err(&got, &want) <= 1e-5);
 }
