@@ -773,34 +773,41 @@ impl<const W: usize, const S: usize> crate::Kernel for Im2colKernel<'_, W, S> {
     fn run(self) {
         let Im2colKernel { g, xp, nb, cols } = self;
         let n = nb * g.out_pix();
-        let (k, s, wo) = (g.k, g.stride, g.wo);
+        let (k, s, wo, pix) = (g.k, g.stride, g.wo, g.out_pix());
         let wp = g.w + 2 * g.pad;
         let plane = (g.h + 2 * g.pad) * wp;
-        // the input span one output row reads: (wo − 1)·s + 1 values
+        // The input span one output row reads, (wo − 1)·s + 1 values, starts at
+        // (oy·s + ky)·wp + kx: with (ho − 1)·s + k − 1 < h + 2p (likewise for the columns) it
+        // always lies inside the padded image.
         let span = (wo - 1) * s + 1;
-        for (r, row) in cols[..g.kk() * n].chunks_exact_mut(n).enumerate() {
-            let ci = r / (k * k);
-            let ky = (r / k) % k;
-            let kx = r % k;
-            let src = &xp[ci * nb * plane..][..nb * plane];
-            for (img, out) in src
-                .chunks_exact(plane)
-                .zip(row.chunks_exact_mut(g.out_pix()))
-            {
-                for (oy, dst) in out.chunks_exact_mut(wo).enumerate() {
-                    // (ho − 1)·s + k − 1 < h + 2p and likewise for the columns: always inside
-                    let line = &img[(oy * s + ky) * wp + kx..][..span];
-                    if W > 0 && S == 1 {
-                        copy_row::<W>(dst, line);
-                    } else if W > 0
-                        && let Some(d) = dst.first_chunk_mut::<W>()
-                    {
-                        for (i, v) in d.iter_mut().enumerate() {
-                            *v = line[i * S];
-                        }
-                    } else {
-                        for (d, v) in dst.iter_mut().zip(line.iter().step_by(s)) {
-                            *d = *v;
+        let mut rows = cols[..g.kk() * n].chunks_exact_mut(n);
+        for src in xp.chunks_exact(nb * plane).take(g.cin) {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let Some(row) = rows.next() else { return };
+                    for (img, out) in src.chunks_exact(plane).zip(row.chunks_exact_mut(pix)) {
+                        let base = ky * wp + kx;
+                        if W > 0 {
+                            let (out, _) = out.as_chunks_mut::<W>();
+                            for (oy, dst) in out.iter_mut().enumerate() {
+                                let at = base + oy * S * wp;
+                                if S == 1 {
+                                    if let Some(l) = img.get(at..at + W) {
+                                        dst.copy_from_slice(l);
+                                    }
+                                } else if let Some(line) = img.get(at..at + span) {
+                                    for (i, v) in dst.iter_mut().enumerate() {
+                                        *v = line[i * S];
+                                    }
+                                }
+                            }
+                        } else {
+                            let lines = img[base..].chunks(s * wp);
+                            for (dst, line) in out.chunks_exact_mut(wo).zip(lines) {
+                                for (d, v) in dst.iter_mut().zip(line.iter().step_by(s)) {
+                                    *d = *v;
+                                }
+                            }
                         }
                     }
                 }
