@@ -869,22 +869,51 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], extra: Terms<'_>) -> Re
     {
         bail!("fused conv2d: extra terms do not match the output");
     }
-    // Phase 1 (parallel over chunks): every chunk's channel-major product `yt[cout][n]` into
-    // one reused buffer. Phase 2: the output built by `extend` from it (NCHW, bias and extra
-    // terms added), so it is written once and never zero-filled first.
-    Y_ALL.with(|buf| match buf.try_borrow_mut() {
-        Ok(mut yt_all) => {
-            let yt_all = grow(&mut yt_all, total);
-            forward_products(g, x, w, yt_all)?;
-            Ok(assemble(g, yt_all, bias, extra))
+    let sequential = crate::threads() == 1 || g.batch <= g.chunk();
+    forward_with(g, x, w, bias, extra, sequential)
+}
+
+/// [`forward`] chunk by chunk on the calling thread (`sequential`) or with the chunks spread
+/// over rayon's pool; the two give identical values.
+fn forward_with(
+    g: &Geom,
+    x: &[f32],
+    w: &[f32],
+    bias: &[f32],
+    extra: Terms<'_>,
+    sequential: bool,
+) -> Result<Vec<f32>> {
+    let total = g.batch * g.out_img();
+    let cb = g.chunk();
+    if sequential {
+        // One thread: chunk by chunk, each chunk's output appended while its product is in
+        // cache, so the output is written once and never zero-filled first.
+        let mut y = Vec::with_capacity(total);
+        for (c, xchunk) in x.chunks(cb * g.in_img()).enumerate() {
+            let nb = xchunk.len() / g.in_img();
+            SCRATCH.with(|s| -> Result<()> {
+                let s = &mut *s.borrow_mut();
+                let yt = chunk_product(g, xchunk, nb, w, s)?;
+                assemble(g, yt, c * cb, nb, bias, extra, Out::Append(&mut y));
+                Ok(())
+            })?;
         }
-        // re-entered on this thread (a rayon worker that stole another forward): own buffer
-        Err(_) => {
-            let mut yt_all = vec![0f32; total];
-            forward_products(g, x, w, &mut yt_all)?;
-            Ok(assemble(g, &yt_all, bias, extra))
-        }
-    })
+        return Ok(y);
+    }
+    let mut y = vec![0f32; total];
+    y.par_chunks_mut(cb * g.out_img())
+        .enumerate()
+        .try_for_each(|(c, ychunk)| -> Result<()> {
+            let nb = ychunk.len() / g.out_img();
+            let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
+            SCRATCH.with(|s| {
+                let s = &mut *s.borrow_mut();
+                let yt = chunk_product(g, xchunk, nb, w, s)?;
+                assemble(g, yt, c * cb, nb, bias, extra, Out::Fill(ychunk));
+                Ok(())
+            })
+        })?;
+    Ok(y)
 }
 
 /// Extra terms of an inference forward, added to `conv(x) + b` in this order (candle's
@@ -895,75 +924,91 @@ struct Terms<'a> {
     residual: Option<&'a [f32]>,
 }
 
-thread_local! {
-    /// The calling thread's buffer of channel-major chunk products (forward phase 1).
-    static Y_ALL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+/// The channel-major product `yt[cout][nb·pix] = w · im2col(x_chunk)` of one chunk of `nb`
+/// images, in the scratch buffers.
+fn chunk_product<'s>(
+    g: &Geom,
+    xchunk: &[f32],
+    nb: usize,
+    w: &[f32],
+    s: &'s mut Scratch,
+) -> Result<&'s [f32]> {
+    let (kk, hw) = (g.kk(), g.h * g.w);
+    let n = nb * g.out_pix();
+    let cols: &[f32] = if g.k == 1 && g.stride == 1 {
+        let xt = grow(&mut s.xt, g.cin * nb * hw);
+        to_channel_major(xchunk, nb, g.cin, hw, xt);
+        xt
+    } else {
+        let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
+        to_channel_major_padded(g, xchunk, nb, xp);
+        let cols = grow(&mut s.cols, kk * n);
+        im2col_padded(g, xp, nb, cols);
+        cols
+    };
+    let yt = grow(&mut s.yt, g.cout * n);
+    // yt[cout][n] = w[cout][kk] · cols[kk][n]
+    sgemm(
+        Mat::out(yt, g.cout, n, n, 1),
+        false,
+        Mat::new(w, g.cout, kk, kk, 1),
+        Mat::new(cols, kk, n, n, 1),
+    )?;
+    Ok(yt)
 }
 
-/// Forward phase 1: for chunk `c` of `g.chunk()` images, `yt_all[c·cb·cout·pix..]` holds
-/// `yt[cout][nb·pix] = w · im2col(x_chunk)`.
-fn forward_products(g: &Geom, x: &[f32], w: &[f32], yt_all: &mut [f32]) -> Result<()> {
-    let cb = g.chunk();
-    let (kk, pix, hw) = (g.kk(), g.out_pix(), g.h * g.w);
-    let direct = g.k == 1 && g.stride == 1;
-    yt_all
-        .par_chunks_mut(cb * g.out_img())
-        .enumerate()
-        .try_for_each(|(c, yt)| -> Result<()> {
-            let nb = yt.len() / g.out_img();
-            let n = nb * pix;
-            let xchunk = &x[c * cb * g.in_img()..][..nb * g.in_img()];
-            SCRATCH.with(|s| {
-                let s = &mut *s.borrow_mut();
-                let cols: &[f32] = if direct {
-                    let xt = grow(&mut s.xt, g.cin * nb * hw);
-                    to_channel_major(xchunk, nb, g.cin, hw, xt);
-                    xt
-                } else {
-                    let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
-                    to_channel_major_padded(g, xchunk, nb, xp);
-                    let cols = grow(&mut s.cols, kk * n);
-                    im2col_padded(g, xp, nb, cols);
-                    cols
-                };
-                // yt[cout][n] = w[cout][kk] · cols[kk][n]
-                sgemm(
-                    Mat::out(yt, g.cout, n, n, 1),
-                    false,
-                    Mat::new(w, g.cout, kk, kk, 1),
-                    Mat::new(cols, kk, n, n, 1),
-                )
-            })
-        })
+/// Where [`assemble`] puts a chunk's output: appended to the output vector, or written over
+/// the chunk's slice of it.
+enum Out<'a> {
+    Append(&'a mut Vec<f32>),
+    Fill(&'a mut [f32]),
 }
 
-/// Forward phase 2: `y[b][co][p] = ((yt + bias[co]) + chan_bias[b][co]) + residual[b][co][p]`
-/// from the chunk products, in output order.
-fn assemble(g: &Geom, yt_all: &[f32], bias: &[f32], extra: Terms<'_>) -> Vec<f32> {
-    let cb = g.chunk();
-    let pix = g.out_pix();
-    let mut y = Vec::with_capacity(g.batch * g.out_img());
-    for (c, yt) in yt_all.chunks(cb * g.out_img()).enumerate() {
-        let nb = yt.len() / g.out_img();
-        let n = nb * pix;
-        for bl in 0..nb {
-            let b = c * cb + bl;
-            for (co, &bc) in bias.iter().enumerate() {
-                let src = &yt[co * n + bl * pix..][..pix];
-                let cbias = extra.chan_bias.map(|v| v[b * g.cout + co]);
-                let res = extra.residual.map(|r| &r[(b * g.cout + co) * pix..][..pix]);
-                match (cbias, res) {
-                    (None, None) => y.extend(src.iter().map(|v| v + bc)),
-                    (Some(t), None) => y.extend(src.iter().map(|v| (v + bc) + t)),
-                    (None, Some(r)) => y.extend(src.iter().zip(r).map(|(v, r)| (v + bc) + r)),
-                    (Some(t), Some(r)) => {
-                        y.extend(src.iter().zip(r).map(|(v, r)| ((v + bc) + t) + r))
-                    }
+impl Out<'_> {
+    /// Puts `len` values at offset `at` of the chunk.
+    #[inline(always)]
+    fn put(&mut self, at: usize, len: usize, values: impl Iterator<Item = f32>) {
+        match self {
+            Out::Append(v) => v.extend(values),
+            Out::Fill(s) => {
+                for (d, v) in s[at..at + len].iter_mut().zip(values) {
+                    *d = v;
                 }
             }
         }
     }
-    y
+}
+
+/// A chunk's output in NCHW order from its product `yt` (images `b0..b0 + nb`):
+/// `y[b][co][p] = ((yt[co][b][p] + bias[co]) + chan_bias[b][co]) + residual[b][co][p]`.
+fn assemble(
+    g: &Geom,
+    yt: &[f32],
+    b0: usize,
+    nb: usize,
+    bias: &[f32],
+    extra: Terms<'_>,
+    mut out: Out<'_>,
+) {
+    let pix = g.out_pix();
+    let n = nb * pix;
+    for bl in 0..nb {
+        let b = b0 + bl;
+        for (co, &bc) in bias.iter().enumerate() {
+            let src = &yt[co * n + bl * pix..][..pix];
+            let at = (bl * g.cout + co) * pix;
+            let cbias = extra.chan_bias.map(|v| v[b * g.cout + co]);
+            let res = extra.residual.map(|r| &r[(b * g.cout + co) * pix..][..pix]);
+            match (cbias, res) {
+                (None, None) => out.put(at, pix, src.iter().map(|v| v + bc)),
+                (Some(t), None) => out.put(at, pix, src.iter().map(|v| (v + bc) + t)),
+                (None, Some(r)) => out.put(at, pix, src.iter().zip(r).map(|(v, r)| (v + bc) + r)),
+                (Some(t), Some(r)) => {
+                    out.put(at, pix, src.iter().zip(r).map(|(v, r)| ((v + bc) + t) + r))
+                }
+            }
+        }
+    }
 }
 
 /// Backward pass: `[dx | dw | db]` in one buffer (`dx`, `dw` empty when not needed).
@@ -1214,6 +1259,50 @@ mod tests {
                         assert_eq!(got, want, "n={n} s={s} k={k} kx={kx}");
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sequential_and_parallel_forward_agree() {
+        // 9 images of 8×8 in two chunks (5 + 4): both paths, every stride and extra term
+        for (k, stride) in [(3, 1), (3, 2), (1, 1)] {
+            let pad = k / 2;
+            let (h, w) = (8, 8);
+            let (ho, wo) = (
+                (h + 2 * pad - k) / stride + 1,
+                (w + 2 * pad - k) / stride + 1,
+            );
+            let g = Geom {
+                batch: 9,
+                cin: 5,
+                h,
+                w,
+                cout: 6,
+                k,
+                stride,
+                pad,
+                ho,
+                wo,
+            };
+            assert!(g.chunk() < g.batch);
+            let val = |i: usize| ((i * 7919) % 101) as f32 / 50.0 - 1.0;
+            let x: Vec<f32> = (0..g.batch * g.in_img()).map(val).collect();
+            let wt: Vec<f32> = (0..g.w_len()).map(|i| val(i + 3)).collect();
+            let bias: Vec<f32> = (0..g.cout).map(|i| val(i + 5)).collect();
+            let tb: Vec<f32> = (0..g.batch * g.cout).map(|i| val(i + 11)).collect();
+            let res: Vec<f32> = (0..g.batch * g.out_img()).map(|i| val(i + 13)).collect();
+            for extra in [
+                Terms::default(),
+                Terms {
+                    chan_bias: Some(&tb),
+                    residual: Some(&res),
+                },
+            ] {
+                let a = forward_with(&g, &x, &wt, &bias, extra, true).unwrap();
+                let b = forward_with(&g, &x, &wt, &bias, extra, false).unwrap();
+                assert_eq!(a.len(), g.batch * g.out_img());
+                assert_eq!(a, b, "k={k} stride={stride}");
             }
         }
     }
