@@ -900,7 +900,7 @@ fn forward_with(
         }
         return Ok(y);
     }
-    let mut y = vec![0f32; total];
+    let mut y = crate::zeros_par(total);
     y.par_chunks_mut(cb * g.out_img())
         .enumerate()
         .try_for_each(|(c, ychunk)| -> Result<()> {

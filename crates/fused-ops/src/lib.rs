@@ -185,6 +185,17 @@ pub(crate) fn with_f32<R>(
     Ok(f(&v))
 }
 
+/// `n` zeros, written by rayon's threads in parallel (a large `vec![0.0; n]` is one thread's
+/// memset, which the other threads of a parallel kernel would wait for).
+pub(crate) fn zeros_par(n: usize) -> Vec<f32> {
+    use rayon::prelude::*;
+    (0..n)
+        .into_par_iter()
+        .with_min_len(PAR_MIN_WORK)
+        .map(|_| 0f32)
+        .collect()
+}
+
 /// Number of worker threads for the kernels (candle's rule: `RAYON_NUM_THREADS`, else the
 /// available parallelism).
 pub(crate) fn threads() -> usize {

@@ -391,40 +391,46 @@ impl CustomOp3 for GroupNormOp {
         let (x, gam, bet) = (cpu_f32(s1, l1)?, cpu_f32(s2, l2)?, cpu_f32(s3, l3)?);
         crate::count_fused_call();
         let (_, s, m) = self.dims(l1.dims());
-        let mut y = vec![0f32; x.len()];
-        match min_slices(x.len(), m) {
-            Some(min) => y
-                .par_chunks_mut(m)
-                .zip(x.par_chunks(m))
-                .enumerate()
-                .with_min_len(min)
-                .for_each(|(k, (ys, xs))| {
+        let y = match min_slices(x.len(), m) {
+            Some(min) => {
+                let mut y = crate::zeros_par(x.len());
+                y.par_chunks_mut(m)
+                    .zip(x.par_chunks(m))
+                    .enumerate()
+                    .with_min_len(min)
+                    .for_each(|(k, (ys, xs))| {
+                        run_kernel(FwdSlice {
+                            op: self,
+                            k,
+                            x: xs,
+                            y: ys,
+                            gam,
+                            bet,
+                            s,
+                        })
+                    });
+                y
+            }
+            None => {
+                // One thread: the output grows slice by slice, each slice zeroed and written
+                // while it is in cache (no separate fill of the whole buffer first).
+                let mut y = Vec::with_capacity(x.len());
+                for (k, xs) in x.chunks(m).enumerate() {
+                    let start = y.len();
+                    y.resize(start + xs.len(), 0.0);
                     run_kernel(FwdSlice {
                         op: self,
                         k,
                         x: xs,
-                        y: ys,
+                        y: &mut y[start..],
                         gam,
                         bet,
                         s,
-                    })
-                }),
-            None => y
-                .chunks_mut(m)
-                .zip(x.chunks(m))
-                .enumerate()
-                .for_each(|(k, (ys, xs))| {
-                    run_kernel(FwdSlice {
-                        op: self,
-                        k,
-                        x: xs,
-                        y: ys,
-                        gam,
-                        bet,
-                        s,
-                    })
-                }),
-        }
+                    });
+                }
+                y
+            }
+        };
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
