@@ -816,6 +816,59 @@ impl<const W: usize, const S: usize> crate::Kernel for Im2colKernel<'_, W, S> {
     }
 }
 
+/// im2col of a chunk for 3×3, stride 1, padding 1 and images `W` wide, read straight from the
+/// NCHW input (no padded copy): each output row is the input row shifted by `kx − 1` with a
+/// zero entering at one end, or zeros for the rows above and below the image.
+struct DirectIm2col<'a, const W: usize> {
+    g: &'a Geom,
+    x: &'a [f32],
+    nb: usize,
+    cols: &'a mut [f32],
+}
+
+impl<const W: usize> crate::Kernel for DirectIm2col<'_, W> {
+    #[inline(always)]
+    fn run(self) {
+        let DirectIm2col { g, x, nb, cols } = self;
+        let (h, hw, pix) = (g.h, g.h * g.w, g.out_pix());
+        let n = nb * pix;
+        let mut rows = cols[..g.kk() * n].chunks_exact_mut(n);
+        for ci in 0..g.cin {
+            for ky in 0..3 {
+                for kx in 0..3 {
+                    let Some(row) = rows.next() else { return };
+                    for (bl, out) in row.chunks_exact_mut(pix).enumerate() {
+                        let plane = &x[(bl * g.cin + ci) * hw..][..hw];
+                        let (out, _) = out.as_chunks_mut::<W>();
+                        for (oy, dst) in out.iter_mut().enumerate() {
+                            // input row oy + ky − 1
+                            let line = (oy + ky)
+                                .checked_sub(1)
+                                .filter(|&iy| iy < h)
+                                .and_then(|iy| plane.get(iy * W..(iy + 1) * W));
+                            let Some(line) = line else {
+                                *dst = [0.0; W];
+                                continue;
+                            };
+                            match kx {
+                                0 => {
+                                    dst[0] = 0.0;
+                                    dst[1..].copy_from_slice(&line[..W - 1]);
+                                }
+                                1 => dst.copy_from_slice(line),
+                                _ => {
+                                    dst[..W - 1].copy_from_slice(&line[1..]);
+                                    dst[W - 1] = 0.0;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// col2im of a chunk: `dxt` (`[cin][nb·h·w]`) = Σ over taps of `dcols` (`[cin·k·k][n]`) put
 /// back at the input pixels they were read from. `dcols`' padding taps are zeroed on the way.
 fn col2im(g: &Geom, pad_taps: &[Vec<usize>], dcols: &mut [f32], nb: usize, dxt: &mut [f32]) {
@@ -933,19 +986,9 @@ fn chunk_product<'s>(
     w: &[f32],
     s: &'s mut Scratch,
 ) -> Result<&'s [f32]> {
-    let (kk, hw) = (g.kk(), g.h * g.w);
+    let kk = g.kk();
     let n = nb * g.out_pix();
-    let cols: &[f32] = if g.k == 1 && g.stride == 1 {
-        let xt = grow(&mut s.xt, g.cin * nb * hw);
-        to_channel_major(xchunk, nb, g.cin, hw, xt);
-        xt
-    } else {
-        let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
-        to_channel_major_padded(g, xchunk, nb, xp);
-        let cols = grow(&mut s.cols, kk * n);
-        im2col_padded(g, xp, nb, cols);
-        cols
-    };
+    let cols = chunk_cols(g, xchunk, nb, &mut s.xt, &mut s.cols);
     let yt = grow(&mut s.yt, g.cout * n);
     // yt[cout][n] = w[cout][kk] · cols[kk][n]
     sgemm(
@@ -955,6 +998,47 @@ fn chunk_product<'s>(
         Mat::new(cols, kk, n, n, 1),
     )?;
     Ok(yt)
+}
+
+/// The im2col matrix `[cin·k·k][nb·ho·wo]` of a chunk of `nb` NCHW images, in the scratch
+/// buffers `xt` / `cols` (a 1×1 stride-1 convolution's is the channel-major chunk itself).
+fn chunk_cols<'a>(
+    g: &Geom,
+    xchunk: &[f32],
+    nb: usize,
+    xt: &'a mut Vec<f32>,
+    cols: &'a mut Vec<f32>,
+) -> &'a [f32] {
+    let (kk, hw) = (g.kk(), g.h * g.w);
+    let n = nb * g.out_pix();
+    if g.k == 1 && g.stride == 1 {
+        let xt = grow(xt, g.cin * nb * hw);
+        to_channel_major(xchunk, nb, g.cin, hw, xt);
+        xt
+    } else if g.k == 3 && g.stride == 1 && g.pad == 1 && matches!(g.w, 4 | 8) {
+        let cols = grow(cols, kk * n);
+        match g.w {
+            8 => crate::run_kernel(DirectIm2col::<8> {
+                g,
+                x: xchunk,
+                nb,
+                cols,
+            }),
+            _ => crate::run_kernel(DirectIm2col::<4> {
+                g,
+                x: xchunk,
+                nb,
+                cols,
+            }),
+        }
+        cols
+    } else {
+        let xp = grow(xt, g.cin * nb * g.padded_hw());
+        to_channel_major_padded(g, xchunk, nb, xp);
+        let cols = grow(cols, kk * n);
+        im2col_padded(g, xp, nb, cols);
+        cols
+    }
 }
 
 /// Where [`assemble`] puts a chunk's output: appended to the output vector, or written over
@@ -1066,17 +1150,7 @@ fn backward(g: &Geom, need: Need, x: &[f32], w: &[f32], dy: &[f32]) -> Result<Ve
                 }
                 let dyt: &[f32] = dyt;
                 if need.dw {
-                    let cols: &[f32] = if direct {
-                        let xt = grow(&mut s.xt, g.cin * nb * hw);
-                        to_channel_major(xchunk, nb, g.cin, hw, xt);
-                        xt
-                    } else {
-                        let xp = grow(&mut s.xt, g.cin * nb * g.padded_hw());
-                        to_channel_major_padded(g, xchunk, nb, xp);
-                        let cols = grow(&mut s.cols, kk * n);
-                        im2col_padded(g, xp, nb, cols);
-                        cols
-                    };
+                    let cols = chunk_cols(g, xchunk, nb, &mut s.xt, &mut s.cols);
                     // dwt[kk][cout] += cols[kk][n] · dytᵀ[n][cout] (this orientation lets gemm
                     // pack the small dyt instead of cols; transposed into dw at the end)
                     sgemm(

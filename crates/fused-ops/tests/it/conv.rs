@@ -87,10 +87,13 @@ fn direct_f64(
     y
 }
 
-/// (batch, cin, cout, h, w): odd sizes, one input channel, batch 1, and batches that split into
-/// several uneven chunks.
-const SHAPES: [(usize, usize, usize, usize, usize); 6] = [
+/// (batch, cin, cout, h, w): odd sizes, one input channel, batch 1, batches that split into
+/// several uneven chunks, and non-square images of the widths (4, 8) that have their own
+/// im2col kernels.
+const SHAPES: [(usize, usize, usize, usize, usize); 8] = [
     (2, 3, 4, 8, 8),
+    (3, 4, 5, 6, 8),
+    (2, 3, 2, 5, 4),
     (1, 1, 5, 5, 7),
     (3, 5, 2, 4, 4),
     (5, 2, 3, 7, 5),
