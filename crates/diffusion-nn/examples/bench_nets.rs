@@ -21,9 +21,11 @@ use diffusion_nn::train::{ScheduleConfig, Start, TrainConfig, TrainSetup, train}
 use diffusion_nn::{Device, EpsNetConfig, MlpConfig, Model, NetPredictor, UnetConfig};
 use rand::SeedableRng;
 
+/// The median, NaN for no values (e.g. `train_steps` 1: the only step also writes the
+/// checkpoint and is left out).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,13 +3,16 @@
 //!
 //! # Layout
 //! The batch is cut into chunks of whole images (`2^17/K` output pixels, 128 to 1024, so the
-//! chunk's buffers stay in L2). Each chunk is first made channel-major (`[c][nb·H·W]`), which
-//! turns a stride-1 im2col row into one long shifted copy plus a few zeroed padding taps. For a
-//! chunk with `n` output pixels and `K = cin·k·k`:
+//! chunk's buffers stay in L2). im2col of a chunk (`cols[K][n]` for `n` output pixels and
+//! `K = cin·k·k`): for 3×3 stride 1 on 4- or 8-wide images straight from the NCHW input (each
+//! row a shifted copy of an input row, fixed-size moves in an AVX2 build); otherwise from a
+//! channel-major copy of the chunk with a zero border (`[c][nb][(H+2p)·(W+2p)]`, no bounds
+//! logic). The input gradient at stride 1 uses the older channel-major im2col (one long shifted
+//! copy per row plus zeroed padding taps).
 //!
 //! | pass | work per chunk |
 //! |---|---|
-//! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W·cols` (gemm); back to NCHW with the bias added |
+//! | forward | im2col `cols[K][n]`; `Yᵀ[cout][n] = W·cols` (gemm); to NCHW with the bias (and, at inference, a per-image channel bias and a residual) added |
 //! | kernel gradient | `dYᵀ[cout][n]` (bias gradient summed on the way); `dWᵀ[K][cout] += cols·dY` (gemm; transposed once at the end) |
 //! | input gradient, stride 1 | im2col of `dYᵀ`; `dXᵀ = W̃·cols(dY)` with `W̃` the kernel transposed and mirrored (a stride-1 convolution, one gemm) |
 //! | input gradient, stride 2 | `dcols = Wᵀ·dYᵀ` (gemm), col2im |
@@ -21,6 +24,16 @@
 //! arguments (the network's input) are not computed. The gemms are the `gemm` crate's (the one
 //! candle uses), built with its `x86-v4` feature so AVX-512 machines get its AVX-512
 //! micro-kernels (chosen at run time).
+//!
+//! The forward output is written once: on one thread each chunk's NCHW output is appended to
+//! the output vector while the chunk's product is in cache (no zero fill first); on several,
+//! the output is zero-filled by all threads and each chunk writes its part.
+//!
+//! # Inference
+//! [`conv2d_add_op`] / [`Conv2d::forward_add`] add a per-(image, channel) bias `[B, cout]` and
+//! a residual `[B, cout, H', W']` in the output pass (a ResBlock's time bias and skip add) when
+//! nothing is tracked for backpropagation; with tracked arguments they are the convolution
+//! followed by candle's `broadcast_add` and `add`.
 //!
 //! # Fallback
 //! [`conv2d_op`] (and so [`Conv2d`]) runs candle's composed `conv2d` + `broadcast_add` unless
