@@ -375,21 +375,17 @@ fn fused_geometry(
     })
 }
 
-/// The contiguous f32 slice behind a storage, or an error.
+/// The contiguous f32 slice behind a storage ([`crate::cpu_f32`]) checked to hold `len` values.
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, len: usize, what: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("fused conv2d: {what} is not f32");
-    };
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("fused conv2d: {what} is not contiguous");
-    };
-    if end - start != len || end > v.len() {
+    let v = crate::cpu_f32(s, l)
+        .map_err(|e| candle_core::Error::Msg(format!("fused conv2d: {what}: {e}")))?;
+    if v.len() != len {
         bail!(
             "fused conv2d: {what} has {} elements, expected {len}",
-            end - start
+            v.len()
         );
     }
-    Ok(&v[start..end])
+    Ok(v)
 }
 
 /// Forward op: `(x, w, b) → conv2d(x, w) + b`.
