@@ -1261,11 +1261,12 @@ fn in_bounds(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 
-/// `dst = lhs·rhs` (or `dst += lhs·rhs` when `accumulate`), single-threaded f32 gemm.
+/// `dst = lhs·rhs` (or `dst += lhs·rhs` when `accumulate`), single-threaded f32 gemm through
+/// the crate's one gemm call ([`crate::gemm_f32_par`]), with shape and bounds errors instead of
+/// its panics.
 ///
 /// # Errors
 /// When the shapes do not match or a view reaches outside its slice (a bug in the caller).
-#[allow(unsafe_code)]
 fn sgemm(dst: Mat<&mut [f32]>, accumulate: bool, lhs: Mat<&[f32]>, rhs: Mat<&[f32]>) -> Result<()> {
     let (m, n, k) = (dst.rows, dst.cols, lhs.cols);
     if lhs.rows != m || rhs.rows != k || rhs.cols != n {
@@ -1277,46 +1278,18 @@ fn sgemm(dst: Mat<&mut [f32]>, accumulate: bool, lhs: Mat<&[f32]>, rhs: Mat<&[f3
     {
         bail!("fused conv2d: gemm view out of bounds");
     }
-    if m == 0 || n == 0 {
-        return Ok(());
-    }
-    if k == 0 {
-        if !accumulate {
-            for i in 0..m {
-                for j in 0..n {
-                    dst.data[i * dst.rs + j * dst.cs] = 0.0;
-                }
-            }
-        }
-        return Ok(());
-    }
-    // SAFETY: every element (i, j) the gemm touches is at `i·rs + j·cs` for i, j below the
-    // view's dimensions, and `in_bounds` checked that the largest such offset lies inside each
-    // slice. `dst` is a unique borrow, so it cannot alias `lhs` or `rhs`. f32 is a type gemm
-    // supports, strides fit in isize because they index allocated slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.data.as_mut_ptr(),
-            dst.cs as isize,
-            dst.rs as isize,
-            accumulate,
-            lhs.data.as_ptr(),
-            lhs.cs as isize,
-            lhs.rs as isize,
-            rhs.data.as_ptr(),
-            rhs.cs as isize,
-            rhs.rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    let view = |rs, cs| crate::Strides { row: rs, col: cs };
+    crate::gemm_f32_par(
+        (m, n, k),
+        dst.data,
+        view(dst.rs, dst.cs),
+        accumulate,
+        lhs.data,
+        view(lhs.rs, lhs.cs),
+        rhs.data,
+        view(rhs.rs, rhs.cs),
+        gemm::Parallelism::None,
+    );
     Ok(())
 }
 

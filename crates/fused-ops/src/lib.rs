@@ -251,6 +251,32 @@ pub(crate) fn gemm_f32(
     rhs: &[f32],
     rs: Strides,
 ) {
+    let nt = threads();
+    let par = if nt > 1 && m * n * k >= GEMM_PAR_MIN_MACS {
+        gemm::Parallelism::Rayon(nt)
+    } else {
+        gemm::Parallelism::None
+    };
+    gemm_f32_par((m, n, k), dst, ds, accumulate, lhs, ls, rhs, rs, par);
+}
+
+/// [`gemm_f32`] with the threading chosen by the caller (kernels that already run one chunk per
+/// thread pass [`gemm::Parallelism::None`]).
+///
+/// # Panics
+/// As [`gemm_f32`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_f32_par(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    ds: Strides,
+    accumulate: bool,
+    lhs: &[f32],
+    ls: Strides,
+    rhs: &[f32],
+    rs: Strides,
+    par: gemm::Parallelism,
+) {
     if m == 0 || n == 0 {
         return;
     }
@@ -276,12 +302,6 @@ pub(crate) fn gemm_f32(
         rs.last(k, n) < rhs.len(),
         "gemm_f32: rhs view out of bounds"
     );
-    let nt = threads();
-    let par = if nt > 1 && m * n * k >= GEMM_PAR_MIN_MACS {
-        gemm::Parallelism::Rayon(nt)
-    } else {
-        gemm::Parallelism::None
-    };
     gemm_raw((m, n, k), dst, ds, accumulate, lhs, ls, rhs, rs, par);
 }
 
@@ -297,7 +317,7 @@ fn gemm_raw(
     rs: Strides,
     par: gemm::Parallelism,
 ) {
-    // SAFETY: `gemm_f32` checked that the last element of every strided view
+    // SAFETY: `gemm_f32_par` checked that the last element of every strided view
     // ((m−1)·row + (n−1)·col, all strides non-negative) lies inside its slice, so gemm reads
     // and writes only inside `lhs`, `rhs` and `dst`; `dst` is borrowed mutably, so it cannot
     // alias the inputs. The strides fit in isize because the slices exist.
