@@ -296,14 +296,7 @@ fn long_ddim_runs_on_the_shipped_checkpoint_stay_finite() {
             "300",
             "--energy",
         ]);
-        let key = "energy distance to the held-out split ";
-        let rest = &line[line.find(key).unwrap_or_else(|| panic!("{line}")) + key.len()..];
-        let end = rest
-            .find(|c: char| c == ';' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        rest[..end]
-            .parse()
-            .unwrap_or_else(|_| panic!("energy in {line}"))
+        number_after(&line, "energy distance to the held-out split ")
     };
     let (e10, e200) = (energy("10"), energy("200"));
     assert!(e10.is_finite() && e10 < 0.2, "K=10: {e10}");
@@ -313,17 +306,28 @@ fn long_ddim_runs_on_the_shipped_checkpoint_stay_finite() {
     );
 }
 
+/// The number right after `key` in one of `sample`'s summary lines (up to `,`, `]`, `;` or
+/// white space; `NaN` parses as NaN).
+fn number_after(line: &str, key: &str) -> f64 {
+    let rest = &line[line
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key} in {line}"))
+        + key.len()..];
+    let rest = rest.trim_start();
+    let end = rest
+        .find(|c: char| matches!(c, ',' | ']' | ';') || c.is_whitespace())
+        .unwrap_or(rest.len());
+    rest[..end]
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key} in {line}"))
+}
+
 /// Parses "mean [a, …], variance [b, …]" of the first dimension from `sample`'s summary line.
 fn mean_var(line: &str) -> (f64, f64) {
-    let field = |key: &str| -> f64 {
-        let rest = &line[line
-            .find(key)
-            .unwrap_or_else(|| panic!("no {key} in {line}"))
-            + key.len()..];
-        let end = rest.find([',', ']']).expect("list ends");
-        rest[..end].trim().parse().expect("a number")
-    };
-    (field("mean ["), field("variance ["))
+    (
+        number_after(line, "mean ["),
+        number_after(line, "variance ["),
+    )
 }
 
 #[test]
@@ -401,28 +405,40 @@ fn sample_with_exact_scores_every_sampler_family() {
 
 #[test]
 fn sample_rejects_bad_sampler_and_source_combinations() {
-    let err = fails(&[
-        "diffusion",
-        "sample",
-        "--data",
-        "gmm",
-        "--sampler",
-        "nope",
-        "--steps",
-        "5",
-    ]);
-    assert!(err.contains("unknown sampler `nope`"), "{err}");
-    let err = fails(&[
-        "diffusion",
-        "sample",
-        "--data",
-        "rademacher",
-        "--sampler",
-        "sn-ddpm",
-        "--steps",
-        "5",
-    ]);
-    assert!(err.contains("no exact covariance head"), "{err}");
+    // (--data, --sampler, --steps, extra flags, what the one error line must say)
+    let cases: [(&str, &str, &str, &[&str], &str); 4] = [
+        ("gmm", "nope", "5", &[], "unknown sampler `nope`"),
+        (
+            "rademacher",
+            "sn-ddpm",
+            "5",
+            &[],
+            "no exact covariance head",
+        ),
+        (
+            "gauss",
+            "ddim",
+            "5",
+            &["--png", "/tmp/kexue-never.png"],
+            "PNG",
+        ),
+        ("gauss", "ddim", "1001", &[], "out of range"),
+    ];
+    for (data, sampler, steps, extra, want) in cases {
+        let mut args = vec![
+            "diffusion",
+            "sample",
+            "--data",
+            data,
+            "--sampler",
+            sampler,
+            "--steps",
+            steps,
+        ];
+        args.extend_from_slice(extra);
+        let err = fails(&args);
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
     // Neither --ckpt nor --data: clap's usage error (exit 2) names the missing flag.
     let out = kexue(
         &["diffusion", "sample", "--sampler", "ddim", "--steps", "5"],
@@ -430,28 +446,4 @@ fn sample_rejects_bad_sampler_and_source_combinations() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ckpt"));
-    let err = fails(&[
-        "diffusion",
-        "sample",
-        "--data",
-        "gauss",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "5",
-        "--png",
-        "/tmp/kexue-never.png",
-    ]);
-    assert!(err.contains("PNG"), "{err}");
-    let err = fails(&[
-        "diffusion",
-        "sample",
-        "--data",
-        "gauss",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "1001",
-    ]);
-    assert!(err.contains("out of range"), "{err}");
 }
