@@ -652,30 +652,18 @@ mod tests {
         let b = Model::new(&cfg, 7, &dev).unwrap();
         let x = Tensor::ones((3, 64), DType::F32, &dev).unwrap();
         let t = [1.0, 500.0, 1000.0];
-        let ya = a
-            .forward(&x, &t)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let yb = b
-            .forward(&x, &t)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let out = |m: &Model| -> Vec<f32> {
+            m.forward(&x, &t)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        let (ya, yb) = (out(&a), out(&b));
         assert_eq!(ya.len(), 192);
         assert_eq!(ya, yb, "same seed must give identical networks");
-        let c = Model::new(&cfg, 8, &dev).unwrap();
-        let yc = c
-            .forward(&x, &t)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let yc = out(&Model::new(&cfg, 8, &dev).unwrap());
         assert_ne!(ya, yc);
     }
 
