@@ -2,6 +2,7 @@
 
 mod cws;
 mod diffusion_cov;
+mod diffusion_golden;
 mod diffusion_lab;
 mod diffusion_likelihood;
 mod diffusion_nn;
