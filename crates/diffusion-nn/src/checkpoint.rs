@@ -21,9 +21,9 @@ use candle_core::{DType, Device, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ScheduleConfig, TrainConfig};
 use crate::data::DataShape;
 use crate::model::{EpsNetConfig, Model};
-use crate::train::{ScheduleConfig, TrainConfig};
 use crate::{Error, Result};
 
 /// Version of the checkpoint layout.

@@ -38,12 +38,11 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, StateTensors, TensorFile, TrainState, Weights};
+use crate::config::{ScheduleConfig, TrainConfig, TrainOverrides};
 use crate::data::Dataset;
 use crate::model::{EpsNetConfig, Model};
 use crate::predictor::predict_rows;
-use crate::train::{
-    LoopStart, Noiser, Progress, ScheduleConfig, Start, TrainConfig, TrainReport, optimise,
-};
+use crate::train::{LoopStart, Noiser, Progress, Start, TrainReport, optimise};
 use crate::{Error, Result};
 
 /// Version of the head file layout.
@@ -293,6 +292,66 @@ fn load_head_train_state(
     tr.set_weights(&net.model, Weights::Raw)?;
     let state = TrainState::load(&net.model.named_vars(), &ema, &tr)?;
     Ok((meta, net, state))
+}
+
+/// The training settings of a head run: for [`Start::Fresh`] the defaults with `overrides`
+/// (no head of `kind` may exist yet), for [`Start::Resume`] the stored head's settings with
+/// `overrides` applied as [`TrainOverrides::apply_on_resume`] (as for ε-networks).
+///
+/// # Errors
+/// [`Error::Checkpoint`] for an existing head on a fresh run or a missing one on resume
+/// (naming the command that trains it); [`Error::Config`] for a changed setting or a total of
+/// steps not above the stored step.
+pub fn head_train_config(
+    dir: &Path,
+    kind: CovKind,
+    overrides: &TrainOverrides,
+    start: Start,
+) -> Result<TrainConfig> {
+    let exists = has_head(dir, kind);
+    match start {
+        Start::Fresh if exists => Err(Error::checkpoint(
+            dir,
+            format!(
+                "already holds an {} head: continue it with --resume, or remove {}",
+                label(kind),
+                dir.join(head_files(kind).0).display()
+            ),
+        )),
+        Start::Fresh => {
+            let mut train = TrainConfig::default();
+            overrides.apply(&mut train);
+            Ok(train)
+        }
+        Start::Resume if !exists => Err(Error::checkpoint(
+            dir,
+            format!(
+                "--resume: no {} covariance head here: run `kexue diffusion train-cov --ckpt {} \
+                 --kind {}`",
+                label(kind),
+                dir.display(),
+                kind.name()
+            ),
+        )),
+        Start::Resume => {
+            let head = read_head_meta(dir, kind)?;
+            let mut train = head.train.clone();
+            overrides.apply_on_resume(&mut train)?;
+            if train.steps <= head.step {
+                return Err(Error::config(
+                    "steps",
+                    format!(
+                        "the {} head in {} is already at step {}; pass --steps above it to train \
+                         further",
+                        label(kind),
+                        dir.display(),
+                        head.step
+                    ),
+                ));
+            }
+            Ok(train)
+        }
+    }
 }
 
 /// Trains (or resumes) the head of `kind` for the ε-checkpoint in `dir` (EMA weights, frozen) on

@@ -3,35 +3,41 @@
 //! scalar core `diffusion` sample, estimate Γ and measure NELBO with a trained network.
 //!
 //! Main types: [`EpsNetConfig`] / [`Model`] (networks), [`data::Dataset`], [`train::train`],
-//! [`checkpoint::load_model`], [`NetPredictor`] (a network as a `diffusion::EpsPredictor`) and
-//! the [`pipeline`] functions used by `kexue diffusion {gamma,sample,eval,demo}`, and the
+//! [`Checkpoint`] (an opened checkpoint folder: predictor, Γ, heads, decoder, plan settings),
+//! [`NetPredictor`] (a network as a `diffusion::EpsPredictor`) and
+//! the [`pipeline`] functions used by `kexue diffusion {gamma,sample,eval,trajectory,likelihood,demo}`, and the
 //! SN-/NPR-DPM covariance heads ([`cov`]: [`CovNet`], [`cov::train_cov`], [`NetCovPredictor`]).
 //! Not here: schedules, sampler coefficients, Γ formulas and NELBO math (crate `diffusion`).
 //!
 //! # Example
 //!
-//! An (untrained) reference MLP drives the core's DDIM sampler over a batch of 2-D rows.
+//! The shipped digits checkpoint: 16 samples with Analytic-DDPM at K = 10, then the NELBO of
+//! 50 held-out digits on the same trajectory, with Γ estimated from 20 rows and not cached (the
+//! shipped folder is left as it is).
 //!
 //! ```
-//! use diffusion::{PlanConfig, Sampler, Schedule, Trajectory, analytic::Gamma};
-//! use diffusion_nn::{Device, EpsNetConfig, MlpConfig, Model, NetPredictor};
-//! use rand::SeedableRng;
+//! use diffusion::{AnySampler, DrawSpec, PlanSettings, TrajectoryKind};
+//! use diffusion_nn::pipeline::{self, EvalSpec};
+//! use diffusion_nn::{Checkpoint, GammaPolicy};
 //!
-//! let model = Model::new(&EpsNetConfig::Mlp(MlpConfig::reference(2)), 0, &Device::Cpu)?;
-//! let schedule = Schedule::linear(1000)?;
-//! let trajectory = Trajectory::even(1000, 10)?;
-//! let config = PlanConfig::exact(Sampler::Ddim { eta: 0.0 });
-//! let steps = diffusion::plan(&schedule, &trajectory, &config, &Gamma::unknown(1000))?;
-//! let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-//! let mut x = vec![0.0; 16 * 2];
-//! diffusion::standard_normal(&mut rng, &mut x);
-//! diffusion::sample(&NetPredictor::new(&model, 256), &steps, &mut x, &mut rng, &mut |_| {})?;
-//! assert!(x.iter().all(|v| v.is_finite()));
+//! let ck = Checkpoint::open(concat!(env!("CARGO_MANIFEST_DIR"), "/../../models/digits"))?;
+//! let gamma = ck.gamma(&GammaPolicy::uncached(20, 0), &mut |_| {})?.0;
+//! let sampler: AnySampler = "analytic-ddpm".parse()?;
+//! let spec = DrawSpec { sampler, steps: 10, trajectory: TrajectoryKind::Even, n: 16, seed: 0,
+//!                       settings: PlanSettings::EXACT /* replaced by the checkpoint's */ };
+//! let draw = pipeline::draw_with_gamma(&ck, &spec, &gamma.to_gamma()?, &mut |_| {})?;
+//! assert_eq!(draw.x.len(), 16 * 64);
+//! let eval = EvalSpec { samplers: vec![sampler], ks: vec![10], limit: Some(50), ..EvalSpec::default() };
+//! let report = pipeline::nelbo_table(&ck, &gamma, &eval, &mut |_| {})?;
+//! assert!(report.rows[0].bpd > 0.0 && report.rows[0].bpd < 8.0);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod ckpt;
+pub mod config;
 pub mod cov;
 pub mod data;
 mod error;
@@ -41,6 +47,7 @@ pub mod pipeline;
 pub mod predictor;
 pub mod train;
 
+pub use ckpt::{Checkpoint, GammaCache, GammaPolicy, OpenOptions, Reuse};
 pub use cov::{CovNet, NetCovPredictor};
 pub use error::{Error, Result};
 pub use model::{EpsNet, EpsNetConfig, MlpConfig, Model, UnetConfig};

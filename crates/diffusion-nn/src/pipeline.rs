@@ -1,7 +1,7 @@
-//! Γ estimation, sampling and NELBO evaluation of a trained network through the scalar core
-//! (`diffusion::analytic::estimate_gamma`, `diffusion::sample`, `diffusion::nelbo`), also with a
-//! covariance head for SN-/NPR-DPM (`diffusion::covariance::{sample_cov, nelbo_cov}`: the same
-//! plan settings, per-dimension variances).
+//! What `kexue diffusion {gamma,sample,eval,trajectory,likelihood}` do with a [`Checkpoint`]:
+//! Γ estimation and its cache file, drawing samples ([`draw`]), the NELBO table
+//! ([`nelbo_table`]), the optimal trajectory ([`trajectories`]) and the PF-ODE likelihood
+//! ([`likelihood`]), all through the scalar core (`diffusion::draw`, `diffusion::nelbo`, …).
 //!
 //! Settings follow spec §6.5/§6.7. For discrete data with L levels (images, digits):
 //! x̂_0 clipped to [−1, 1], the analytic variances clipped with Eq. 11/12 for [−1, 1], the last
@@ -15,18 +15,21 @@ use std::path::Path;
 use std::time::Instant;
 
 use diffusion::analytic::{DataRange, Gamma};
-use diffusion::covariance::{CovConfig, CovSampler, nelbo_cov, sample_cov as core_sample_cov};
+use diffusion::covariance::{CovConfig, nelbo_cov};
+use diffusion::experiment::{Progress, TrajectoryReport, TrajectorySetup, compare_trajectories};
+use diffusion::likelihood::{Dequantization, LikelihoodConfig, LikelihoodReport, log_likelihood};
+use diffusion::solvers::Retimed;
 use diffusion::{
-    Decoder, EpsForm, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
+    AnySampler, Draw, DrawSpec, EpsForm, FinalStep, PlanSettings, Sde, Sigma2Clip, TrajectoryKind,
+    X0Clip,
 };
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{CheckpointMeta, write_atomic};
+use crate::checkpoint::write_atomic;
+use crate::ckpt::{Checkpoint, GammaCache, GammaPolicy, Reuse};
 use crate::cov::{CovNet, NetCovPredictor};
-use crate::model::Model;
-use crate::predictor::NetPredictor;
 use crate::{Error, Result};
 
 /// Name of the Γ cache beside a checkpoint.
@@ -70,15 +73,13 @@ impl GammaFile {
 /// # Errors
 /// [`Error::Config`] for m = 0 or empty data; predictor errors.
 pub fn estimate_gamma(
-    model: &Model,
-    meta: &CheckpointMeta,
-    schedule: &Schedule,
+    ck: &Checkpoint,
     train_rows: &[f32],
     m: usize,
     seed: u64,
     on_time: &mut dyn FnMut(usize),
 ) -> Result<GammaFile> {
-    let d = model.config().dim();
+    let d = ck.dim();
     let n_rows = train_rows.len() / d;
     if m == 0 || n_rows == 0 {
         return Err(Error::config(
@@ -86,6 +87,7 @@ pub fn estimate_gamma(
             format!("need m ≥ 1 and training rows (m = {m}, rows = {n_rows})"),
         ));
     }
+    let schedule = ck.schedule();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..n_rows).collect();
     order.shuffle(&mut rng);
@@ -98,12 +100,17 @@ pub fn estimate_gamma(
         .collect();
     let times: Vec<usize> = (1..=schedule.n_steps()).collect();
     let started = Instant::now();
-    let predictor = NetPredictor::new(model, MAX_BATCH);
     let gamma = diffusion::analytic::estimate_gamma(
-        &predictor, schedule, &rows, &times, MAX_BATCH, &mut rng, on_time,
+        &*ck.predictor(),
+        schedule,
+        &rows,
+        &times,
+        MAX_BATCH,
+        &mut rng,
+        on_time,
     )?;
     Ok(GammaFile {
-        checkpoint_step: meta.step,
+        checkpoint_step: ck.step(),
         m,
         seed,
         n_timesteps: schedule.n_steps(),
@@ -115,15 +122,16 @@ pub fn estimate_gamma(
     })
 }
 
-/// Reads the Γ cache of `dir` if it exists and matches the checkpoint step, `m` and `seed`.
+/// Reads the Γ cache of `dir` if it exists and belongs to checkpoint `step` with N = `n`
+/// (and, when `want` is given, was estimated with that (m, seed)).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the file exists but is malformed.
 pub fn cached_gamma(
     dir: &Path,
-    meta: &CheckpointMeta,
-    m: usize,
-    seed: u64,
+    step: u64,
+    n: usize,
+    want: Option<(usize, u64)>,
 ) -> Result<Option<GammaFile>> {
     let path = dir.join(GAMMA_FILE);
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -131,28 +139,10 @@ pub fn cached_gamma(
     };
     let file: GammaFile = serde_json::from_str(&text)
         .map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
-    let fresh = file.checkpoint_step == meta.step
-        && file.m == m
-        && file.seed == seed
-        && file.n_timesteps == meta.schedule.n_timesteps
-        && file.gamma.len() == meta.schedule.n_timesteps;
-    Ok(fresh.then_some(file))
-}
-
-/// Reads any Γ cache of `dir` that belongs to this checkpoint step, whatever its m and seed.
-///
-/// # Errors
-/// [`Error::Checkpoint`] when the file exists but is malformed.
-pub fn any_cached_gamma(dir: &Path, meta: &CheckpointMeta) -> Result<Option<GammaFile>> {
-    let path = dir.join(GAMMA_FILE);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Ok(None);
-    };
-    let file: GammaFile = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&path, format!("malformed Γ cache: {e}")))?;
-    let fresh = file.checkpoint_step == meta.step
-        && file.n_timesteps == meta.schedule.n_timesteps
-        && file.gamma.len() == meta.schedule.n_timesteps;
+    let fresh = file.checkpoint_step == step
+        && file.n_timesteps == n
+        && file.gamma.len() == n
+        && want.is_none_or(|(m, seed)| file.m == m && file.seed == seed);
     Ok(fresh.then_some(file))
 }
 
@@ -168,11 +158,19 @@ pub fn save_gamma(dir: &Path, file: &GammaFile) -> Result<()> {
     })
 }
 
-/// The plan settings for sampling or for the NELBO (see the module docs).
-pub fn plan_config(meta: &CheckpointMeta, sampler: Sampler, purpose: Purpose) -> PlanConfig {
-    match meta.data.levels {
-        Some(levels) => PlanConfig {
-            sampler,
+/// What a plan is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Drawing samples (σ₂ clip on for discrete data).
+    Sampling,
+    /// Measuring the NELBO (no σ₂ clip, spec §6.7).
+    Likelihood,
+}
+
+/// The plan settings for data with `levels` (module docs).
+pub fn plan_settings(levels: Option<u32>, purpose: Purpose) -> PlanSettings {
+    match levels {
+        Some(levels) => PlanSettings {
             x0_clip: X0Clip::Range { lo: -1.0, hi: 1.0 },
             data_range: DataRange::PIXELS,
             final_step: FinalStep::Mean,
@@ -186,117 +184,76 @@ pub fn plan_config(meta: &CheckpointMeta, sampler: Sampler, purpose: Purpose) ->
             // network for DDIM with K ≳ 25 (NaN from K = 99); the x̂_0-form does not.
             eps_form: EpsForm::FromClippedX0,
         },
-        None => PlanConfig::exact(sampler),
+        None => PlanSettings::EXACT,
     }
 }
 
-/// What a plan is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// Drawing samples (σ₂ clip on for discrete data).
-    Sampling,
-    /// Measuring the NELBO (no σ₂ clip, spec §6.7).
-    Likelihood,
+/// The Γ policy of sampling: M rows, seed 0, cached beside the checkpoint; the optimal
+/// trajectory takes a cache only with the same M (the DP needs a Γ̂ that stays ≤ 1 long
+/// enough), the analytic variances any cache of this step.
+pub fn sampling_gamma_policy(m: usize, trajectory: TrajectoryKind) -> GammaPolicy {
+    GammaPolicy {
+        m,
+        seed: 0,
+        reuse: if trajectory.needs_gamma() {
+            Reuse::Exact
+        } else {
+            Reuse::Any
+        },
+        cache: GammaCache::Beside,
+    }
 }
 
-/// The RNG of a sampling run seeded by `seed`, and its first draws: x_N, `n` rows of
-/// i.i.d. N(0, 1) of the model's dimension.
-fn prior_draws(model: &Model, n: usize, seed: u64) -> (StdRng, Vec<f64>) {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut x = vec![0.0; n * model.config().dim()];
-    diffusion::standard_normal(&mut rng, &mut x);
-    (rng, x)
-}
-
-/// Draws `n` samples with `sampler` on `trajectory`.
-///
-/// `gamma` is needed by the analytic samplers only (pass `Gamma::unknown(N)` otherwise).
+/// Draws samples from the checkpoint with `spec` (its `settings` replaced by the checkpoint's
+/// sampling settings): Γ under `gamma` when the sampler or trajectory needs it (`on_gamma`
+/// follows an estimate), the covariance head when the sampler needs one.
 ///
 /// # Errors
-/// [`Error::Diffusion`] for K out of 1..=N, η outside [0, 1] or missing Γ; predictor errors.
-#[allow(clippy::too_many_arguments)] // one flat call mirrors the CLI flags
-pub fn sample(
-    model: &Model,
-    meta: &CheckpointMeta,
-    schedule: &Schedule,
+/// Γ, head and [`diffusion::draw()`] errors.
+pub fn draw(
+    ck: &Checkpoint,
+    spec: &DrawSpec,
+    gamma: &GammaPolicy,
+    on_gamma: &mut dyn FnMut(usize),
+    on_step: &mut dyn FnMut(usize),
+) -> Result<Draw> {
+    let g = if spec.sampler.needs_gamma() || spec.trajectory.needs_gamma() {
+        ck.gamma(gamma, on_gamma)?.0.to_gamma()?
+    } else {
+        Gamma::unknown(ck.schedule().n_steps())
+    };
+    draw_with_gamma(ck, spec, &g, on_step)
+}
+
+/// [`draw`] with a given Γ ([`Gamma::unknown`] when nothing needs it).
+///
+/// # Errors
+/// Head and [`diffusion::draw()`] errors.
+pub fn draw_with_gamma(
+    ck: &Checkpoint,
+    spec: &DrawSpec,
     gamma: &Gamma,
-    sampler: Sampler,
-    trajectory: &Trajectory,
-    n: usize,
-    seed: u64,
     on_step: &mut dyn FnMut(usize),
-) -> Result<Vec<f64>> {
-    let steps = diffusion::plan(
-        schedule,
-        trajectory,
-        &plan_config(meta, sampler, Purpose::Sampling),
+) -> Result<Draw> {
+    let spec = DrawSpec {
+        settings: ck.plan_settings(Purpose::Sampling),
+        ..*spec
+    };
+    let head = spec
+        .sampler
+        .cov_kind()
+        .map(|k| ck.cov_head(k))
+        .transpose()?;
+    let cov = head.as_ref().map(|h| NetCovPredictor::new(h, MAX_BATCH));
+    let cov_dyn = cov.as_ref().map(|c| c as &dyn diffusion::CovPredictor);
+    Ok(diffusion::draw(
+        &*ck.predictor(),
+        cov_dyn,
+        ck.schedule(),
         gamma,
-    )?;
-    let (mut rng, mut x) = prior_draws(model, n, seed);
-    diffusion::sample(
-        &NetPredictor::new(model, MAX_BATCH),
-        &steps,
-        &mut x,
-        &mut rng,
+        &spec,
         on_step,
-    )?;
-    Ok(x)
-}
-
-/// Draws `n` samples with an SN-/NPR-DPM sampler: the means of `sampler.mean_sampler()`'s plan
-/// (same settings as [`sample`]) and per-dimension variances from `head`.
-///
-/// # Errors
-/// As [`sample`]; [`Error::Diffusion`] when the head is of another kind or dimension.
-#[allow(clippy::too_many_arguments)] // one flat call mirrors the CLI flags
-pub fn sample_cov(
-    model: &Model,
-    head: &CovNet,
-    meta: &CheckpointMeta,
-    schedule: &Schedule,
-    sampler: CovSampler,
-    trajectory: &Trajectory,
-    n: usize,
-    seed: u64,
-    on_step: &mut dyn FnMut(usize),
-) -> Result<Vec<f64>> {
-    let cfg = plan_config(meta, sampler.mean_sampler(), Purpose::Sampling);
-    let steps = diffusion::plan(
-        schedule,
-        trajectory,
-        &cfg,
-        &Gamma::unknown(schedule.n_steps()),
-    )?;
-    let (mut rng, mut x) = prior_draws(model, n, seed);
-    core_sample_cov(
-        &NetPredictor::new(model, MAX_BATCH),
-        &NetCovPredictor::new(head, MAX_BATCH),
-        &CovConfig::from_plan(schedule, sampler.kind, &cfg),
-        &steps,
-        &mut x,
-        &mut rng,
-        on_step,
-    )?;
-    Ok(x)
-}
-
-/// A sampler of the NELBO table.
-#[derive(Debug, Clone, Copy)]
-pub enum EvalSampler<'a> {
-    /// One variance per step (`ddpm-tilde`, `ddpm-beta`, `analytic-ddpm`).
-    Scalar(Sampler),
-    /// SN-/NPR-DDPM with its head: per-dimension variances.
-    Cov(CovSampler, &'a CovNet),
-}
-
-impl EvalSampler<'_> {
-    /// The sampler's name (`analytic-ddpm`, `sn-ddpm`, …).
-    pub fn name(&self) -> String {
-        match self {
-            EvalSampler::Scalar(s) => s.name(),
-            EvalSampler::Cov(c, _) => c.name(),
-        }
-    }
+    )?)
 }
 
 /// One row of the NELBO table.
@@ -314,60 +271,162 @@ pub struct EvalRow {
     pub seconds: f64,
 }
 
-/// The NELBO in bits/dim of every sampler × trajectory on `test_rows`, with the same seed
-/// for every sampler of a trajectory (common random numbers: the same x_t draws for every
-/// sampler, so differences between rows are not Monte-Carlo noise of the x_t).
+/// The NELBO table of `kexue diffusion eval` (also written as `eval.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The checkpoint folder.
+    pub checkpoint: String,
+    /// Its step.
+    pub checkpoint_step: u64,
+    /// Data spec.
+    pub data: String,
+    /// Discrete levels.
+    pub levels: Option<u32>,
+    /// Held-out rows used.
+    pub n_test: usize,
+    /// M of the Γ used.
+    pub gamma_m: usize,
+    /// `bits/dim` (discrete data) or `bits/dim, continuous density`.
+    pub unit: String,
+    /// Trajectory name.
+    pub trajectory: String,
+    /// One row per sampler × K.
+    pub rows: Vec<EvalRow>,
+}
+
+impl EvalReport {
+    /// The report as a Markdown table (samplers × K, bits/dim) under a one-line title.
+    pub fn table(&self) -> String {
+        let report = self;
+        let mut ks: Vec<usize> = Vec::new();
+        for r in &report.rows {
+            if !ks.contains(&r.steps) {
+                ks.push(r.steps);
+            }
+        }
+        let mut samplers: Vec<&str> = Vec::new();
+        for r in &report.rows {
+            if !samplers.contains(&r.sampler.as_str()) {
+                samplers.push(&r.sampler);
+            }
+        }
+        let mut out = format!(
+            "NELBO ({}) on the held-out split of {} ({} rows), {} trajectory, checkpoint step {}\n",
+            report.unit, report.data, report.n_test, report.trajectory, report.checkpoint_step
+        );
+        out += &format!("| {:<14} |", "sampler");
+        for k in &ks {
+            out += &format!(" {:>8} |", format!("K={k}"));
+        }
+        out += &format!("\n|{}|", "-".repeat(16));
+        for _ in &ks {
+            out += &format!("{}|", "-".repeat(10));
+        }
+        out.push('\n');
+        for s in samplers {
+            out += &format!("| {s:<14} |");
+            for &k in &ks {
+                match report.rows.iter().find(|r| r.sampler == s && r.steps == k) {
+                    Some(r) => out += &format!(" {:>8.3} |", r.bpd),
+                    None => out += &format!(" {:>8} |", "-"),
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// What [`nelbo_table`] measures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSpec {
+    /// Samplers with a finite NELBO ([`AnySampler::has_nelbo`]).
+    pub samplers: Vec<AnySampler>,
+    /// Trajectory lengths K.
+    pub ks: Vec<usize>,
+    /// Trajectory of every sampler.
+    pub trajectory: TrajectoryKind,
+    /// At most this many held-out rows (all by default).
+    pub limit: Option<usize>,
+    /// Seed of the Monte-Carlo terms.
+    pub seed: u64,
+}
+
+impl Default for EvalSpec {
+    /// ddpm-tilde, ddpm-beta and analytic-ddpm at K = 10, 25, 50, 100 on the even trajectory,
+    /// all held-out rows, seed 0.
+    fn default() -> Self {
+        Self {
+            samplers: vec![
+                AnySampler::Discrete(diffusion::Sampler::DdpmTilde),
+                AnySampler::Discrete(diffusion::Sampler::DdpmBeta),
+                AnySampler::Discrete(diffusion::Sampler::AnalyticDdpm),
+            ],
+            ks: vec![10, 25, 50, 100],
+            trajectory: TrajectoryKind::Even,
+            limit: None,
+            seed: 0,
+        }
+    }
+}
+
+/// Checks that every sampler of an eval has a finite NELBO.
 ///
 /// # Errors
-/// [`Error::Diffusion`] for K out of range, a sampler without a finite NELBO, or missing Γ;
-/// predictor errors.
-#[allow(clippy::too_many_arguments)] // one flat call mirrors the CLI flags
+/// [`Error::Config`] naming the first one without.
+pub fn check_eval_samplers(samplers: &[AnySampler]) -> Result<()> {
+    if let Some(s) = samplers.iter().find(|s| !s.has_nelbo()) {
+        return Err(Error::config(
+            "sampler",
+            format!(
+                "{s} has no finite NELBO (its forward process has λ = 0 or it is continuous); \
+                 use ddpm-tilde, ddpm-beta, analytic-ddpm, sn-ddpm or npr-ddpm"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The NELBO in bits/dim of every sampler × K on the held-out rows, with the same seed
+/// (`seed ^ K`) for every sampler of one K (common random numbers: the same x_t draws, so
+/// differences between rows are not Monte-Carlo noise). `on_row` follows the rows.
+///
+/// # Errors
+/// [`Error::Config`] for a sampler without a finite NELBO; K out of range, missing Γ or
+/// head; predictor errors.
 pub fn nelbo_table(
-    model: &Model,
-    meta: &CheckpointMeta,
-    schedule: &Schedule,
-    gamma: &Gamma,
-    test_rows: &[f32],
-    samplers: &[EvalSampler<'_>],
-    trajectories: &[Trajectory],
-    seed: u64,
+    ck: &Checkpoint,
+    gamma: &GammaFile,
+    spec: &EvalSpec,
     on_row: &mut dyn FnMut(&EvalRow),
-) -> Result<Vec<EvalRow>> {
-    let data: Vec<f64> = test_rows.iter().map(|&v| v as f64).collect();
-    let variance = diffusion::nelbo::official_decoder_variance(schedule);
-    let decoder = match meta.data.levels {
-        Some(levels) => Decoder::Discretized {
-            levels: levels as usize,
-            variance,
-        },
-        None => Decoder::Gaussian { variance },
-    };
-    let predictor = NetPredictor::new(model, MAX_BATCH);
+) -> Result<EvalReport> {
+    check_eval_samplers(&spec.samplers)?;
+    let schedule = ck.schedule();
+    for &k in &spec.ks {
+        diffusion::draw::check_steps(k, schedule)?;
+    }
+    let heads: Vec<Option<CovNet>> = spec
+        .samplers
+        .iter()
+        .map(|s| s.cov_kind().map(|k| ck.cov_head(k)).transpose())
+        .collect::<Result<_>>()?;
+    let data = ck.held_out(spec.limit.unwrap_or(usize::MAX))?;
+    let g = gamma.to_gamma()?;
+    let decoder = ck.decoder();
+    let predictor = ck.predictor();
+    let settings = ck.plan_settings(Purpose::Likelihood);
     let mut rows = Vec::new();
-    for trajectory in trajectories {
-        let k = trajectory.len();
-        for sampler in samplers {
+    for &k in &spec.ks {
+        let trajectory = spec.trajectory.build(schedule, k, &g)?;
+        for (sampler, head) in spec.samplers.iter().zip(&heads) {
             let started = Instant::now();
-            let mut rng = StdRng::seed_from_u64(seed ^ k as u64);
-            let nelbo = match *sampler {
-                EvalSampler::Scalar(sampler) => {
-                    let cfg = plan_config(meta, sampler, Purpose::Likelihood);
-                    let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
-                    diffusion::nelbo(
-                        &predictor,
-                        schedule,
-                        &steps,
-                        &data,
-                        decoder,
-                        &mut rng,
-                        &mut |_| {},
-                    )?
-                }
-                EvalSampler::Cov(c, head) => {
-                    let cfg = plan_config(meta, c.mean_sampler(), Purpose::Likelihood);
-                    let steps = diffusion::plan(schedule, trajectory, &cfg, gamma)?;
+            let mut rng = StdRng::seed_from_u64(spec.seed ^ k as u64);
+            let nelbo = match (*sampler, head) {
+                (AnySampler::Covariance(c), Some(head)) => {
+                    let cfg = settings.with(c.mean_sampler());
+                    let steps = diffusion::plan(schedule, &trajectory, &cfg, &g)?;
                     nelbo_cov(
-                        &predictor,
+                        &*predictor,
                         &NetCovPredictor::new(head, MAX_BATCH),
                         &CovConfig::from_plan(schedule, c.kind, &cfg),
                         &steps,
@@ -377,9 +436,22 @@ pub fn nelbo_table(
                         &mut |_| {},
                     )?
                 }
+                (AnySampler::Discrete(s), _) => {
+                    let steps = diffusion::plan(schedule, &trajectory, &settings.with(s), &g)?;
+                    diffusion::nelbo(
+                        &*predictor,
+                        schedule,
+                        &steps,
+                        &data,
+                        decoder,
+                        &mut rng,
+                        &mut |_| {},
+                    )?
+                }
+                _ => unreachable!("check_eval_samplers admits discrete and covariance samplers"),
             };
             let row = EvalRow {
-                sampler: sampler.name(),
+                sampler: sampler.to_string(),
                 steps: k,
                 bpd: nelbo.bits_per_dim(),
                 std_err: nelbo.std_err / std::f64::consts::LN_2,
@@ -389,5 +461,104 @@ pub fn nelbo_table(
             rows.push(row);
         }
     }
-    Ok(rows)
+    Ok(EvalReport {
+        checkpoint: ck.dir().display().to_string(),
+        checkpoint_step: ck.step(),
+        data: ck.data_spec().to_string(),
+        levels: ck.levels(),
+        n_test: data.len() / ck.dim(),
+        gamma_m: gamma.m,
+        unit: if ck.levels().is_some() {
+            "bits/dim"
+        } else {
+            "bits/dim, continuous density"
+        }
+        .to_string(),
+        trajectory: spec.trajectory.to_string(),
+        rows,
+    })
+}
+
+/// `kexue diffusion trajectory --ckpt`: Γ under `gamma` (any cache of this step beside the
+/// checkpoint, else estimated and cached), NELBO on the first `samples` held-out rows with the
+/// likelihood settings, then [`compare_trajectories`].
+///
+/// # Errors
+/// Γ, data and [`compare_trajectories`] errors.
+pub fn trajectories(
+    ck: &Checkpoint,
+    k: usize,
+    gamma: &GammaPolicy,
+    samples: usize,
+    seed: u64,
+    on_progress: &mut dyn FnMut(Progress<'_>),
+) -> Result<TrajectoryReport> {
+    diffusion::draw::check_steps(k, ck.schedule())?;
+    let n = ck.schedule().n_steps();
+    let (file, _) = ck.gamma(gamma, &mut |i| {
+        on_progress(Progress {
+            stage: "Γ estimate",
+            done: i + 1,
+            total: n,
+        })
+    })?;
+    let predictor = ck.predictor();
+    let setup = TrajectorySetup {
+        data: format!("{} ({})", ck.data_spec(), ck.dir().display()),
+        schedule_name: ck
+            .meta()
+            .map_or_else(String::new, |m| m.schedule.kind.to_string()),
+        schedule: ck.schedule().clone(),
+        predictor: &*predictor,
+        gamma: file.to_gamma()?,
+        gamma_src: format!(
+            "checkpoint cache (M = {}, seed {}, step {})",
+            file.m, file.seed, file.checkpoint_step
+        ),
+        rows: ck.held_out(samples)?,
+        settings: ck.plan_settings(Purpose::Likelihood),
+        decoder: ck.decoder(),
+        seed,
+    };
+    Ok(compare_trajectories(setup, k, on_progress)?)
+}
+
+/// `kexue diffusion likelihood --ckpt`: the PF-ODE likelihood of the first `samples`
+/// held-out rows (dequantised uniformly when the data is discrete; bits/dim then include the
+/// bin offset), on the checkpoint's own schedule read as a VP SDE unless `sde` is given; the
+/// network is [`Retimed`] either way. One RNG seeded by `seed` dequantises, then draws probes.
+///
+/// # Errors
+/// Data and [`log_likelihood`] errors.
+pub fn likelihood(
+    ck: &Checkpoint,
+    sde: Option<Sde>,
+    config: &LikelihoodConfig,
+    samples: usize,
+    seed: u64,
+) -> Result<LikelihoodReport> {
+    let started = Instant::now();
+    let sde = sde.unwrap_or_else(|| Sde::from_schedule(ck.schedule()));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let rows = ck.held_out(samples)?;
+    let (x, offset) = match ck.levels() {
+        Some(levels) => {
+            let deq = Dequantization::centred(levels, -1.0, 1.0)?;
+            let ks: Vec<u32> = rows.iter().map(|&v| deq.level_of(v)).collect();
+            (deq.dequantize(&ks, &mut rng)?, deq.offset_bits())
+        }
+        None => (rows, 0.0),
+    };
+    let net = ck.predictor_batched(4096);
+    let predictor = Retimed::new(&*net, ck.schedule());
+    let ll = log_likelihood(&predictor, &sde, config, &x, &mut rng)?;
+    Ok(LikelihoodReport::new(
+        format!("ckpt:{} ({})", ck.dir().display(), ck.data_spec()),
+        &sde,
+        config,
+        &ll,
+        offset,
+        None,
+        started.elapsed().as_secs_f64(),
+    ))
 }

@@ -28,160 +28,12 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use rand_distr::{Distribution, StandardNormal};
-use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, CheckpointMeta, DataInfo, TrainState};
+pub use crate::config::{ScheduleConfig, ScheduleKind, TrainConfig, TrainOverrides, TrainSetup};
 use crate::data::Dataset;
-use crate::model::{EpsNetConfig, Model};
+use crate::model::Model;
 use crate::{Error, Result};
-
-/// Which noise schedule (built by the `diffusion` crate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScheduleKind {
-    /// Ho et al.'s linear β schedule (scaled by 1000/N).
-    Linear,
-    /// Nichol & Dhariwal's cosine schedule.
-    Cosine,
-}
-
-/// The forward process a network is trained for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduleConfig {
-    /// Shape of the β schedule.
-    pub kind: ScheduleKind,
-    /// Number of timesteps N.
-    pub n_timesteps: usize,
-}
-
-impl ScheduleConfig {
-    /// The paper's setting: linear, N = 1000.
-    pub const LINEAR_1000: ScheduleConfig = ScheduleConfig {
-        kind: ScheduleKind::Linear,
-        n_timesteps: 1000,
-    };
-
-    /// Builds the schedule.
-    ///
-    /// # Errors
-    /// The `diffusion` crate's validation errors (e.g. N = 0).
-    pub fn build(&self) -> Result<diffusion::Schedule> {
-        Ok(match self.kind {
-            ScheduleKind::Linear => diffusion::Schedule::linear(self.n_timesteps)?,
-            ScheduleKind::Cosine => diffusion::Schedule::cosine(self.n_timesteps)?,
-        })
-    }
-}
-
-/// Training hyper-parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TrainConfig {
-    /// Total optimisation steps.
-    pub steps: u64,
-    /// Rows per batch B.
-    pub batch_size: usize,
-    /// AdamW learning rate.
-    pub lr: f64,
-    /// Linear learning-rate warm-up length in steps (0 = none).
-    pub warmup_steps: u64,
-    /// Decoupled weight decay.
-    pub weight_decay: f64,
-    /// AdamW β₁.
-    pub beta1: f64,
-    /// AdamW β₂.
-    pub beta2: f64,
-    /// AdamW ε.
-    pub adam_eps: f64,
-    /// EMA decay μ.
-    pub ema_decay: f64,
-    /// Maximum global gradient norm (≤ 0 disables clipping).
-    pub grad_clip: f64,
-    /// Seed of the initial weights and of every batch.
-    pub seed: u64,
-    /// Write a checkpoint every this many steps (and after the last step).
-    pub checkpoint_every: u64,
-}
-
-impl Default for TrainConfig {
-    /// Settings that train the digits U-Net in a few thousand steps on a CPU.
-    fn default() -> Self {
-        TrainConfig {
-            steps: 2000,
-            batch_size: 128,
-            lr: 1e-3,
-            warmup_steps: 100,
-            weight_decay: 0.0,
-            beta1: 0.9,
-            beta2: 0.999,
-            adam_eps: 1e-8,
-            ema_decay: 0.999,
-            grad_clip: 1.0,
-            seed: 0,
-            checkpoint_every: 500,
-        }
-    }
-}
-
-impl TrainConfig {
-    /// Parses a TOML file of training settings (any subset of the fields; the rest default).
-    ///
-    /// # Errors
-    /// [`Error::Config`] for malformed TOML or unknown fields.
-    pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::config("training config", e.to_string()))
-    }
-
-    /// Checks every field's domain.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the field.
-    pub fn validate(&self) -> Result<()> {
-        let bad = |what: &'static str, msg: String| Err(Error::config(what, msg));
-        if self.steps == 0 {
-            return bad("steps", "must be ≥ 1".to_string());
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "must be ≥ 1".to_string());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", format!("{} must be a positive number", self.lr));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad("weight_decay", format!("{} must be ≥ 0", self.weight_decay));
-        }
-        for (what, v) in [
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("ema_decay", self.ema_decay),
-        ] {
-            if !(0.0..1.0).contains(&v) {
-                return bad(what, format!("{v} must be in [0, 1)"));
-            }
-        }
-        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
-            return bad("adam_eps", format!("{} must be positive", self.adam_eps));
-        }
-        if self.grad_clip.is_nan() {
-            return bad("grad_clip", "NaN".to_string());
-        }
-        if self.checkpoint_every == 0 {
-            return bad("checkpoint_every", "must be ≥ 1".to_string());
-        }
-        Ok(())
-    }
-}
-
-/// Everything that defines a training run besides the data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrainSetup {
-    /// Network shapes.
-    pub model: EpsNetConfig,
-    /// Forward process.
-    pub schedule: ScheduleConfig,
-    /// Hyper-parameters.
-    pub train: TrainConfig,
-}
 
 /// Start from fresh weights or continue the checkpoint in the output folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +74,34 @@ pub struct TrainReport {
     pub seconds: f64,
     /// Number of parameters.
     pub n_params: usize,
+}
+
+/// The setup of `--resume` in `out`: the stored network, schedule and training settings with
+/// `overrides` applied as [`TrainOverrides::apply_on_resume`], and the stored data spec.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when `out` holds no checkpoint; [`Error::Config`] for a changed
+/// setting or a total of steps not above the stored step.
+pub fn resume_setup(out: &Path, overrides: &TrainOverrides) -> Result<(TrainSetup, String)> {
+    let meta = checkpoint::read_meta(out)?;
+    let mut train = meta.train.clone();
+    overrides.apply_on_resume(&mut train)?;
+    if train.steps <= meta.step {
+        return Err(Error::config(
+            "steps",
+            format!(
+                "{} is already at step {}; pass --steps above it to train further",
+                out.display(),
+                meta.step
+            ),
+        ));
+    }
+    let setup = TrainSetup {
+        model: meta.model,
+        schedule: meta.schedule,
+        train,
+    };
+    Ok((setup, meta.data.spec))
 }
 
 pub(crate) fn step_rng(seed: u64, step: u64) -> StdRng {

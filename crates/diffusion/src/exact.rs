@@ -548,8 +548,14 @@ impl Rademacher {
     /// Γ at signal variance ᾱ ∈ (0, 1) by `n_nodes`-point Gauss–Hermite quadrature of
     /// E_ε[ε*(√ᾱ + √β̄ ε)²] (by symmetry x_0 = +1 suffices).
     pub fn gamma(alpha_bar: f64, n_nodes: usize) -> f64 {
+        Self::gamma_with(&crate::quadrature::GaussHermite::new(n_nodes), alpha_bar)
+    }
+
+    /// Γ at ᾱ with a quadrature rule computed once (the same value as [`Rademacher::gamma`]
+    /// with that rule's number of nodes).
+    pub fn gamma_with(rule: &crate::quadrature::GaussHermite, alpha_bar: f64) -> f64 {
         let (sa, bb) = (alpha_bar.sqrt(), 1.0 - alpha_bar);
-        crate::quadrature::expect_std_normal(n_nodes, |e| {
+        rule.expect(|e| {
             let v = Self::eps1(sa, bb, sa + bb.sqrt() * e);
             v * v
         })

@@ -4,7 +4,10 @@
 //! sampling trajectories ([`Trajectory`]), reverse steps as coefficient data ([`Step`],
 //! produced for each [`Sampler`] by [`plan`]), the one sampling loop ([`sample()`]), Γ
 //! estimation and optimal variances of Analytic-DPM ([`analytic`]), the NELBO ([`nelbo()`])
-//! and exact ε-predictors of data laws with closed-form posteriors ([`exact`]). Networks
+//! and exact ε-predictors of data laws with closed-form posteriors ([`exact`]). The
+//! experiment layer sits on top: every sampler by name ([`AnySampler`]) drawn through one
+//! entry point ([`draw()`]), the laboratory's named laws ([`laws`]) and the lab and
+//! optimal-trajectory experiments as serde reports ([`experiment`]). Networks
 //! (crate `diffusion-nn`) plug in through [`EpsPredictor`]: every routine takes batches of
 //! flat f64 rows and any predictor.
 //!
@@ -49,10 +52,14 @@
 
 pub mod analytic;
 pub mod covariance;
+pub mod draw;
 mod error;
 pub mod exact;
+pub mod experiment;
+pub mod laws;
 pub mod likelihood;
 pub mod metrics;
+mod named;
 pub mod nelbo;
 pub mod optimal;
 pub mod predictor;
@@ -65,13 +72,16 @@ pub mod step;
 pub mod trajectory;
 
 pub use covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
+pub use draw::{AnySampler, Draw, DrawSpec, draw};
 pub use error::{Error, Result};
 pub use nelbo::{Decoder, Nelbo, nelbo};
 pub use optimal::{OptimalTrajectory, optimal_trajectory};
 pub use predictor::{EpsPredictor, NoiseLevel};
 pub use sample::{Moments, propagate_gaussian, sample, sample_with_variance, standard_normal};
-pub use schedule::Schedule;
+pub use schedule::{Schedule, ScheduleKind};
 pub use sde::Sde;
 pub use solvers::{ContinuousSampler, SampleReport, SolverConfig, sample_continuous};
-pub use step::{EpsForm, FinalStep, PlanConfig, Sampler, Sigma2Clip, Step, X0Clip, plan};
-pub use trajectory::Trajectory;
+pub use step::{
+    EpsForm, FinalStep, PlanConfig, PlanSettings, Sampler, Sigma2Clip, Step, X0Clip, plan,
+};
+pub use trajectory::{Trajectory, TrajectoryKind};

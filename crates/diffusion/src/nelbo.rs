@@ -39,6 +39,28 @@ pub enum Decoder {
     },
 }
 
+impl Decoder {
+    /// Paper-A's decoder for data with `levels` grid values on [−1, 1] (`None`: continuous
+    /// data) and variance [`decoder_variance`].
+    pub fn official(schedule: &Schedule, levels: Option<usize>) -> Self {
+        let variance = decoder_variance(schedule);
+        match levels {
+            Some(levels) => Decoder::Discretized { levels, variance },
+            None => Decoder::Gaussian { variance },
+        }
+    }
+}
+
+/// The decoder variance of the NELBO: β̃_{1|2} (spec §6.7), or β̄_1 when N = 1 (which has no
+/// β̃_{1|2}).
+pub fn decoder_variance(schedule: &Schedule) -> f64 {
+    if schedule.n_steps() >= 2 {
+        official_decoder_variance(schedule)
+    } else {
+        schedule.beta_bar(1)
+    }
+}
+
 /// β̃_{1|2}, the decoder variance paper-A uses for every method (β̃_{0|1} = 0 is unusable).
 ///
 /// # Panics

@@ -216,10 +216,11 @@ impl Guard {
         );
         let n_bad = 2 * (n_steps - first_bad + 1);
         let no_room = || {
+            let bad = n_steps - first_bad + 1;
             invalid(format!(
-                "Γ_n > 1 or unknown from n = {first_bad} on: the dp_seg guard excludes the last \
-                 {n_bad} of N = {n_steps} times and leaves too few to place K = {k} nodes \
-                 (re-estimate Γ with more data)"
+                "Γ_n > 1 or unknown from n = {first_bad} on (the last {bad} of N = {n_steps} \
+                 times); the dp_seg guard keeps the DP below N − 2·{bad}, which leaves too few \
+                 times to place K = {k} nodes (re-estimate Γ with more data)"
             ))
         };
         if n_bad >= n_steps {
@@ -404,5 +405,14 @@ mod tests {
         // Every step forbidden.
         let nan = |_: usize, row: &mut [f64]| row.fill(f64::NAN);
         assert!(min_cost_path(6, 3, nan).is_err());
+    }
+
+    #[test]
+    fn guard_error_counts_the_bad_tail_within_n() {
+        // Γ bad from n = 467 of N = 1000: 534 bad times; the guard's doubled tail (1068) is
+        // more than N and must not be reported as a count of times.
+        let err = Guard::new(1000, 5, 467).unwrap_err().to_string();
+        assert!(err.contains("the last 534 of N = 1000 times"), "{err}");
+        assert!(!err.contains("1068"), "{err}");
     }
 }

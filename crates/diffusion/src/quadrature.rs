@@ -103,18 +103,41 @@ fn polish(eval: &impl Fn(f64) -> (f64, f64), n: usize, mut a: f64, mut b: f64, m
     z
 }
 
+/// An n-point Gauss–Hermite rule computed once, for many expectations under N(0, 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussHermite {
+    nodes: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+impl GaussHermite {
+    /// The n-point rule ([`gauss_hermite`]).
+    ///
+    /// # Panics
+    /// If n = 0 or n > 500.
+    pub fn new(n: usize) -> Self {
+        let (nodes, weights) = gauss_hermite(n);
+        Self { nodes, weights }
+    }
+
+    /// E_{ε∼N(0,1)} f(ε) = π^{−1/2} Σ_i w_i f(√2 x_i).
+    pub fn expect(&self, f: impl Fn(f64) -> f64) -> f64 {
+        let s: f64 = self
+            .nodes
+            .iter()
+            .zip(&self.weights)
+            .map(|(&xi, &wi)| wi * f(std::f64::consts::SQRT_2 * xi))
+            .sum();
+        s / std::f64::consts::PI.sqrt()
+    }
+}
+
 /// E_{ε∼N(0,1)} f(ε) by the n-point Gauss–Hermite rule.
 ///
 /// # Panics
 /// If n = 0.
 pub fn expect_std_normal(n: usize, f: impl Fn(f64) -> f64) -> f64 {
-    let (x, w) = gauss_hermite(n);
-    let s: f64 = x
-        .iter()
-        .zip(&w)
-        .map(|(&xi, &wi)| wi * f(std::f64::consts::SQRT_2 * xi))
-        .sum();
-    s / std::f64::consts::PI.sqrt()
+    GaussHermite::new(n).expect(f)
 }
 
 #[cfg(test)]

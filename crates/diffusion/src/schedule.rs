@@ -18,7 +18,45 @@
 //! β_{i|s} = β_i + (1−β_i) β_{i−1|s}, a sum of positive terms, so it keeps full relative
 //! precision even when it is ~1e-4 (spec §2.1). β̄_n is stored the same way.
 
+use serde::{Deserialize, Serialize};
+
 use crate::{Error, Result};
+
+/// The named β schedules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleKind {
+    /// Ho et al.'s linear β schedule (scaled by 1000/N): [`Schedule::linear`].
+    Linear,
+    /// Nichol & Dhariwal's cosine schedule: [`Schedule::cosine`].
+    Cosine,
+}
+
+impl ScheduleKind {
+    /// Both kinds.
+    pub const ALL: [ScheduleKind; 2] = [ScheduleKind::Linear, ScheduleKind::Cosine];
+
+    /// `linear` or `cosine`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScheduleKind::Linear => "linear",
+            ScheduleKind::Cosine => "cosine",
+        }
+    }
+
+    /// The schedule of this kind with N steps.
+    ///
+    /// # Errors
+    /// As [`Schedule::linear`] / [`Schedule::cosine`] (e.g. N = 0).
+    pub fn build(self, n_steps: usize) -> Result<Schedule> {
+        match self {
+            ScheduleKind::Linear => Schedule::linear(n_steps),
+            ScheduleKind::Cosine => Schedule::cosine(n_steps),
+        }
+    }
+}
+
+crate::named::named!(ScheduleKind, "schedule");
 
 /// A validated noise schedule with N ≥ 1 steps (arrays of length N+1, index 0 = data).
 #[derive(Debug, Clone, PartialEq)]

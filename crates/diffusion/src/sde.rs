@@ -274,13 +274,10 @@ impl Sde {
     }
 
     /// The scale c_t and ε-predictor noise level of time t: the predictor must be called on
-    /// x_t / c_t with this level (module docs). `time_scale` maps t to the model's time input
-    /// (`NoiseLevel::t = t · time_scale`, N for networks trained with N discrete steps).
-    pub fn eps_input(&self, t: f64, time_scale: f64) -> (f64, NoiseLevel) {
-        let level = |alpha_bar| NoiseLevel {
-            t: t * time_scale,
-            alpha_bar,
-        };
+    /// x_t / c_t with this level (module docs), whose time input is t itself (networks
+    /// trained on N discrete steps are wrapped in [`crate::solvers::Retimed`]).
+    pub fn eps_input(&self, t: f64) -> (f64, NoiseLevel) {
+        let level = |alpha_bar| NoiseLevel { t, alpha_bar };
         match self {
             Sde::Vp { .. } | Sde::DiscreteVp(_) => (1.0, level(self.log_alpha_bar(t).exp())),
             Sde::SubVp { .. } | Sde::Ve { .. } => {
@@ -381,10 +378,10 @@ mod tests {
         // x_t/c = √ᾱ' x_0 + √(1−ᾱ') ε with the same ε: check μ/c = √ᾱ' and σ/c = √(1−ᾱ').
         for sde in all() {
             for t in [1e-3, 0.4, 1.0] {
-                let (c, lv) = sde.eps_input(t, 1000.0);
+                let (c, lv) = sde.eps_input(t);
                 assert!((sde.mean_coef(t) / c - lv.alpha_bar.sqrt()).abs() < 1e-12);
                 assert!((sde.std(t) / c - (1.0 - lv.alpha_bar).sqrt()).abs() < 1e-12);
-                assert_eq!(lv.t, t * 1000.0);
+                assert_eq!(lv.t, t);
             }
         }
     }

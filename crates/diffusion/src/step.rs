@@ -179,17 +179,48 @@ pub struct PlanConfig {
     pub eps_form: EpsForm,
 }
 
+/// A [`PlanConfig`] without its sampler: the settings one run applies to every sampler.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlanSettings {
+    /// Clip of x̂_0.
+    pub x0_clip: X0Clip,
+    /// Range of the data, for the Eq. 11/12 clip of the analytic variances.
+    pub data_range: DataRange,
+    /// What the last step does.
+    pub final_step: FinalStep,
+    /// σ₂ clip of the step producing x_{τ_1}.
+    pub sigma2_clip: Sigma2Clip,
+    /// Which ε̂ a DDIM-family step uses next to a clipped x̂_0.
+    pub eps_form: EpsForm,
+}
+
+impl PlanSettings {
+    /// Exact-score settings: no x̂_0 clip, unbounded data, every step samples, no σ₂ clip.
+    pub const EXACT: PlanSettings = PlanSettings {
+        x0_clip: X0Clip::None,
+        data_range: DataRange::Unbounded,
+        final_step: FinalStep::Sample,
+        sigma2_clip: Sigma2Clip::None,
+        eps_form: EpsForm::Predicted,
+    };
+
+    /// These settings for `sampler`.
+    pub fn with(self, sampler: Sampler) -> PlanConfig {
+        PlanConfig {
+            sampler,
+            x0_clip: self.x0_clip,
+            data_range: self.data_range,
+            final_step: self.final_step,
+            sigma2_clip: self.sigma2_clip,
+            eps_form: self.eps_form,
+        }
+    }
+}
+
 impl PlanConfig {
     /// Exact-score settings: no x̂_0 clip, unbounded data, every step samples, no σ₂ clip.
     pub fn exact(sampler: Sampler) -> Self {
-        Self {
-            sampler,
-            x0_clip: X0Clip::None,
-            data_range: DataRange::Unbounded,
-            final_step: FinalStep::Sample,
-            sigma2_clip: Sigma2Clip::None,
-            eps_form: EpsForm::Predicted,
-        }
+        PlanSettings::EXACT.with(sampler)
     }
 
     /// The official code's image settings (spec §6.5): x̂_0 clipped to [−1, 1], Eq. 11/12

@@ -10,7 +10,60 @@
 //! Rounding follows the official code exactly (spec §4.3, pitfall 4): the even trajectory
 //! accumulates `cur += (N−1)/(K−1)` in f64 and rounds half to even.
 
-use crate::{Error, Result};
+use crate::analytic::Gamma;
+use crate::{Error, Result, Schedule};
+
+/// Which K-node trajectory a discrete sampler runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrajectoryKind {
+    /// Paper-A's even trajectory ([`Trajectory::even`]).
+    Even,
+    /// DDIM's quadratic trajectory ([`Trajectory::quadratic`]).
+    Quad,
+    /// The dynamic-programming optimum for Analytic-DDPM given Γ
+    /// ([`crate::optimal_trajectory`]).
+    Optimal,
+}
+
+impl TrajectoryKind {
+    /// Every kind, in `--help` order.
+    pub const ALL: [TrajectoryKind; 3] = [
+        TrajectoryKind::Even,
+        TrajectoryKind::Quad,
+        TrajectoryKind::Optimal,
+    ];
+
+    /// `even`, `quad` or `optimal`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TrajectoryKind::Even => "even",
+            TrajectoryKind::Quad => "quad",
+            TrajectoryKind::Optimal => "optimal",
+        }
+    }
+
+    /// Whether building it needs Γ at every n.
+    pub fn needs_gamma(self) -> bool {
+        self == TrajectoryKind::Optimal
+    }
+
+    /// The trajectory of K nodes on `schedule`; `gamma` is read by `Optimal` only.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for K outside 1..=N, or (optimal) a Γ the search cannot use.
+    pub fn build(self, schedule: &Schedule, k: usize, gamma: &Gamma) -> Result<Trajectory> {
+        let n = schedule.n_steps();
+        match self {
+            TrajectoryKind::Even => Trajectory::even(n, k),
+            TrajectoryKind::Quad => Trajectory::quadratic(n, k),
+            TrajectoryKind::Optimal => {
+                Ok(crate::optimal_trajectory(schedule, gamma, k)?.trajectory)
+            }
+        }
+    }
+}
+
+crate::named::named!(TrajectoryKind, "trajectory");
 
 /// A validated, strictly increasing list of model times in 1..=N.
 #[derive(Debug, Clone, PartialEq, Eq)]

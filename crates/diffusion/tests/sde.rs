@@ -164,7 +164,7 @@ fn hutchinson_mean_matches_exact_trace() {
     let ex = drift_divergence(&gmm, &sde, &exact_cfg, &x, t, &mut rng).unwrap();
     // J of the drift's ε-part: k·∂ε̂/∂x with k = ½ g²/σ.
     let k = 0.5 * sde.diffusion2(t) / sde.std(t);
-    let level = sde.eps_input(t, 1000.0).1;
+    let level = sde.eps_input(t).1;
     let n = 20_000;
     for probe in [Probe::Rademacher, Probe::Gaussian] {
         let est = drift_divergence(&gmm, &sde, &hutch(n, probe), &x, t, &mut rng).unwrap();

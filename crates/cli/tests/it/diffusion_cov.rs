@@ -72,9 +72,8 @@ fn train_cov_then_every_covariance_sampler_and_eval() {
         let args = sample(&dir, sampler, &["--steps", "10"]);
         let err = fails(&args);
         let want = format!(
-            "no {} covariance head in {}: run `kexue diffusion train-cov --ckpt {} --kind {kind}`",
+            "no {} covariance head here: run `kexue diffusion train-cov --ckpt {} --kind {kind}`",
             kind.to_uppercase(),
-            dir.display(),
             dir.display()
         );
         assert!(err.contains(&want), "{err}");

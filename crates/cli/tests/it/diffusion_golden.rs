@@ -35,7 +35,11 @@ fn same(want: &Value, got: &Value, at: &str) -> Result<(), String> {
     match (want, got) {
         (Value::Number(a), Value::Number(b)) => {
             let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            if close(a, b) { Ok(()) } else { Err(format!("{at}: {a} vs {b}")) }
+            if close(a, b) {
+                Ok(())
+            } else {
+                Err(format!("{at}: {a} vs {b}"))
+            }
         }
         (Value::Array(a), Value::Array(b)) if a.len() == b.len() => a
             .iter()
@@ -73,7 +77,9 @@ fn blank_times(text: &str) -> String {
         match head.rfind('(') {
             Some(open)
                 if open + 1 < head.len()
-                    && head[open + 1..].chars().all(|c| c.is_ascii_digit() || c == '.') =>
+                    && head[open + 1..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.') =>
             {
                 out.push_str(&head[..=open]);
                 out.push_str("…s)");
@@ -151,7 +157,10 @@ fn check_case(path: &Path) -> Result<(), String> {
             return Err(format!("{name}: {} samples vs {}", want.len(), got.len()));
         }
         if let Some(i) = (0..want.len()).find(|&i| !close(want[i], got[i])) {
-            return Err(format!("{name}: sample value {i}: {} vs {}", want[i], got[i]));
+            return Err(format!(
+                "{name}: sample value {i}: {} vs {}",
+                want[i], got[i]
+            ));
         }
     }
     std::fs::remove_dir_all(&dir).ok();
@@ -167,7 +176,11 @@ fn outputs_equal_the_goldens() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 14, "golden cases missing in {}", dir.display());
+    assert!(
+        cases.len() >= 14,
+        "golden cases missing in {}",
+        dir.display()
+    );
     let failures: Vec<String> = cases.iter().filter_map(|p| check_case(p).err()).collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -224,19 +224,27 @@ fn gmm_file_is_read_and_validated() {
 
 #[test]
 fn bad_input_is_one_line_and_non_zero() {
-    one_line_error(&["diffusion", "lab", "--data", "cauchy"], "unknown --data");
-    one_line_error(
-        &["diffusion", "lab", "--schedule", "sigmoid"],
-        "unknown --schedule",
-    );
+    // Values outside a typed flag's list or type: clap's usage error names the value and
+    // lists the accepted names.
+    for (flag, value) in [
+        ("--data", "cauchy"),
+        ("--schedule", "sigmoid"),
+        ("--trajectory", "zigzag"),
+        ("--steps", "ten"),
+        ("--steps", "NaN"),
+    ] {
+        let err = super::usage_error(&["diffusion", "lab", flag, value], value);
+        assert!(err.contains(flag), "{err}");
+    }
+    super::usage_error(&["diffusion", "lab", "--seed", "-1"], "'-1'");
+    let err = super::usage_error(&["diffusion", "lab", "--data", "cauchy"], "gauss");
+    assert!(err.contains("rademacher"), "{err}");
     one_line_error(
         &["diffusion", "lab", "--trajectory", "optimal"],
-        "unknown --trajectory",
+        "even or quad",
     );
     one_line_error(&["diffusion", "lab", "--steps", "0"], "K = 0");
     one_line_error(&["diffusion", "lab", "--steps", "1001"], "K = 1001");
-    one_line_error(&["diffusion", "lab", "--steps", "ten"], "--steps");
-    one_line_error(&["diffusion", "lab", "--steps", "NaN"], "--steps");
     one_line_error(&["diffusion", "lab", "--samples", "1"], "--samples");
     one_line_error(
         &["diffusion", "lab", "--samples", "99999999999"],
@@ -247,7 +255,6 @@ fn bad_input_is_one_line_and_non_zero() {
         "repeats node",
     );
     one_line_error(&["diffusion", "lab", "--total-steps", "0"], "N ≥ 1");
-    one_line_error(&["diffusion", "lab", "--seed", "-1"], "--seed");
     one_line_error(
         &[
             "diffusion",

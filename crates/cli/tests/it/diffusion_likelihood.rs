@@ -110,8 +110,11 @@ fn bad_input_is_one_line_error() {
     );
     let e = fails("diffusion likelihood --data gmm --sde vx");
     assert!(e.contains("unknown SDE"), "{e}");
-    let e = fails("diffusion likelihood --data digits");
-    assert!(e.contains("unknown --data"), "{e}");
+    let out = super::kexue(&["diffusion", "likelihood", "--data", "digits"], "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'digits'"));
+    let e = fails("diffusion likelihood --data rademacher");
+    assert!(e.contains("no density"), "{e}");
     fails("diffusion likelihood");
     fails("diffusion likelihood --data gmm --hutchinson 0");
     fails("diffusion likelihood --data gmm --t-start 1.5");

@@ -146,19 +146,21 @@ fn bad_input_is_one_clean_line() {
     let dir = scratch("bad");
     train_tiny(&dir, "moons", "10");
     let png = dir.join("x.png");
-    let err = fails(&[
-        "diffusion",
-        "sample",
-        "--ckpt",
-        s(&dir),
-        "--sampler",
-        "euler",
-        "--steps",
-        "5",
-        "--png",
-        s(&png),
-    ]);
-    assert!(err.contains("unknown sampler `euler`"), "{err}");
+    super::usage_error(
+        &[
+            "diffusion",
+            "sample",
+            "--ckpt",
+            s(&dir),
+            "--sampler",
+            "euler",
+            "--steps",
+            "5",
+            "--png",
+            s(&png),
+        ],
+        "'euler'",
+    );
     let err = fails(&[
         "diffusion",
         "sample",
@@ -406,8 +408,7 @@ fn sample_with_exact_scores_every_sampler_family() {
 #[test]
 fn sample_rejects_bad_sampler_and_source_combinations() {
     // (--data, --sampler, --steps, extra flags, what the one error line must say)
-    let cases: [(&str, &str, &str, &[&str], &str); 4] = [
-        ("gmm", "nope", "5", &[], "unknown sampler `nope`"),
+    let cases: [(&str, &str, &str, &[&str], &str); 5] = [
         (
             "rademacher",
             "sn-ddpm",
@@ -423,6 +424,9 @@ fn sample_rejects_bad_sampler_and_source_combinations() {
             "PNG",
         ),
         ("gauss", "ddim", "1001", &[], "out of range"),
+        // Issue 20 item 9: a bad η is named as such, and η on a sampler without one is refused.
+        ("gauss", "ddim", "5", &["--eta", "2"], "must be in [0, 1]"),
+        ("gauss", "ddpm-beta", "5", &["--eta", "0.5"], "has no η"),
     ];
     for (data, sampler, steps, extra, want) in cases {
         let mut args = vec![
@@ -439,6 +443,24 @@ fn sample_rejects_bad_sampler_and_source_combinations() {
         let err = fails(&args);
         assert!(err.contains(want), "{args:?}: {err}");
     }
+    // An unknown sampler: clap's usage error names it and lists the accepted names.
+    let err = super::usage_error(
+        &[
+            "diffusion",
+            "sample",
+            "--data",
+            "gmm",
+            "--sampler",
+            "nope",
+            "--steps",
+            "5",
+        ],
+        "'nope'",
+    );
+    assert!(
+        err.contains("dpm-solver++") && err.contains("npr-ddim"),
+        "{err}"
+    );
     // Neither --ckpt nor --data: clap's usage error (exit 2) names the missing flag.
     let out = kexue(
         &["diffusion", "sample", "--sampler", "ddim", "--steps", "5"],

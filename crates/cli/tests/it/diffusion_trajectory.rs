@@ -135,11 +135,11 @@ fn bad_input_is_a_clean_error() {
                 "--steps",
                 "1001",
             ][..],
-            "--steps",
+            "K = 1001",
         ),
         (
             &["diffusion", "trajectory", "--data", "gauss", "--steps", "0"][..],
-            "--steps",
+            "K = 0",
         ),
         (
             &["diffusion", "trajectory", "--data", "nope", "--steps", "10"][..],

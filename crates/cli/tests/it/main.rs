@@ -2,6 +2,7 @@
 
 mod cws;
 mod diffusion_cov;
+mod diffusion_flags;
 mod diffusion_golden;
 mod diffusion_lab;
 mod diffusion_likelihood;
@@ -68,6 +69,17 @@ pub fn fails(args: &[&str]) -> String {
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
+    err
+}
+
+/// Runs a command that clap must reject (a value outside a typed flag's list): exit 2, the
+/// offending value named, no panic. Returns stderr.
+pub fn usage_error(args: &[&str], needle: &str) -> String {
+    let out = kexue(args, "");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "kexue {args:?}: {err}");
+    assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
+    assert!(err.contains(needle), "kexue {args:?}: {err}");
     err
 }
 

@@ -1,14 +1,21 @@
-//! `kexue diffusion …`: the laboratory on exact scores (`lab.rs`) and the neural pipeline
-//! (`nn.rs`: train, train-cov, gamma, sample, eval, demo), the ODE likelihood (`likelihood.rs`) and the
-//! optimal trajectory (`trajectory.rs`).
+//! `kexue diffusion …`: flags → library values → one library call → table or JSON.
+//!
+//! `exact.rs`: the exact-score experiments (lab, trajectory, likelihood); `nn.rs`: the neural
+//! pipeline (train, train-cov, gamma, sample, eval, demo). The work is in `diffusion`
+//! (experiments, samplers, laws) and `diffusion-nn` (checkpoints, pipeline); this module only
+//! parses flags, drives progress bars from the libraries' callbacks, and prints.
 
-mod lab;
-mod laws;
-mod likelihood;
+mod exact;
 mod nn;
-mod trajectory;
 
+use std::path::Path;
+
+use anyhow::Context;
 use clap::Subcommand;
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+use diffusion::experiment::Progress;
+use diffusion::laws::{GmmSpec, Law, LawName};
+use diffusion::{AnySampler, ScheduleKind, TrajectoryKind};
 
 /// Arguments of `kexue diffusion`.
 #[derive(Debug, clap::Args)]
@@ -20,36 +27,180 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run every sampler on data with a closed-form ε-predictor and compare them.
-    Lab(lab::Args),
+    Lab(exact::LabArgs),
     /// Train an ε-network.
     Train(nn::TrainArgs),
     /// Train the SN-/NPR-DPM covariance head of a checkpoint (ε-network frozen).
     TrainCov(nn::TrainCovArgs),
     /// Estimate Γ_t (mean squared ε-prediction) for Analytic-DPM from a checkpoint.
     Gamma(nn::GammaArgs),
-    /// Draw samples from a checkpoint (or an exact-score law) with a discrete or continuous sampler.
+    /// Draw samples from a checkpoint (or an exact-score law) with any sampler.
     Sample(nn::SampleArgs),
     /// NELBO in bits/dim on the held-out split for each sampler and step count.
     Eval(nn::EvalArgs),
-    /// The README's main job: sample and evaluate the shipped digits checkpoint.
+    /// The README's main job: sample and evaluate the shipped digits checkpoint (an MLP).
     Demo(nn::DemoArgs),
     /// Exact log-likelihood through the probability-flow ODE.
-    Likelihood(likelihood::Args),
+    Likelihood(exact::LikelihoodArgs),
     /// Optimal K-step trajectory by dynamic programming (Analytic-DPM).
-    Trajectory(trajectory::Args),
+    Trajectory(exact::TrajectoryArgs),
 }
 
 /// Runs `kexue diffusion`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Lab(a) => lab::run(a),
+        Command::Lab(a) => exact::lab(a),
         Command::Train(a) => nn::train(a),
         Command::TrainCov(a) => nn::train_cov(a),
         Command::Gamma(a) => nn::gamma(a),
         Command::Sample(a) => nn::sample(a),
         Command::Eval(a) => nn::eval(a),
         Command::Demo(a) => nn::demo(a),
-        Command::Likelihood(a) => likelihood::run(a),
-        Command::Trajectory(a) => trajectory::run(a),
+        Command::Likelihood(a) => exact::likelihood(a),
+        Command::Trajectory(a) => exact::trajectory(a),
     }
+}
+
+/// A clap parser accepting exactly `values` (name, help) and turning them into `T`.
+fn one_of<T>(values: Vec<(&'static str, &'static str)>) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(
+        values
+            .into_iter()
+            .map(|(n, h)| PossibleValue::new(n).help(h)),
+    )
+    .map(|s| {
+        s.parse::<T>()
+            .unwrap_or_else(|_| unreachable!("every possible value parses"))
+    })
+}
+
+/// `--sampler`: the names of [`AnySampler::ALL`].
+fn sampler_parser() -> impl TypedValueParser<Value = AnySampler> {
+    one_of(
+        AnySampler::ALL
+            .iter()
+            .map(|s| (s.name(), s.help()))
+            .collect(),
+    )
+}
+
+/// `--trajectory`.
+fn trajectory_parser() -> impl TypedValueParser<Value = TrajectoryKind> {
+    one_of(
+        TrajectoryKind::ALL
+            .iter()
+            .map(|k| {
+                let help = match k {
+                    TrajectoryKind::Even => "paper-A's even trajectory, τ_1 = 1, τ_K = N",
+                    TrajectoryKind::Quad => "DDIM's quadratic trajectory",
+                    TrajectoryKind::Optimal => "the DP optimum for Analytic-DDPM given Γ",
+                };
+                (k.name(), help)
+            })
+            .collect(),
+    )
+}
+
+/// `--schedule`.
+fn schedule_parser() -> impl TypedValueParser<Value = ScheduleKind> {
+    one_of(vec![
+        ("linear", "Ho et al., β scaled by 1000/N"),
+        ("cosine", "Nichol–Dhariwal"),
+    ])
+}
+
+/// `--data` of the exact-score commands.
+fn law_parser() -> impl TypedValueParser<Value = LawName> {
+    one_of(vec![
+        ("gauss", "1-D N(0.5, 0.09)"),
+        (
+            "gmm",
+            "2-D ring of 8 Gaussians (radius 2, std 0.1), or --gmm-file",
+        ),
+        ("rademacher", "1-D ±1 with probability ½ each"),
+    ])
+}
+
+/// The law `name`, with the mixture of `gmm_file` (JSON) for `gmm`.
+fn open_law(name: LawName, gmm_file: Option<&Path>) -> anyhow::Result<Law> {
+    let spec = match gmm_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --gmm-file {}", path.display()))?;
+            let spec: GmmSpec = serde_json::from_str(&text)
+                .with_context(|| format!("parsing --gmm-file {}", path.display()))?;
+            Some(spec)
+        }
+    };
+    Law::new(name, spec).with_context(|| match gmm_file {
+        Some(path) => format!("--gmm-file {}", path.display()),
+        None => format!("--data {name}"),
+    })
+}
+
+/// `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (needs a build with `--features cuda`).
+    Cuda,
+}
+
+impl DeviceArg {
+    fn choice(self) -> diffusion_nn::DeviceChoice {
+        match self {
+            DeviceArg::Cpu => diffusion_nn::DeviceChoice::Cpu,
+            DeviceArg::Cuda => diffusion_nn::DeviceChoice::Cuda,
+        }
+    }
+}
+
+/// A progress bar on stderr with `template` (`{bar}`, `{pos}`, `{len}`, `{msg}`, …).
+fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// Runs `run` with a bar that follows a library's [`Progress`] callback (stage as message),
+/// cleared when it returns.
+fn with_progress<T>(run: impl FnOnce(&mut dyn FnMut(Progress<'_>)) -> T) -> T {
+    let pb = bar(
+        0,
+        "{msg:>14} [{bar:30}] {pos}/{len} [{elapsed_precise}<{eta_precise}]",
+    );
+    let out = run(&mut |p| {
+        pb.set_length(p.total as u64);
+        pb.set_position(p.done as u64);
+        if pb.message() != p.stage {
+            pb.set_message(p.stage.to_string());
+        }
+    });
+    pb.finish_and_clear();
+    out
+}
+
+/// Runs `run` with a bar of `len` steps fed by a `FnMut(i)` callback (i = 0-based step done).
+fn with_steps<T>(len: u64, what: &str, run: impl FnOnce(&mut dyn FnMut(usize)) -> T) -> T {
+    let pb = bar(
+        len,
+        "{msg} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}]",
+    );
+    pb.set_message(what.to_string());
+    let out = run(&mut |i| pb.set_position(i as u64 + 1));
+    pb.finish_and_clear();
+    out
+}
+
+/// Prints `value` as one line of JSON.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
 }
