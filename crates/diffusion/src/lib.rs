@@ -52,6 +52,7 @@ pub mod covariance;
 mod error;
 pub mod exact;
 pub mod likelihood;
+pub mod menu;
 pub mod metrics;
 pub mod nelbo;
 pub mod optimal;

@@ -1,0 +1,406 @@
+//! The sampler menu (`diffusion::menu`): step parity with diffusers, convergence order on the
+//! exact-score laboratory, and bad-input errors.
+
+use diffusion::exact::{Gaussian, GaussianMixture};
+use diffusion::menu::sigmas::rescale_zero_terminal_snr;
+use diffusion::menu::{
+    Churn, MenuConfig, MenuSampler, NoiseSource, Process, Randomness, SigmaKind, Spacing,
+    UniPcVariant, plan, sample_menu, sample_menu_with_noise,
+};
+use diffusion::sde::Sde;
+use diffusion::solvers::{Tolerances, dopri5};
+use diffusion::{EpsPredictor, NoiseLevel, Schedule};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Step parity with diffusers (fixtures made by scripts/make_menu_fixtures.py).
+
+/// Replays recorded noise draws in order.
+struct Replay {
+    draws: Vec<Vec<f64>>,
+    next: usize,
+}
+
+impl NoiseSource for Replay {
+    fn fill(&mut self, out: &mut [f64]) {
+        let d = self
+            .draws
+            .get(self.next)
+            .expect("the sampler drew more noise than diffusers");
+        out.copy_from_slice(d);
+        self.next += 1;
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+fn config_of(kx: &Value, k: usize) -> MenuConfig {
+    let sampler: MenuSampler = kx["sampler"].as_str().unwrap().parse().unwrap();
+    let mut cfg = MenuConfig::new(sampler, k);
+    if let Some(s) = kx.get("sigmas") {
+        cfg.sigmas = s.as_str().unwrap().parse().unwrap();
+    }
+    if let Some(s) = kx.get("spacing") {
+        cfg.spacing = s.as_str().unwrap().parse().unwrap();
+    }
+    if let Some(o) = kx.get("steps_offset") {
+        cfg.steps_offset = o.as_u64().unwrap() as usize;
+    }
+    if let Some(o) = kx.get("order") {
+        cfg.order = Some(o.as_u64().unwrap() as usize);
+    }
+    if let Some(u) = kx.get("unipc") {
+        cfg.unipc = match u.as_str().unwrap() {
+            "bh1" => UniPcVariant::Bh1,
+            _ => UniPcVariant::Bh2,
+        };
+    }
+    cfg
+}
+
+/// Replays one fixture; returns the largest absolute difference seen.
+fn replay(path: &std::path::Path) -> f64 {
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let name = fx["name"].as_str().unwrap().to_string();
+    let k = fx["n_steps"].as_u64().unwrap() as usize;
+    let kx = &fx["kexue"];
+    let beta = |key: &str| fx[key].as_f64().unwrap();
+    let base = Schedule::linear_range(1000, beta("beta_start"), beta("beta_end")).unwrap();
+    let schedule = if kx.get("zero_snr").is_some() {
+        rescale_zero_terminal_snr(&base).unwrap()
+    } else {
+        base
+    };
+    if let Some(table) = fx.get("alphas_cumprod") {
+        // Zero-terminal SNR: diffusers' table equals kexue's rescaled ᾱ_1..ᾱ_{N−1}; its
+        // ᾱ_N = 2⁻²⁴ exceeds ᾱ_{N−1} (non-monotone, no valid schedule), so the trajectory is
+        // not replayed (see `rescale_zero_terminal_snr`).
+        let table = floats(table);
+        let mut worst = 0.0f64;
+        for (i, want) in table.iter().enumerate().take(table.len() - 1) {
+            let got = schedule.alpha_bar(i + 1);
+            let rel = (got - want).abs() / want;
+            worst = worst.max(rel);
+            assert!(rel < 1e-9, "{name}: ᾱ_{} = {got} vs diffusers {want}", i + 1);
+        }
+        assert!(table[table.len() - 1] > table[table.len() - 2]);
+        return worst;
+    }
+    let law = Gaussian::new(floats(&fx["mean"]), floats(&fx["var"])).unwrap();
+    let cfg = config_of(kx, k);
+    let ve = fx["space"] == "ve";
+    let to_vp = |x: &[f64], sigma: f64| -> Vec<f64> {
+        if ve {
+            x.iter().map(|v| v / (1.0 + sigma * sigma).sqrt()).collect()
+        } else {
+            x.to_vec()
+        }
+    };
+    let mut x = to_vp(
+        &floats(&fx["x_init"]),
+        fx["init_sigma"].as_f64().unwrap_or(0.0),
+    );
+    let calls = fx["calls"].as_array().unwrap();
+    let draws: Vec<Vec<f64>> = calls
+        .iter()
+        .flat_map(|c| c["noise"].as_array().unwrap().iter().map(floats))
+        .collect();
+    let mut noise = Replay { draws, next: 0 };
+    let mut seen: Vec<(f64, Vec<f64>)> = Vec::new();
+    let report = sample_menu_with_noise(
+        &law,
+        Process::Discrete(&schedule),
+        &cfg,
+        &mut x,
+        &mut noise,
+        &mut |s| seen.push((s.node.sigma, s.x.to_vec())),
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(report.nfe, calls.len(), "{name}: NFE");
+    assert_eq!(seen.len(), calls.len(), "{name}: reported steps");
+    assert_eq!(noise.next, noise.draws.len(), "{name}: noise draws used");
+    let mut worst = 0.0f64;
+    for (i, (call, (sigma, got))) in calls.iter().zip(&seen).enumerate() {
+        let raw = floats(&call["x"]);
+        let sigma_next = call["sigma_next"].as_f64().unwrap_or(*sigma);
+        if ve {
+            assert!(
+                (sigma_next - sigma).abs() <= 1e-9 * sigma_next.max(1.0),
+                "{name} call {i}: σ {sigma} vs diffusers {sigma_next}"
+            );
+        }
+        let want = to_vp(&raw, sigma_next);
+        for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+            if w.is_nan() {
+                // diffusers' UniPC bh1 returns NaN on its last step into σ = 0
+                // (B(h) = h = −∞ times an empty correction); kexue stays finite.
+                assert!(name.contains("bh1") && i + 1 == calls.len(), "{name}: NaN");
+                assert!(g.is_finite(), "{name} call {i}[{j}]: {g}");
+                continue;
+            }
+            let err = (g - w).abs();
+            worst = worst.max(err);
+            assert!(
+                err <= 1e-6 * w.abs().max(1.0),
+                "{name} call {i}[{j}]: kexue {g} vs diffusers {w}"
+            );
+        }
+    }
+    worst
+}
+
+#[test]
+fn trajectories_match_diffusers_step_for_step() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/menu");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 20, "fixtures missing in {}", dir.display());
+    let mut covered = std::collections::HashSet::new();
+    for p in &paths {
+        let worst = replay(p);
+        let fx: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        covered.insert(fx["kexue"]["sampler"].as_str().unwrap().to_string());
+        eprintln!("{}: max |Δx| = {worst:.2e}", p.display());
+    }
+    for s in [
+        "euler",
+        "euler-ancestral",
+        "heun",
+        "lms",
+        "dpm-solver++-2s",
+        "dpm-solver++-3m",
+        "dpm-solver++-sde",
+        "unipc",
+        "deis",
+        "pndm",
+    ] {
+        assert!(covered.contains(s), "no diffusers fixture for {s}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convergence order on exact scores.
+
+/// The VP SDE of score-SDE with the grid ending at t_end = 1e-3.
+fn vp() -> Sde {
+    Sde::vp(0.1, 20.0).unwrap()
+}
+
+fn process(sde: &Sde) -> Process<'_> {
+    Process::Continuous {
+        sde,
+        time_scale: 1000.0,
+        t_end: 1e-3,
+    }
+}
+
+/// Exact PF-ODE solution from the start node to the end node of `cfg`'s plan, in the process
+/// space: closed form for a Gaussian (x_σ − m scales with √(s² + σ²)), else RK45 on
+/// dx_σ/dσ = ε̂(x_σ/√(1+σ²), 1/(1+σ²)) with rtol = atol = 1e-12.
+fn exact_flow(law: &dyn EpsPredictor, gauss: Option<&Gaussian>, sde: &Sde, cfg: &MenuConfig, x: &[f64]) -> Vec<f64> {
+    let pl = plan(process(sde), cfg).unwrap();
+    let (a, b) = (pl.start, pl.end());
+    let d = law.dim();
+    // Process → σ-space: x_σ = x √(1+σ²)/scale.
+    let mut y: Vec<f64> = x
+        .iter()
+        .map(|v| v * (1.0 + a.sigma * a.sigma).sqrt() / a.scale)
+        .collect();
+    if let Some(g) = gauss {
+        for row in y.chunks_mut(d) {
+            for i in 0..d {
+                let (m, s2) = (g.mean()[i], g.var()[i]);
+                row[i] = m + (row[i] - m) * ((s2 + b.sigma * b.sigma) / (s2 + a.sigma * a.sigma)).sqrt();
+            }
+        }
+    } else {
+        let tol = Tolerances::new(1e-12, 1e-12).unwrap();
+        let mut buf = vec![0.0; y.len()];
+        dopri5(
+            &mut |sigma: f64, y: &[f64], dy: &mut [f64]| {
+                let c = (1.0 + sigma * sigma).sqrt();
+                for (o, v) in buf.iter_mut().zip(y) {
+                    *o = v / c;
+                }
+                law.predict_eps(
+                    &buf,
+                    NoiseLevel {
+                        t: 0.0,
+                        alpha_bar: 1.0 / (c * c),
+                    },
+                    dy,
+                )
+            },
+            a.sigma,
+            b.sigma,
+            &mut y,
+            tol,
+            10_000_000,
+        )
+        .unwrap();
+    }
+    y.iter()
+        .map(|v| v * b.scale / (1.0 + b.sigma * b.sigma).sqrt())
+        .collect()
+}
+
+fn rms(a: &[f64], b: &[f64]) -> f64 {
+    (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64).sqrt()
+}
+
+/// Least-squares slope of ln(error) against ln(NFE), negated (the observed order).
+fn observed_order(law: &dyn EpsPredictor, gauss: Option<&Gaussian>, cfg: &MenuConfig, ks: &[usize]) -> (f64, Vec<(usize, f64)>) {
+    let sde = vp();
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut x0 = vec![0.0; 64 * law.dim()];
+    sde.sample_prior(&mut rng, &mut x0);
+    let mut pts = Vec::new();
+    for &k in ks {
+        let mut c = *cfg;
+        c.n_steps = k;
+        let want = exact_flow(law, gauss, &sde, &c, &x0);
+        let mut x = x0.clone();
+        let rep = sample_menu(law, process(&sde), &c, &mut x, &mut rng, &mut |_| {}).unwrap();
+        pts.push((rep.nfe, rms(&x, &want)));
+    }
+    let n = pts.len() as f64;
+    let lx: Vec<f64> = pts.iter().map(|p| (p.0 as f64).ln()).collect();
+    let ly: Vec<f64> = pts.iter().map(|p| p.1.ln()).collect();
+    let (mx, my) = (lx.iter().sum::<f64>() / n, ly.iter().sum::<f64>() / n);
+    let num: f64 = lx.iter().zip(&ly).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let den: f64 = lx.iter().map(|a| (a - mx).powi(2)).sum();
+    (-num / den, pts)
+}
+
+fn menu(name: &str, order: Option<usize>) -> MenuConfig {
+    let mut c = MenuConfig::new(name.parse().unwrap(), 1);
+    c.sigmas = SigmaKind::Karras;
+    c.order = order;
+    c.randomness = Randomness::Deterministic;
+    if c.sampler.takes_eta() {
+        c.eta = Some(0.0);
+    }
+    c
+}
+
+/// (sampler, order override, expected order). Multistep methods start with lower orders, so
+/// their global order is min(q, 1 + order of the warm-up); the tolerance is ±0.35 on slopes
+/// fitted over NFE ≈ 16..128.
+const ORDERS: &[(&str, Option<usize>, f64)] = &[
+    ("euler", None, 1.0),
+    ("euler-ancestral", None, 1.0),
+    ("heun", None, 2.0),
+    ("dpm2", None, 2.0),
+    ("dpm-solver++-2s", None, 2.0),
+    ("dpm-solver++-3m", Some(2), 2.0),
+    ("dpm-solver++-3m", None, 3.0),
+    ("unipc", Some(1), 2.0),
+    ("unipc", None, 3.0),
+    ("unipc", Some(3), 3.0),
+    ("deis", None, 2.0),
+    ("deis", Some(3), 3.0),
+    ("lms", None, 2.0),
+];
+
+fn check_orders(law: &dyn EpsPredictor, gauss: Option<&Gaussian>) {
+    let mut fails = Vec::new();
+    for &(name, order, want) in ORDERS {
+        let cfg = menu(name, order);
+        let base = if matches!(cfg.sampler, MenuSampler::Heun | MenuSampler::Dpm2) { 8 } else { 16 };
+        let ks = [base, 2 * base, 4 * base, 8 * base];
+        let (got, pts) = observed_order(law, gauss, &cfg, &ks);
+        eprintln!("{name} {order:?}: order {got:.2} (want {want}) {pts:?}");
+        if (got - want).abs() > 0.35 {
+            fails.push(format!("{name} {order:?}: {got:.2} vs {want}"));
+        }
+    }
+    assert!(fails.is_empty(), "{fails:?}");
+}
+
+#[test]
+fn convergence_order_on_exact_gaussian() {
+    let g = Gaussian::new(vec![0.5, -1.0], vec![0.09, 2.0]).unwrap();
+    check_orders(&g, Some(&g));
+}
+
+#[test]
+fn convergence_order_on_exact_gmm() {
+    let gmm = GaussianMixture::ring(4, 2.0, 0.5).unwrap();
+    check_orders(&gmm, None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input.
+
+#[test]
+fn bad_configurations_are_clear_errors() {
+    let schedule = Schedule::linear(1000).unwrap();
+    let sde = vp();
+    let g = Gaussian::isotropic(1, 0.0, 1.0).unwrap();
+    type Edit = fn(&mut MenuConfig);
+    let cases: &[(&str, &str, Edit, &str)] = &[
+        ("unipc", "discrete", |c| c.order = Some(4), "order 4 is out of range for unipc"),
+        ("heun", "discrete", |c| c.order = Some(1), "order 1 is out of range for heun"),
+        ("lms", "discrete", |c| c.order = Some(0), "order 0 is out of range"),
+        ("euler-ancestral", "discrete", |c| c.eta = Some(-0.5), "η = -0.5 must be"),
+        ("dpm-solver++-sde", "discrete", |c| c.eta = Some(f64::NAN), "must be a finite number"),
+        ("euler", "discrete", |c| c.eta = Some(1.0), "η applies to"),
+        ("euler-ancestral", "discrete", |c| c.randomness = Randomness::Deterministic, "deterministic run was requested"),
+        ("dpm-solver++-sde", "discrete", |c| c.randomness = Randomness::Deterministic, "deterministic run was requested"),
+        ("heun", "discrete", |c| {
+            c.churn.s_churn = 10.0;
+            c.randomness = Randomness::Deterministic;
+        }, "deterministic run was requested"),
+        ("euler", "discrete", |c| c.churn.s_churn = -1.0, "s_churn = -1 must be ≥ 0"),
+        ("lms", "discrete", |c| c.churn.s_churn = 1.0, "churn applies to"),
+        ("euler", "discrete", |c| c.churn = Churn { s_tmin: 5.0, s_tmax: 1.0, ..Churn::NONE }, "must not exceed"),
+        ("euler", "discrete", |c| c.n_steps = 0, "number of steps must be ≥ 1"),
+        ("euler", "discrete", |c| c.n_steps = 1001, "exceed the schedule"),
+        ("pndm", "discrete", |c| c.n_steps = 3, "at least 4 steps"),
+        ("pndm", "discrete", |c| c.spacing = Spacing::Trailing, "own leading grid"),
+        ("pndm", "continuous", |_| {}, "needs a discrete schedule"),
+        ("euler", "discrete", |c| c.rho = 0.0, "ρ = 0 must be > 0"),
+        ("dpm-solver++-sde", "discrete", |c| c.order = Some(3), "out of range"),
+    ];
+    for (sampler, proc_kind, edit, want) in cases {
+        let mut cfg = MenuConfig::new(sampler.parse().unwrap(), 10);
+        edit(&mut cfg);
+        let p = if *proc_kind == "discrete" {
+            Process::Discrete(&schedule)
+        } else {
+            process(&sde)
+        };
+        let mut x = vec![0.0; 4];
+        let mut rng = StdRng::seed_from_u64(0);
+        let err = sample_menu(&g, p, &cfg, &mut x, &mut rng, &mut |_| {})
+            .expect_err(&format!("{sampler}: {want}"))
+            .to_string();
+        assert!(err.contains(want), "{sampler}: `{err}` lacks `{want}`");
+    }
+    for (text, want) in [
+        ("midspace", "unknown timestep spacing `midspace` (expected leading, trailing or linspace)"),
+        ("", "unknown timestep spacing"),
+    ] {
+        let err = text.parse::<Spacing>().unwrap_err().to_string();
+        assert!(err.contains(want), "{err}");
+    }
+    assert!("karas".parse::<SigmaKind>().unwrap_err().to_string().contains("expected default or karras"));
+    // A batch that is not whole rows.
+    let mut x = vec![0.0; 3];
+    let two = Gaussian::isotropic(2, 0.0, 1.0).unwrap();
+    let mut rng = StdRng::seed_from_u64(0);
+    let cfg = MenuConfig::new(MenuSampler::Euler, 5);
+    assert!(sample_menu(&two, Process::Discrete(&schedule), &cfg, &mut x, &mut rng, &mut |_| {}).is_err());
+}
