@@ -47,9 +47,9 @@ pub fn ancestral_step(sigma: f64, sigma_next: f64, eta: f64) -> (f64, f64) {
     if eta == 0.0 || sigma_next == 0.0 {
         return (sigma_next, 0.0);
     }
-    let up = (eta * (sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next)
-        / (sigma * sigma))
-        .sqrt())
+    let up = (eta
+        * (sigma_next * sigma_next * (sigma * sigma - sigma_next * sigma_next) / (sigma * sigma))
+            .sqrt())
     .min(sigma_next);
     let down = (sigma_next * sigma_next - up * up).sqrt();
     (down, up)
@@ -65,7 +65,13 @@ fn plan(start: Node, stages: Vec<Stage>) -> Plan {
 }
 
 /// Appends the churn stage of step i (if any) and returns the node σ̂ to evaluate at.
-fn churn_stage(process: &Process<'_>, churn: &Churn, k: usize, node: Node, stages: &mut Vec<Stage>) -> Node {
+fn churn_stage(
+    process: &Process<'_>,
+    churn: &Churn,
+    k: usize,
+    node: Node,
+    stages: &mut Vec<Stage>,
+) -> Node {
     let sigma = node.sigma;
     let gamma = if churn.s_churn > 0.0 && churn.s_tmin <= sigma && sigma <= churn.s_tmax {
         (churn.s_churn / k as f64).min(std::f64::consts::SQRT_2 - 1.0)
@@ -95,7 +101,12 @@ pub fn euler(process: &Process<'_>, grid: &[Node], churn: &Churn) -> Plan {
     let mut stages = Vec::new();
     for w in grid.windows(2) {
         let hat = churn_stage(process, churn, k, w[0], &mut stages);
-        stages.push(Stage::linear(Some(hat), 1.0, vec![w[1].sigma - hat.sigma], w[1]));
+        stages.push(Stage::linear(
+            Some(hat),
+            1.0,
+            vec![w[1].sigma - hat.sigma],
+            w[1],
+        ));
     }
     plan(grid[0], stages)
 }
@@ -145,7 +156,12 @@ pub fn dpm2(process: &Process<'_>, grid: &[Node], churn: &Churn) -> Plan {
     for w in grid.windows(2) {
         let hat = churn_stage(process, churn, k, w[0], &mut stages);
         if w[1].sigma == 0.0 {
-            stages.push(Stage::linear(Some(hat), 1.0, vec![w[1].sigma - hat.sigma], w[1]));
+            stages.push(Stage::linear(
+                Some(hat),
+                1.0,
+                vec![w[1].sigma - hat.sigma],
+                w[1],
+            ));
             continue;
         }
         let mid = process.node((0.5 * (hat.sigma.ln() + w[1].sigma.ln())).exp());

@@ -10,7 +10,7 @@
 //! | `dpm-solver++-2s` | VP singlestep ([`multistep`]) | 1–2 (2) | K | no |
 //! | `dpm-solver++-3m` | VP multistep | 1–3 (3; order 2 is 2M) | K | no |
 //! | `dpm-solver++-sde` | VP multistep | 1–2 (2) | K | η > 0 |
-//! | `unipc` | VP multistep, predictor–corrector | 1–3 (2), bh1/bh2 | K | no |
+//! | `unipc` | VP multistep, predictor–corrector | 1–3 (2), bh1/bh2 | K (K + 1 with the final corrector) | no |
 //! | `deis` | VP multistep | 1–3 (2) | K | no |
 //! | `pndm` | VP pseudo-RK + PLMS | 4 | K + 9 | no |
 //! | `lms` | σ-space multistep | 1–4 (4) | K | no |
@@ -28,7 +28,7 @@
 //! `Process::Discrete(&schedule)` for DDPM-trained models (or `Process::Continuous` for SDE
 //! runs) and the caller's RNG; `kexue diffusion sample --sampler NAME` parses NAME with
 //! [`MenuSampler::from_str`] and fills [`MenuConfig`] from `--steps`, `--sigmas karras|default`,
-//! `--spacing leading|trailing|linspace`, `--order`, `--eta`, `--s-churn …`, `--unipc bh1|bh2`;
+//! `--spacing leading|trailing|linspace`, `--order`, `--eta`, `--s-churn …`, `--unipc bh1|bh2`, `--unipc-final-corrector`;
 //! `lab` lists [`MenuSampler::ALL`]. Errors of [`MenuConfig::validate`] are the flag errors.
 //!
 //! # Example
@@ -62,7 +62,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use karras::Churn;
-pub use multistep::UniPcVariant;
+pub use multistep::{UniPcFinal, UniPcVariant};
 pub use plan::{MenuStep, Node, NoiseSource, Plan, RngNoise};
 pub use sigmas::{Process, SigmaKind, Spacing};
 
@@ -155,7 +155,10 @@ impl MenuSampler {
 
     /// Whether EDM churn applies.
     pub fn takes_churn(self) -> bool {
-        matches!(self, MenuSampler::Euler | MenuSampler::Heun | MenuSampler::Dpm2)
+        matches!(
+            self,
+            MenuSampler::Euler | MenuSampler::Heun | MenuSampler::Dpm2
+        )
     }
 }
 
@@ -226,6 +229,9 @@ pub struct MenuConfig {
     pub churn: Churn,
     /// UniPC's B(h).
     pub unipc: UniPcVariant,
+    /// UniPC's corrector after the last step (with it the grid of a discrete schedule ends at
+    /// σ_min, diffusers' `final_sigmas_type = "sigma_min"`, and NFE = K + 1).
+    pub unipc_final: UniPcFinal,
     /// Stochastic or deterministic request.
     pub randomness: Randomness,
 }
@@ -249,6 +255,7 @@ impl MenuConfig {
             eta: None,
             churn: Churn::NONE,
             unipc: UniPcVariant::Bh2,
+            unipc_final: UniPcFinal::Skip,
             randomness: Randomness::Stochastic,
         }
     }
@@ -331,7 +338,11 @@ impl MenuConfig {
             return bad(format!(
                 "{name} draws noise (η = {}, s_churn = {}) but a deterministic run was requested \
                  (set η = 0 / s_churn = 0 or pick a deterministic sampler)",
-                if self.sampler.takes_eta() { self.eta() } else { 0.0 },
+                if self.sampler.takes_eta() {
+                    self.eta()
+                } else {
+                    0.0
+                },
                 self.churn.s_churn
             ));
         }
@@ -346,14 +357,20 @@ impl MenuConfig {
                 }
                 if self.sampler == MenuSampler::Pndm {
                     if self.spacing != Spacing::Leading || self.sigmas != SigmaKind::Default {
-                        return bad("pndm runs on its own leading grid (no --spacing/--sigmas)".into());
+                        return bad(
+                            "pndm runs on its own leading grid (no --spacing/--sigmas)".into()
+                        );
                     }
                     if self.n_steps < 4 {
-                        return bad("pndm needs at least 4 steps (its Runge–Kutta warm-up uses 3)".into());
+                        return bad(
+                            "pndm needs at least 4 steps (its Runge–Kutta warm-up uses 3)".into(),
+                        );
                     }
                 }
             }
-            Process::Continuous { t_end, time_scale, .. } => {
+            Process::Continuous {
+                t_end, time_scale, ..
+            } => {
                 if self.sampler == MenuSampler::Pndm {
                     return bad("pndm needs a discrete schedule".into());
                 }
@@ -377,11 +394,24 @@ impl MenuConfig {
 pub fn plan(process: Process<'_>, cfg: &MenuConfig) -> Result<Plan> {
     cfg.validate(&process)?;
     let k = cfg.n_steps;
-    let kf = |p: &Process<'_>| p.karras_family_grid(k, cfg.sigmas, cfg.rho, cfg.spacing, cfg.steps_offset);
-    let ms = |p: &Process<'_>, final_min: bool| {
-        p.multistep_grid(k, cfg.sigmas, cfg.rho, cfg.spacing, cfg.steps_offset, final_min)
+    let kf = |p: &Process<'_>| {
+        p.karras_family_grid(k, cfg.sigmas, cfg.rho, cfg.spacing, cfg.steps_offset)
     };
-    let eta = if cfg.sampler.takes_eta() { cfg.eta() } else { 0.0 };
+    let ms = |p: &Process<'_>, final_min: bool| {
+        p.multistep_grid(
+            k,
+            cfg.sigmas,
+            cfg.rho,
+            cfg.spacing,
+            cfg.steps_offset,
+            final_min,
+        )
+    };
+    let eta = if cfg.sampler.takes_eta() {
+        cfg.eta()
+    } else {
+        0.0
+    };
     let p = &process;
     Ok(match cfg.sampler {
         MenuSampler::Euler => karras::euler(p, &kf(p), &cfg.churn),
@@ -397,9 +427,16 @@ pub fn plan(process: Process<'_>, cfg: &MenuConfig) -> Result<Plan> {
                 multistep::dpm_solver_pp_2s(&ms(p, false))
             }
         }
-        MenuSampler::DpmSolverPp3m => multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), 0.0),
-        MenuSampler::DpmSolverPpSde => multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta),
-        MenuSampler::UniPc => multistep::unipc(&ms(p, false), cfg.order(), cfg.unipc),
+        MenuSampler::DpmSolverPp3m => {
+            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), 0.0)
+        }
+        MenuSampler::DpmSolverPpSde => {
+            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta)
+        }
+        MenuSampler::UniPc => {
+            let correct = cfg.unipc_final == UniPcFinal::Correct;
+            multistep::unipc(&ms(p, correct), cfg.order(), cfg.unipc, cfg.unipc_final)
+        }
         MenuSampler::Deis => multistep::deis(&ms(p, true), cfg.order()),
         MenuSampler::Pndm => match process {
             Process::Discrete(s) => multistep::pndm(s, k, cfg.steps_offset),
@@ -465,8 +502,14 @@ mod tests {
             assert_eq!(s.name().parse::<MenuSampler>().unwrap(), s);
             assert_eq!(s.to_string(), s.name());
         }
-        assert_eq!("euler-a".parse::<MenuSampler>().unwrap(), MenuSampler::EulerAncestral);
+        assert_eq!(
+            "euler-a".parse::<MenuSampler>().unwrap(),
+            MenuSampler::EulerAncestral
+        );
         let err = "dpm3".parse::<MenuSampler>().unwrap_err().to_string();
-        assert!(err.contains("unknown sampler `dpm3`") && err.contains("unipc"), "{err}");
+        assert!(
+            err.contains("unknown sampler `dpm3`") && err.contains("unipc"),
+            "{err}"
+        );
     }
 }

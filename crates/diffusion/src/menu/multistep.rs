@@ -109,7 +109,10 @@ pub fn dpm_solver_pp_multistep(grid: &[Node], order: usize, eta: f64) -> Plan {
             }
             _ => {
                 let h = dl(&t, &s0);
-                let (r0, r1) = (dl(&s0, &grid[i - 1]) / h, dl(&grid[i - 1], &grid[i - 2]) / h);
+                let (r0, r1) = (
+                    dl(&s0, &grid[i - 1]) / h,
+                    dl(&grid[i - 1], &grid[i - 2]) / h,
+                );
                 let emh = e - 1.0;
                 let cb = at * (emh / h + 1.0);
                 let cc = at * ((emh + h) / (h * h) - 0.5);
@@ -138,7 +141,7 @@ pub fn dpm_solver_pp_multistep(grid: &[Node], order: usize, eta: f64) -> Plan {
 /// diffusers' `get_order_list` of the singlestep solver of order 2 with `lower_order_final`,
 /// the last step first order when the final σ is 0.
 fn singlestep_orders(k: usize, final_zero: bool) -> Vec<usize> {
-    let mut o: Vec<usize> = if k % 2 == 0 {
+    let mut o: Vec<usize> = if k.is_multiple_of(2) {
         let mut v: Vec<usize> = (0..k / 2 - 1).flat_map(|_| [1, 2]).collect();
         v.extend([1, 1]);
         v
@@ -240,9 +243,73 @@ fn unipc_system(rks: &[f64], hh: f64, b_h: f64, p: usize) -> (Vec<Vec<f64>>, Vec
     (r, b)
 }
 
+/// Whether UniPC corrects its last step (UniPC paper's final UniC; diffusers never does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UniPcFinal {
+    /// No corrector after the last step (diffusers; K NFE).
+    Skip,
+    /// One more evaluation at the final node and a UniC step there (K + 1 NFE; the final
+    /// node must have σ > 0).
+    Correct,
+}
+
+/// The UniC stage correcting the state at node i (whose model output has id `ids[i]`) from
+/// the saved state at node i − 1, with the order p of the predictor that produced it.
+fn unic_stage(
+    b: &Builder,
+    grid: &[Node],
+    ids: &[usize],
+    i: usize,
+    p: usize,
+    variant: UniPcVariant,
+) -> Stage {
+    let (prev, this) = (grid[i - 1], grid[i]);
+    let id = ids[i];
+    let h = dl(&this, &prev);
+    let hh = -h;
+    let b_h = match variant {
+        UniPcVariant::Bh1 => hh,
+        UniPcVariant::Bh2 => hh.exp_m1(),
+    };
+    let (at, st) = this.alpha_sigma();
+    let (_, sp) = prev.alpha_sigma();
+    let m0 = ids[i - 1];
+    let mut rks = Vec::new();
+    let mut d1s: Vec<(usize, f64)> = Vec::new(); // (eval id of m_k, r_k)
+    for kk in 1..p {
+        let rk = dl(&grid[i - 1 - kk], &prev) / h;
+        rks.push(rk);
+        d1s.push((ids[i - 1 - kk], rk));
+    }
+    rks.push(1.0);
+    let rhos = if p == 1 {
+        vec![0.5]
+    } else {
+        let (r, bb) = unipc_system(&rks, hh, b_h, p);
+        solve(r, bb)
+    };
+    // x_t = (s_t/s_0) x − α_t(e^{−h} − 1) m0 − α_t B(h) (Σ_k ρ_k (m_k − m0)/r_k + ρ_last (m_t − m0)).
+    let f = -at * b_h;
+    let mut terms = vec![(m0, -at * hh.exp_m1())];
+    for (j, &(mid, rk)) in d1s.iter().enumerate() {
+        terms.push((mid, f * rhos[j] / rk));
+        terms.push((m0, -f * rhos[j] / rk));
+    }
+    let last = rhos[rhos.len() - 1];
+    terms.push((id, f * last));
+    terms.push((m0, -f * last));
+    Stage {
+        from_saved: true,
+        report: false,
+        ..Stage::linear(Some(this), st / sp, b.coefs(&terms), this)
+    }
+}
+
 /// UniPC with x̂₀ prediction (diffusers' `UniPCMultistepScheduler`, `predict_x0 = True`):
-/// the UniC corrector runs at every node after the first, never after the last step.
-pub fn unipc(grid: &[Node], order: usize, variant: UniPcVariant) -> Plan {
+/// predictor UniP of order p_i = min(q, i + 1, K − i) from node i, corrector UniC (order
+/// p_{i−1}) at every node i ≥ 1 reusing the evaluation there; `last` decides whether the
+/// final node is corrected too.
+pub fn unipc(grid: &[Node], order: usize, variant: UniPcVariant, last: UniPcFinal) -> Plan {
     let k = grid.len() - 1;
     let mut b = Builder::new();
     let mut prev_order = 0;
@@ -252,48 +319,8 @@ pub fn unipc(grid: &[Node], order: usize, variant: UniPcVariant) -> Plan {
         ids.push(id);
         let s0 = grid[i];
         if i > 0 {
-            // UniC: correct x_i from the saved x_{i−1} with the new output m_i at node i.
-            let (prev, this) = (grid[i - 1], s0);
-            let p = prev_order;
-            let h = dl(&this, &prev);
-            let hh = -h;
-            let b_h = match variant {
-                UniPcVariant::Bh1 => hh,
-                UniPcVariant::Bh2 => hh.exp_m1(),
-            };
-            let (at, st) = this.alpha_sigma();
-            let (_, sp) = prev.alpha_sigma();
-            let m0 = ids[i - 1];
-            let mut rks = Vec::new();
-            let mut d1s: Vec<(usize, f64)> = Vec::new(); // (eval id of m_k, rk)
-            for kk in 1..p {
-                let si = grid[i - 1 - kk];
-                let rk = dl(&si, &prev) / h;
-                rks.push(rk);
-                d1s.push((ids[i - 1 - kk], rk));
-            }
-            rks.push(1.0);
-            let rhos = if p == 1 {
-                vec![0.5]
-            } else {
-                let (r, bb) = unipc_system(&rks, hh, b_h, p);
-                solve(r, bb)
-            };
-            let f = -at * b_h;
-            let mut terms = vec![(m0, -at * hh.exp_m1())];
-            for (j, &(mid, rk)) in d1s.iter().enumerate() {
-                terms.push((mid, f * rhos[j] / rk));
-                terms.push((m0, -f * rhos[j] / rk));
-            }
-            let last = rhos[rhos.len() - 1];
-            terms.push((id, f * last));
-            terms.push((m0, -f * last));
-            let coefs = b.coefs(&terms);
-            b.stages.push(Stage {
-                from_saved: true,
-                report: false,
-                ..Stage::linear(Some(this), st / sp, coefs, this)
-            });
+            let stage = unic_stage(&b, grid, &ids, i, prev_order, variant);
+            b.stages.push(stage);
         }
         // UniP of order p from node i to node i + 1.
         let p = order.min(k - i).min(i + 1);
@@ -339,6 +366,14 @@ pub fn unipc(grid: &[Node], order: usize, variant: UniPcVariant) -> Plan {
             ..Stage::linear(eval, st / ss, coefs, t)
         });
     }
+    if last == UniPcFinal::Correct {
+        ids.push(b.eval());
+        let stage = unic_stage(&b, grid, &ids, k, prev_order, variant);
+        b.stages.push(Stage {
+            report: true,
+            ..stage
+        });
+    }
     b.finish(grid[0], Stored::X0)
 }
 
@@ -373,9 +408,7 @@ pub fn deis(grid: &[Node], order: usize) -> Plan {
                 let (r1, r2) = (grid[i - 1].sigma, grid[i - 2].sigma);
                 let ind = |t: f64, b: f64, c: f64, d: f64| {
                     let num = t
-                        * (ln(c) * (ln(d) - ln(t) + 1.0) - ln(d) * ln(t)
-                            + ln(d)
-                            + ln(t).powi(2)
+                        * (ln(c) * (ln(d) - ln(t) + 1.0) - ln(d) * ln(t) + ln(d) + ln(t).powi(2)
                             - 2.0 * ln(t)
                             + 2.0);
                     num / ((ln(b) - ln(c)) * (ln(b) - ln(d)))
@@ -387,8 +420,7 @@ pub fn deis(grid: &[Node], order: usize) -> Plan {
             }
         };
         let coefs = b.coefs(&terms);
-        b.stages
-            .push(Stage::linear(Some(s0), at / a0, coefs, t));
+        b.stages.push(Stage::linear(Some(s0), at / a0, coefs, t));
     }
     b.finish(grid[0], Stored::Eps)
 }

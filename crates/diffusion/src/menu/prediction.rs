@@ -59,7 +59,9 @@ impl FromStr for Prediction {
             "v_prediction" | "v" => Ok(Prediction::V),
             _ => Err(Error::Invalid {
                 what: "prediction type",
-                msg: format!("unknown prediction type `{s}` (expected epsilon, sample or v_prediction)"),
+                msg: format!(
+                    "unknown prediction type `{s}` (expected epsilon, sample or v_prediction)"
+                ),
             }),
         }
     }
@@ -152,7 +154,7 @@ impl<P: RawPredictor> EpsPredictor for AsEps<P> {
     }
 
     fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> Result<()> {
-        if self.kind == Prediction::Sample && !(level.alpha_bar < 1.0) {
+        if self.kind == Prediction::Sample && (level.alpha_bar >= 1.0 || level.alpha_bar.is_nan()) {
             return Err(Error::Invalid {
                 what: "noise level",
                 msg: format!(
@@ -200,7 +202,10 @@ mod tests {
     #[test]
     fn conversions_round_trip() {
         // x_t built from known (x₀, ε): each target converts back to the same ε to a few ulps.
-        let level = NoiseLevel { t: 3.0, alpha_bar: 0.37 };
+        let level = NoiseLevel {
+            t: 3.0,
+            alpha_bar: 0.37,
+        };
         let (sa, sb) = parts(level);
         let (x0, e) = ([0.3, -1.2, 2.0], [1.1, 0.4, -0.7]);
         let x_t: Vec<f64> = x0.iter().zip(&e).map(|(a, b)| sa * a + sb * b).collect();
@@ -213,11 +218,17 @@ mod tests {
             let mut out = raw.clone();
             output_to_eps(kind, &x_t, level, &mut out);
             for (a, b) in out.iter().zip(&e) {
-                assert!((a - b).abs() < 16.0 * f64::EPSILON * 4.0, "{kind}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 16.0 * f64::EPSILON * 4.0,
+                    "{kind}: {a} vs {b}"
+                );
             }
             eps_to_output(kind, &x_t, level, &mut out);
             for (a, b) in out.iter().zip(&raw) {
-                assert!((a - b).abs() < 16.0 * f64::EPSILON * 4.0, "{kind}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() < 16.0 * f64::EPSILON * 4.0,
+                    "{kind}: {a} vs {b}"
+                );
             }
         }
     }

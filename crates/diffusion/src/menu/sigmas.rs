@@ -56,7 +56,9 @@ impl FromStr for Spacing {
             "trailing" => Ok(Spacing::Trailing),
             _ => Err(Error::Invalid {
                 what: "spacing",
-                msg: format!("unknown timestep spacing `{s}` (expected leading, trailing or linspace)"),
+                msg: format!(
+                    "unknown timestep spacing `{s}` (expected leading, trailing or linspace)"
+                ),
             }),
         }
     }
@@ -169,7 +171,12 @@ pub fn karras(sigma_min: f64, sigma_max: f64, rho: f64, k: usize) -> Vec<f64> {
 }
 
 /// diffusers' float timesteps of the σ-space schedulers (Euler, Heun, LMS): K values, descending.
-pub fn karras_family_timesteps(n_train: usize, k: usize, spacing: Spacing, offset: usize) -> Vec<f64> {
+pub fn karras_family_timesteps(
+    n_train: usize,
+    k: usize,
+    spacing: Spacing,
+    offset: usize,
+) -> Vec<f64> {
     let t = n_train as f64;
     match spacing {
         Spacing::Linspace => {
@@ -207,7 +214,11 @@ pub fn multistep_timesteps(n_train: usize, k: usize, spacing: Spacing, offset: u
     match spacing {
         Spacing::Linspace => {
             let v = crate::schedule::linspace(0.0, t - 1.0, k + 1);
-            v.iter().rev().take(k).map(|x| x.round_ties_even()).collect()
+            v.iter()
+                .rev()
+                .take(k)
+                .map(|x| x.round_ties_even())
+                .collect()
         }
         Spacing::Leading => {
             let ratio = n_train / (k + 1);
@@ -411,15 +422,21 @@ mod tests {
         // T = 1000, K = 10).
         assert_eq!(
             karras_family_timesteps(1000, 10, Spacing::Leading, 1),
-            vec![901.0, 801.0, 701.0, 601.0, 501.0, 401.0, 301.0, 201.0, 101.0, 1.0]
+            vec![
+                901.0, 801.0, 701.0, 601.0, 501.0, 401.0, 301.0, 201.0, 101.0, 1.0
+            ]
         );
         assert_eq!(
             karras_family_timesteps(1000, 10, Spacing::Trailing, 0),
-            vec![999.0, 899.0, 799.0, 699.0, 599.0, 499.0, 399.0, 299.0, 199.0, 99.0]
+            vec![
+                999.0, 899.0, 799.0, 699.0, 599.0, 499.0, 399.0, 299.0, 199.0, 99.0
+            ]
         );
         assert_eq!(
             multistep_timesteps(1000, 10, Spacing::Linspace, 0),
-            vec![999.0, 899.0, 799.0, 699.0, 599.0, 500.0, 400.0, 300.0, 200.0, 100.0]
+            vec![
+                999.0, 899.0, 799.0, 699.0, 599.0, 500.0, 400.0, 300.0, 200.0, 100.0
+            ]
         );
         let lin = karras_family_timesteps(1000, 10, Spacing::Linspace, 0);
         assert_eq!(lin[0], 999.0);
