@@ -111,14 +111,25 @@ pub fn euler(process: &Process<'_>, grid: &[Node], churn: &Churn) -> Plan {
     plan(grid[0], stages)
 }
 
-/// Euler-ancestral with η (η = 1 is diffusers' `EulerAncestralDiscreteScheduler`).
-pub fn euler_ancestral(grid: &[Node], eta: f64, s_noise: f64) -> Plan {
+/// Euler-ancestral with η (η = 1 is diffusers' `EulerAncestralDiscreteScheduler`). With
+/// `gamma` (Γ as a function of ᾱ), the noise has Analytic-DPM's optimal variance instead
+/// (module [`super::hybrid`]).
+pub fn euler_ancestral(
+    grid: &[Node],
+    eta: f64,
+    s_noise: f64,
+    gamma: Option<&dyn Fn(f64) -> f64>,
+) -> Plan {
     let stages = grid
         .windows(2)
         .map(|w| {
             let (down, up) = ancestral_step(w[0].sigma, w[1].sigma, eta);
+            let std = match gamma {
+                None => s_noise * up,
+                Some(g) => super::hybrid::euler_ancestral_std(w[0], down, up, g),
+            };
             Stage {
-                noise: Some(s_noise * up),
+                noise: Some(std),
                 ..Stage::linear(Some(w[0]), 1.0, vec![down - w[0].sigma], w[1])
             }
         })

@@ -21,13 +21,14 @@
 //! [`Schedule`] (spacing, rounding, final σ = 0 — DEIS and PNDM end at train step 0 as
 //! diffusers does) and run from t = 1 to `t_end` for an [`crate::Sde`] ([`Process`]).
 //! The model is always queried as an ε-predictor; models of x₀ or v go through
-//! [`prediction::AsEps`].
+//! [`prediction::AsEps`]. [`sample_menu_analytic`] runs `euler-ancestral` and
+//! `dpm-solver++-sde` with Analytic-DPM's optimal variance ([`hybrid`]).
 //!
 //! # Wiring plan (for the library's one `draw` entry point and the CLI)
 //! `AnySampler` gains a `Menu(MenuConfig)` arm whose `draw` calls [`sample_menu`] with
 //! `Process::Discrete(&schedule)` for DDPM-trained models (or `Process::Continuous` for SDE
 //! runs) and the caller's RNG; `kexue diffusion sample --sampler NAME` parses NAME with
-//! [`MenuSampler::from_str`] and fills [`MenuConfig`] from `--steps`, `--sigmas karras|default`,
+//! [`MenuSampler::from_str`] and fills [`MenuConfig`] from `--steps`, `--sigmas default|karras|logsnr`,
 //! `--spacing leading|trailing|linspace`, `--order`, `--eta`, `--s-churn …`, `--unipc bh1|bh2`, `--unipc-final-corrector`;
 //! `lab` lists [`MenuSampler::ALL`]. Errors of [`MenuConfig::validate`] are the flag errors.
 //!
@@ -52,6 +53,7 @@
 //! # Ok::<(), diffusion::Error>(())
 //! ```
 
+pub mod hybrid;
 pub mod karras;
 pub mod multistep;
 pub mod plan;
@@ -213,7 +215,7 @@ pub struct MenuConfig {
     pub sampler: MenuSampler,
     /// Number of steps K (intervals of the grid).
     pub n_steps: usize,
-    /// Default or Karras σ.
+    /// Default, Karras or log-SNR σ.
     pub sigmas: SigmaKind,
     /// Karras ρ (7).
     pub rho: f64,
@@ -392,6 +394,42 @@ impl MenuConfig {
 /// # Errors
 /// As [`MenuConfig::validate`].
 pub fn plan(process: Process<'_>, cfg: &MenuConfig) -> Result<Plan> {
+    build(process, cfg, None)
+}
+
+/// [`plan`] with Analytic-DPM's optimal variance in the stochastic sampler (module
+/// [`hybrid`]); `gamma` maps ᾱ to Γ = E‖ε*‖²/d.
+///
+/// # Errors
+/// As [`MenuConfig::validate`]; [`Error::Invalid`] unless the sampler is `euler-ancestral`
+/// or `dpm-solver++-sde` with η > 0.
+pub fn plan_analytic(
+    process: Process<'_>,
+    cfg: &MenuConfig,
+    gamma: &dyn Fn(f64) -> f64,
+) -> Result<Plan> {
+    if !matches!(
+        cfg.sampler,
+        MenuSampler::EulerAncestral | MenuSampler::DpmSolverPpSde
+    ) || cfg.eta() <= 0.0
+    {
+        return Err(Error::Invalid {
+            what: "sampler config",
+            msg: format!(
+                "the analytic variance applies to euler-ancestral and dpm-solver++-sde with η > 0, not {} (η = {})",
+                cfg.sampler,
+                cfg.eta()
+            ),
+        });
+    }
+    build(process, cfg, Some(gamma))
+}
+
+fn build(
+    process: Process<'_>,
+    cfg: &MenuConfig,
+    gamma: Option<&dyn Fn(f64) -> f64>,
+) -> Result<Plan> {
     cfg.validate(&process)?;
     let k = cfg.n_steps;
     let kf = |p: &Process<'_>| {
@@ -415,23 +453,25 @@ pub fn plan(process: Process<'_>, cfg: &MenuConfig) -> Result<Plan> {
     let p = &process;
     Ok(match cfg.sampler {
         MenuSampler::Euler => karras::euler(p, &kf(p), &cfg.churn),
-        MenuSampler::EulerAncestral => karras::euler_ancestral(&kf(p), eta, cfg.churn.s_noise),
+        MenuSampler::EulerAncestral => {
+            karras::euler_ancestral(&kf(p), eta, cfg.churn.s_noise, gamma)
+        }
         MenuSampler::Heun => karras::heun(p, &kf(p), &cfg.churn),
         MenuSampler::Dpm2 => karras::dpm2(p, &kf(p), &cfg.churn),
         MenuSampler::Dpm2Ancestral => karras::dpm2_ancestral(p, &kf(p), eta, cfg.churn.s_noise),
         MenuSampler::Lms => karras::lms(&kf(p), cfg.order()),
         MenuSampler::DpmSolverPp2s => {
             if cfg.order() == 1 {
-                multistep::dpm_solver_pp_multistep(&ms(p, false), 1, 0.0)
+                multistep::dpm_solver_pp_multistep(&ms(p, false), 1, 0.0, None)
             } else {
                 multistep::dpm_solver_pp_2s(&ms(p, false))
             }
         }
         MenuSampler::DpmSolverPp3m => {
-            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), 0.0)
+            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), 0.0, None)
         }
         MenuSampler::DpmSolverPpSde => {
-            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta)
+            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta, gamma)
         }
         MenuSampler::UniPc => {
             let correct = cfg.unipc_final == UniPcFinal::Correct;
@@ -470,6 +510,28 @@ pub fn sample_menu(
     on_step: &mut dyn FnMut(&MenuStep<'_>),
 ) -> Result<MenuReport> {
     sample_menu_with_noise(eps, process, cfg, x, &mut RngNoise(rng), on_step)
+}
+
+/// [`sample_menu`] with Analytic-DPM's optimal variance in `euler-ancestral` or
+/// `dpm-solver++-sde` ([`plan_analytic`], module [`hybrid`]).
+///
+/// # Errors
+/// As [`plan_analytic`] and [`sample_menu`].
+pub fn sample_menu_analytic(
+    eps: &dyn EpsPredictor,
+    process: Process<'_>,
+    cfg: &MenuConfig,
+    gamma: &dyn Fn(f64) -> f64,
+    x: &mut [f64],
+    rng: &mut dyn rand::RngCore,
+    on_step: &mut dyn FnMut(&MenuStep<'_>),
+) -> Result<MenuReport> {
+    let plan = plan_analytic(process, cfg, gamma)?;
+    let nfe = plan::run(eps, &plan, x, &mut RngNoise(rng), on_step)?;
+    Ok(MenuReport {
+        nfe,
+        end: plan.end(),
+    })
 }
 
 /// [`sample_menu`] with an explicit [`NoiseSource`] (tests replay recorded noise with it).

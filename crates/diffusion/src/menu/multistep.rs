@@ -73,8 +73,14 @@ fn dl(a: &Node, b: &Node) -> f64 {
 }
 
 /// DPM-Solver++ multistep of order `order` (1–3) with η (0 = ODE, 1 = diffusers'
-/// `sde-dpmsolver++`); orders above 2 need η = 0.
-pub fn dpm_solver_pp_multistep(grid: &[Node], order: usize, eta: f64) -> Plan {
+/// `sde-dpmsolver++`); orders above 2 need η = 0. With `gamma` (Γ as a function of ᾱ) the
+/// noise of η > 0 has Analytic-DPM's optimal variance (module [`super::hybrid`]).
+pub fn dpm_solver_pp_multistep(
+    grid: &[Node],
+    order: usize,
+    eta: f64,
+    gamma: Option<&dyn Fn(f64) -> f64>,
+) -> Plan {
     let k = grid.len() - 1;
     let mut b = Builder::new();
     let final_zero = grid[k].sigma == 0.0;
@@ -93,11 +99,13 @@ pub fn dpm_solver_pp_multistep(grid: &[Node], order: usize, eta: f64) -> Plan {
         let e = em(&s0, &t);
         let (c_x, a, noise) = if eta > 0.0 {
             // e^{−ηh} = e^η, e^{−(1+η)h} = e^{1+η} with e = e^{−h}.
-            (
-                st / ss * e.powf(eta),
-                at * (1.0 - e.powf(1.0 + eta)),
-                Some(st * (1.0 - e.powf(2.0 * eta)).max(0.0).sqrt()),
-            )
+            let a = at * (1.0 - e.powf(1.0 + eta));
+            let lambda = st * (1.0 - e.powf(2.0 * eta)).max(0.0).sqrt();
+            let std = match gamma {
+                None => lambda,
+                Some(g) => super::hybrid::ddim_family_std(lambda, a, s0, g),
+            };
+            (st / ss * e.powf(eta), a, Some(std))
         } else {
             (st / ss, at * (1.0 - e), None)
         };

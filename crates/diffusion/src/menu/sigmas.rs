@@ -4,6 +4,7 @@
 //! | code | symbol | meaning |
 //! |---|---|---|
 //! | `train_sigmas(s)[i]` | σ_i = √(β̄_{i+1}/ᾱ_{i+1}) | σ of diffusers' 0-based train step i (canonical n = i + 1) |
+//! | `log_uniform(σ_min, σ_max, K)` | exp(linspace(ln σ_max, ln σ_min, K)) | uniform in λ = −ln σ (log-SNR) |
 //! | `karras(σ_min, σ_max, ρ, K)` | (σ_max^{1/ρ} + u(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, u = linspace(0, 1, K) | EDM's schedule (arXiv 2206.00364, Eq. 5) |
 //! | [`Process::node`] | (σ, t, c) | the model time of a σ and the scale of the process state |
 //!
@@ -71,6 +72,8 @@ pub enum SigmaKind {
     Default,
     /// Karras et al.'s σ schedule between the schedule's σ_min and σ_max.
     Karras,
+    /// Uniform in λ = −ln σ (the log-SNR grid of DPM-Solver; diffusers' `use_lu_lambdas`).
+    LogSnr,
 }
 
 impl SigmaKind {
@@ -79,6 +82,7 @@ impl SigmaKind {
         match self {
             SigmaKind::Default => "default",
             SigmaKind::Karras => "karras",
+            SigmaKind::LogSnr => "logsnr",
         }
     }
 }
@@ -96,9 +100,10 @@ impl FromStr for SigmaKind {
         match s {
             "default" => Ok(SigmaKind::Default),
             "karras" => Ok(SigmaKind::Karras),
+            "logsnr" => Ok(SigmaKind::LogSnr),
             _ => Err(Error::Invalid {
                 what: "sigmas",
-                msg: format!("unknown σ schedule `{s}` (expected default or karras)"),
+                msg: format!("unknown σ schedule `{s}` (expected default, karras or logsnr)"),
             }),
         }
     }
@@ -168,6 +173,22 @@ pub fn karras(sigma_min: f64, sigma_max: f64, rho: f64, k: usize) -> Vec<f64> {
         .into_iter()
         .map(|u| (hi + u * (lo - hi)).powf(rho))
         .collect()
+}
+
+/// K noise levels from σ_max down to σ_min, uniform in ln σ.
+pub fn log_uniform(sigma_min: f64, sigma_max: f64, k: usize) -> Vec<f64> {
+    crate::schedule::linspace(sigma_max.ln(), sigma_min.ln(), k)
+        .into_iter()
+        .map(f64::exp)
+        .collect()
+}
+
+/// The σ levels of a non-default kind between σ_min and σ_max.
+fn levels(kind: SigmaKind, sigma_min: f64, sigma_max: f64, rho: f64, k: usize) -> Vec<f64> {
+    match kind {
+        SigmaKind::LogSnr => log_uniform(sigma_min, sigma_max, k),
+        _ => karras(sigma_min, sigma_max, rho, k),
+    }
 }
 
 /// diffusers' float timesteps of the σ-space schedulers (Euler, Heun, LMS): K values, descending.
@@ -330,10 +351,10 @@ impl Process<'_> {
                         .iter()
                         .map(|&t| Self::discrete_node(s, &sigmas, t))
                         .collect(),
-                    SigmaKind::Karras => {
+                    SigmaKind::Karras | SigmaKind::LogSnr => {
                         let lo = interp(*ts.last().expect("K ≥ 1"), &sigmas);
                         let hi = interp(ts[0], &sigmas);
-                        karras(lo, hi, rho, k)
+                        levels(kind, lo, hi, rho, k)
                             .into_iter()
                             .map(|sg| self.node(sg))
                             .collect()
@@ -365,9 +386,9 @@ impl Process<'_> {
                         .into_iter()
                         .map(|t| Self::discrete_node(s, &sigmas, t))
                         .collect(),
-                    SigmaKind::Karras => {
+                    SigmaKind::Karras | SigmaKind::LogSnr => {
                         let logs: Vec<f64> = sigmas.iter().map(|v| v.ln()).collect();
-                        karras(sigmas[0], sigmas[sigmas.len() - 1], rho, k)
+                        levels(kind, sigmas[0], sigmas[sigmas.len() - 1], rho, k)
                             .into_iter()
                             .map(|sg| Node {
                                 sigma: sg,
@@ -404,10 +425,12 @@ impl Process<'_> {
                 .into_iter()
                 .map(|t| self.node_at_time(sde, t, time_scale, sigma_of(t)))
                 .collect(),
-            SigmaKind::Karras => karras(sigma_of(t_end), sigma_of(1.0), rho, k + 1)
-                .into_iter()
-                .map(|sg| self.node(sg))
-                .collect(),
+            SigmaKind::Karras | SigmaKind::LogSnr => {
+                levels(kind, sigma_of(t_end), sigma_of(1.0), rho, k + 1)
+                    .into_iter()
+                    .map(|sg| self.node(sg))
+                    .collect()
+            }
         }
     }
 }
