@@ -34,6 +34,7 @@ from diffusers import (  # noqa: E402
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    KDPM2DiscreteScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
     UniPCMultistepScheduler,
@@ -88,8 +89,15 @@ def run(name, cls, kexue, k, space, config=None, step_kwargs=None):
     calls = []
     for t in sched.timesteps:
         x_in = sched.scale_model_input(x, t)
+        kdpm2_first = None
         if cls is PNDMScheduler:
             alpha_bar = float(sched.alphas_cumprod[int(t)])
+        elif cls is KDPM2DiscreteScheduler:
+            # The model sees σ or the interpolated (midpoint) σ, as scale_model_input does.
+            idx = sched.step_index
+            kdpm2_first = (idx, sched.state_in_first_order)
+            sigma = float(sched.sigmas[idx] if kdpm2_first[1] else sched.sigmas_interpol[idx])
+            alpha_bar = 1.0 / (1.0 + sigma * sigma)
         else:
             idx = sched.step_index if sched.step_index is not None else 0
             sigma = float(sched.sigmas[idx])
@@ -104,7 +112,10 @@ def run(name, cls, kexue, k, space, config=None, step_kwargs=None):
         # NaN (diffusers' UniPC bh1 into σ = 0) is written as null: JSON has no NaN.
         xs = [None if v != v else v for v in x.reshape(-1).tolist()]
         call = {"timestep": float(t), "alpha_bar": alpha_bar, "x": xs}
-        if space == "ve":
+        if kdpm2_first is not None:
+            idx, first = kdpm2_first
+            call["sigma_next"] = float(sched.sigmas_interpol[idx + 1] if first else sched.sigmas[idx])
+        elif space == "ve":
             call["sigma_next"] = float(sched.sigmas[sched.step_index])
         call["noise"] = RECORDED[n_before:]
         calls.append(call)
@@ -150,6 +161,7 @@ def main():
     run("heun", HeunDiscreteScheduler, kx("heun"), K, "ve")
     run("heun-karras", HeunDiscreteScheduler, kx("heun", sigmas="karras"), 6, "ve", {"use_karras_sigmas": True})
     run("lms", LMSDiscreteScheduler, kx("lms"), K, "ve")
+    run("dpm2", KDPM2DiscreteScheduler, kx("dpm2"), K, "ve")
     run("dpm-solver++-2m", DPMSolverMultistepScheduler, kx("dpm-solver++-3m", order=2), K, "vp")
     run("dpm-solver++-2m-trailing", DPMSolverMultistepScheduler, kx("dpm-solver++-3m", order=2, spacing="trailing"),
         K, "vp", {"timestep_spacing": "trailing"})

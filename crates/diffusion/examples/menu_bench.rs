@@ -10,13 +10,21 @@
 //! the sampler's first node to its last (σ = 0, or σ_min for DEIS, PNDM and 2M). Stochastic
 //! samplers (ancestral, SDE) have no RMS. Mean ± standard deviation over seeds.
 //!
-//! Run: `cargo run --release -p diffusion --example menu_bench [-- M SEEDS]`
-//! (M samples per seed, default 1000; seeds default 3).
+//! With the grid argument `logsnr`, every sampler instead runs on the existing 2M's own
+//! process and grid (the schedule's VP SDE from t = 1 to 1e-3, nodes uniform in λ; PNDM and
+//! the Karras rows are skipped), so all rows share start, end and reference.
+//! The `+ analytic variance` rows use Analytic-DPM's optimal variance with Γ estimated on
+//! 4000 fresh data rows per level.
+//!
+//! Run: `cargo run --release -p diffusion --example menu_bench [-- M SEEDS GRID]`
+//! (M samples per seed, default 1000; seeds default 3; GRID `default` or `logsnr`).
 
 use std::collections::HashMap;
 
 use diffusion::exact::{GaussianMixture, sample_law};
-use diffusion::menu::{MenuConfig, MenuSampler, Process, plan, sample_menu};
+use diffusion::menu::{
+    MenuConfig, MenuSampler, Process, SigmaKind, plan, sample_menu, sample_menu_analytic,
+};
 use diffusion::metrics::energy_distance;
 use diffusion::sde::Sde;
 use diffusion::solvers::{ContinuousSampler, SolverConfig, Tolerances, dopri5, sample_continuous};
@@ -117,6 +125,8 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 struct Variant {
     label: &'static str,
     build: Option<fn(usize) -> MenuConfig>,
+    /// Run with Analytic-DPM's optimal variance (Γ by Monte Carlo on fresh data).
+    analytic: bool,
 }
 
 fn variants() -> Vec<Variant> {
@@ -126,14 +136,17 @@ fn variants() -> Vec<Variant> {
     vec![
         Variant {
             label: "dpm-solver++ 2M (existing, log-SNR grid)",
+            analytic: false,
             build: None,
         },
         Variant {
             label: "euler",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Euler, k)),
         },
         Variant {
             label: "euler (karras σ)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::Euler, k);
                 c.sigmas = diffusion::menu::SigmaKind::Karras;
@@ -142,14 +155,17 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "euler-ancestral",
+            analytic: false,
             build: Some(|k| m(MenuSampler::EulerAncestral, k)),
         },
         Variant {
             label: "heun",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Heun, k)),
         },
         Variant {
             label: "heun (karras σ)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::Heun, k);
                 c.sigmas = diffusion::menu::SigmaKind::Karras;
@@ -158,18 +174,22 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "dpm2",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Dpm2, k)),
         },
         Variant {
             label: "dpm2-ancestral",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Dpm2Ancestral, k)),
         },
         Variant {
             label: "dpm-solver++-2s",
+            analytic: false,
             build: Some(|k| m(MenuSampler::DpmSolverPp2s, k)),
         },
         Variant {
             label: "dpm-solver++-3m --order 2 (2M)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::DpmSolverPp3m, k);
                 c.order = Some(2);
@@ -178,10 +198,12 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "dpm-solver++-3m",
+            analytic: false,
             build: Some(|k| m(MenuSampler::DpmSolverPp3m, k)),
         },
         Variant {
             label: "dpm-solver++-3m (karras σ)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::DpmSolverPp3m, k);
                 c.sigmas = diffusion::menu::SigmaKind::Karras;
@@ -190,14 +212,17 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "dpm-solver++-sde",
+            analytic: false,
             build: Some(|k| m(MenuSampler::DpmSolverPpSde, k)),
         },
         Variant {
             label: "unipc (bh2, order 2)",
+            analytic: false,
             build: Some(|k| m(MenuSampler::UniPc, k)),
         },
         Variant {
             label: "unipc (bh2, order 3)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::UniPc, k);
                 c.order = Some(3);
@@ -206,6 +231,7 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "unipc (bh1, order 3)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::UniPc, k);
                 c.order = Some(3);
@@ -215,10 +241,12 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "deis (order 2)",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Deis, k)),
         },
         Variant {
             label: "deis (order 3)",
+            analytic: false,
             build: Some(|k| {
                 let mut c = m(MenuSampler::Deis, k);
                 c.order = Some(3);
@@ -227,10 +255,22 @@ fn variants() -> Vec<Variant> {
         },
         Variant {
             label: "pndm",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Pndm, k)),
         },
         Variant {
+            label: "euler-ancestral + analytic variance",
+            analytic: true,
+            build: Some(|k| m(MenuSampler::EulerAncestral, k)),
+        },
+        Variant {
+            label: "dpm-solver++-sde + analytic variance",
+            analytic: true,
+            build: Some(|k| m(MenuSampler::DpmSolverPpSde, k)),
+        },
+        Variant {
             label: "lms",
+            analytic: false,
             build: Some(|k| m(MenuSampler::Lms, k)),
         },
     ]
@@ -240,9 +280,26 @@ fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1);
     let m: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
     let n_seeds: u64 = args.next().map_or(Ok(3), |a| a.parse())?;
+    let grid: SigmaKind = args.next().map_or(Ok(SigmaKind::Default), |a| a.parse())?;
     let schedule = Schedule::linear(1000)?;
-    let process = Process::Discrete(&schedule);
     let sde = Sde::from_schedule(&schedule);
+    // `default`: diffusers' grids on the discrete schedule. `logsnr`: every sampler on the
+    // existing 2M's own process and grid (the schedule's VP SDE, t ∈ [1e-3, 1], uniform λ).
+    let process = if grid == SigmaKind::Default {
+        Process::Discrete(&schedule)
+    } else {
+        Process::Continuous {
+            sde: &sde,
+            time_scale: 1000.0,
+            t_end: 1e-3,
+        }
+    };
+    let configure = |mut c: MenuConfig| {
+        if grid != SigmaKind::Default {
+            c.sigmas = grid;
+        }
+        c
+    };
     let laws: Vec<(&str, GaussianMixture)> = vec![
         (
             "2-D ring (8 modes, std 0.1)",
@@ -253,7 +310,7 @@ fn main() -> Result<(), BoxError> {
     ];
     let targets = [5usize, 10, 20, 50];
     println!(
-        "M = {m} samples per seed, {n_seeds} seeds; cells: RMS to the exact PF-ODE solution / energy distance to fresh data (mean ± sd)."
+        "Grid: {grid}. M = {m} samples per seed, {n_seeds} seeds; cells: RMS to the exact PF-ODE solution / energy distance to fresh data (mean ± sd)."
     );
     for (law_name, law) in &laws {
         let d = EpsPredictor::dim(law);
@@ -280,7 +337,37 @@ fn main() -> Result<(), BoxError> {
         let mut refs: HashMap<(u64, u64, u64), Vec<f64>> = HashMap::new();
         let mut best: Vec<Vec<(f64, String)>> = vec![Vec::new(); targets.len()];
         let mut best_ed: Vec<Vec<(f64, String)>> = vec![Vec::new(); targets.len()];
+        // Γ(ᾱ) = E‖ε*‖²/d by Monte Carlo on 4000 fresh rows (cached per level).
+        let gamma_cache = std::cell::RefCell::new(HashMap::<u64, f64>::new());
+        let gamma = |ab: f64| -> f64 {
+            *gamma_cache
+                .borrow_mut()
+                .entry(ab.to_bits())
+                .or_insert_with(|| {
+                    let mut rng = StdRng::seed_from_u64(ab.to_bits());
+                    let x0 = sample_law(law, &mut rng, 4000);
+                    let mut xt = vec![0.0; x0.len()];
+                    diffusion::standard_normal(&mut rng, &mut xt);
+                    for (v, &a) in xt.iter_mut().zip(&x0) {
+                        *v = ab.sqrt() * a + (1.0 - ab).sqrt() * *v;
+                    }
+                    let mut e = vec![0.0; xt.len()];
+                    law.predict_eps(
+                        &xt,
+                        NoiseLevel {
+                            t: 0.0,
+                            alpha_bar: ab,
+                        },
+                        &mut e,
+                    )
+                    .expect("levels are inside (0, 1)");
+                    e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64
+                })
+        };
         for v in variants() {
+            if grid != SigmaKind::Default && v.label.contains("karras") {
+                continue;
+            }
             let mut cells = Vec::new();
             for (ti, &target) in targets.iter().enumerate() {
                 // Largest K within the budget.
@@ -288,7 +375,7 @@ fn main() -> Result<(), BoxError> {
                 for k in 1..=target {
                     match v.build {
                         Some(b) => {
-                            if let Ok(p) = plan(process, &b(k))
+                            if let Ok(p) = plan(process, &configure(b(k)))
                                 && p.nfe() <= target
                             {
                                 chosen = Some((k, p.nfe(), p.start, p.end()));
@@ -327,9 +414,21 @@ fn main() -> Result<(), BoxError> {
                     let mut rng = StdRng::seed_from_u64(7 + seed as u64);
                     match v.build {
                         Some(b) => {
-                            let cfg = b(k);
+                            let cfg = configure(b(k));
                             stochastic = cfg.sampler.takes_eta();
-                            sample_menu(law, process, &cfg, &mut x, &mut rng, &mut |_| {})?;
+                            if v.analytic {
+                                sample_menu_analytic(
+                                    law,
+                                    process,
+                                    &cfg,
+                                    &gamma,
+                                    &mut x,
+                                    &mut rng,
+                                    &mut |_| {},
+                                )?;
+                            } else {
+                                sample_menu(law, process, &cfg, &mut x, &mut rng, &mut |_| {})?;
+                            }
                         }
                         None => {
                             let cfg = SolverConfig::new(ContinuousSampler::DpmSolverPp, k);
@@ -339,16 +438,16 @@ fn main() -> Result<(), BoxError> {
                     eds.push(energy_distance(&x, &fresh[seed], d));
                     if !stochastic {
                         let key = (seed as u64, start.sigma.to_bits(), end.sigma.to_bits());
-                        if !refs.contains_key(&key) {
-                            let r = flow(
+                        let r = match refs.entry(key) {
+                            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                            std::collections::hash_map::Entry::Vacant(e) => e.insert(flow(
                                 law,
                                 &priors[seed],
                                 (start.sigma, start.scale),
                                 (end.sigma, end.scale),
-                            )?;
-                            refs.insert(key, r);
-                        }
-                        rmss.push(rms(&x, &refs[&key], d));
+                            )?),
+                        };
+                        rmss.push(rms(&x, r, d));
                     }
                 }
                 let (em, es) = mean_sd(&eds);

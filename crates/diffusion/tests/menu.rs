@@ -182,6 +182,7 @@ fn trajectories_match_diffusers_step_for_step() {
         "euler",
         "euler-ancestral",
         "heun",
+        "dpm2",
         "lms",
         "dpm-solver++-2s",
         "dpm-solver++-3m",
