@@ -482,6 +482,12 @@ fn bad_configurations_are_clear_errors() {
         ("pndm", "continuous", |_| {}, "needs a discrete schedule"),
         ("euler", "discrete", |c| c.rho = 0.0, "ρ = 0 must be > 0"),
         (
+            "deis",
+            "discrete",
+            |c| c.unipc_final = UniPcFinal::Correct,
+            "final corrector applies to unipc",
+        ),
+        (
             "dpm-solver++-sde",
             "discrete",
             |c| c.order = Some(3),

@@ -328,6 +328,9 @@ impl MenuConfig {
                 return bad(format!("churn applies to euler, heun and dpm2, not {name}"));
             }
         }
+        if self.unipc_final == UniPcFinal::Correct && self.sampler != MenuSampler::UniPc {
+            return bad(format!("the final corrector applies to unipc, not {name}"));
+        }
         if !(self.rho.is_finite() && self.rho > 0.0) {
             return bad(format!("ρ = {} must be > 0", self.rho));
         }

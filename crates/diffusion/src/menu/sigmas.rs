@@ -321,9 +321,8 @@ impl Process<'_> {
         }
     }
 
-    /// Node at a diffusers train time i (fractional allowed) of a discrete schedule.
-    fn discrete_node(schedule: &Schedule, sigmas: &[f64], i: f64) -> Node {
-        let _ = schedule;
+    /// Node at a diffusers train time i (fractional allowed) of a σ table.
+    fn discrete_node(sigmas: &[f64], i: f64) -> Node {
         Node {
             sigma: interp(i, sigmas),
             t: i + 1.0,
@@ -349,7 +348,7 @@ impl Process<'_> {
                 let mut nodes: Vec<Node> = match kind {
                     SigmaKind::Default => ts
                         .iter()
-                        .map(|&t| Self::discrete_node(s, &sigmas, t))
+                        .map(|&t| Self::discrete_node(&sigmas, t))
                         .collect(),
                     SigmaKind::Karras | SigmaKind::LogSnr => {
                         let lo = interp(*ts.last().expect("K ≥ 1"), &sigmas);
@@ -384,7 +383,7 @@ impl Process<'_> {
                 let mut nodes: Vec<Node> = match kind {
                     SigmaKind::Default => multistep_timesteps(s.n_steps(), k, spacing, offset)
                         .into_iter()
-                        .map(|t| Self::discrete_node(s, &sigmas, t))
+                        .map(|t| Self::discrete_node(&sigmas, t))
                         .collect(),
                     SigmaKind::Karras | SigmaKind::LogSnr => {
                         let logs: Vec<f64> = sigmas.iter().map(|v| v.ln()).collect();
@@ -399,7 +398,7 @@ impl Process<'_> {
                     }
                 };
                 nodes.push(if final_min {
-                    Self::discrete_node(s, &sigmas, 0.0)
+                    Self::discrete_node(&sigmas, 0.0)
                 } else {
                     self.node(0.0)
                 });
