@@ -4,7 +4,7 @@
 //! |---|---|---|---|---|
 //! | `euler` | σ-space ([`karras`]) | 1 | K | with churn |
 //! | `euler-ancestral` | σ-space | 1 | K | η > 0 |
-//! | `heun` | σ-space | 2 | 2K − 1 (K with σ_K > 0: 2K) | with churn |
+//! | `heun` | σ-space | 2 | 2K − 1 (2K when the grid ends at σ_K > 0) | with churn |
 //! | `dpm2` | σ-space | 2 | 2K − 1 (2K) | with churn |
 //! | `dpm2-ancestral` | σ-space | 2 | 2K − 1 (2K) | η > 0 |
 //! | `dpm-solver++-2s` | VP singlestep ([`multistep`]) | 1–2 (2) | K | no |
@@ -19,7 +19,8 @@
 //! by the one loop [`plan::run`]; warm-up and final-step order reductions are part of the plan
 //! and documented with each builder. Grids follow diffusers 0.42's defaults for a discrete
 //! [`Schedule`] (spacing, rounding, final σ = 0 — DEIS and PNDM end at train step 0 as
-//! diffusers does) and run from t = 1 to `t_end` for an [`crate::Sde`] ([`Process`]).
+//! diffusers does) and run from t = 1 to `t_end` for an [`crate::Sde`] ([`Process`]; there
+//! `spacing` does not apply: the grid is uniform in t, Karras in σ or uniform in λ).
 //! The model is always queried as an ε-predictor; models of x₀ or v go through
 //! [`prediction::AsEps`]. [`sample_menu_analytic`] runs `euler-ancestral` and
 //! `dpm-solver++-sde` with Analytic-DPM's optimal variance ([`hybrid`]).
