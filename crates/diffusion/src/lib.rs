@@ -58,6 +58,7 @@ pub mod exact;
 pub mod experiment;
 pub mod laws;
 pub mod likelihood;
+pub mod menu;
 pub mod metrics;
 mod named;
 pub mod nelbo;
