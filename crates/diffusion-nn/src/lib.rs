@@ -34,6 +34,7 @@
 pub mod checkpoint;
 pub mod cov;
 pub mod data;
+pub mod diffusers;
 mod error;
 pub mod model;
 pub mod output;
