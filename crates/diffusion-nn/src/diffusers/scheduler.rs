@@ -8,7 +8,7 @@
 //! | `alphas_cumprod[τ]` (f32) | [`Schedule::alpha_bar`]`(τ + 1)` (f64; rounds to the same f32) |
 //! | `set_timesteps(K)`, spacing `leading`/`trailing`/`linspace` | [`SchedulerConfig::trajectory`] |
 //! | `prev_timestep < 0` (ᾱ = 1) | s = 0 |
-//! | `clip_sample` (range r) | [`X0Clip::Range`] `[−r, r]`, ε̂ re-derived from the clipped x̂₀ ([`EpsForm::FromClippedX0`]) as DDIM does |
+//! | `clip_sample` (range r) | [`X0Clip::Range`] `[−r, r]`; DDIM's direction term keeps the network's ε̂ ([`EpsForm::Predicted`]), as `DDIMScheduler.step` does unless `use_clipped_model_output` |
 //!
 //! The β's are computed as diffusers computes them, in f32 (torch's `linspace` rounds
 //! `start + step·k` once, as a fused multiply-add; `scaled_linear` squares in f32; the cosine
@@ -216,8 +216,9 @@ impl SchedulerConfig {
             _ => return Err(f.unsupported("timestep_spacing", "leading, trailing, linspace")),
         };
         let variance_type = match f.str_or("variance_type", "fixed_small")? {
-            "fixed_small" => VarianceType::FixedSmall,
-            "fixed_large" => VarianceType::FixedLarge,
+            // The `_log` variants compute the same standard deviation through its logarithm.
+            "fixed_small" | "fixed_small_log" => VarianceType::FixedSmall,
+            "fixed_large" | "fixed_large_log" => VarianceType::FixedLarge,
             "learned" => VarianceType::Learned,
             "learned_range" => VarianceType::LearnedRange,
             _ => {
@@ -313,10 +314,12 @@ impl SchedulerConfig {
         Ok((1..=s.n_steps()).map(|n| s.alpha_bar(n) as f32).collect())
     }
 
-    /// The timesteps of diffusers' `set_timesteps(k)`, in its (descending) order.
+    /// The timesteps of diffusers' `set_timesteps(k)`, in its (descending) order (with
+    /// `leading` spacing and a `steps_offset` the first may be N, as in diffusers; such a list
+    /// has no [`SchedulerConfig::trajectory`]).
     ///
     /// # Errors
-    /// [`Error::Config`] when k is 0 or larger than N, or a node falls outside 0..N−1.
+    /// [`Error::Config`] when k is 0 or larger than N.
     pub fn timesteps(&self, k: usize) -> Result<Vec<usize>> {
         let n = self.num_train_timesteps;
         if k == 0 || k > n {
@@ -339,27 +342,29 @@ impl SchedulerConfig {
                     .collect()
             }
             TimestepSpacing::Trailing => {
-                let ratio = n as f64 / k as f64;
-                // numpy's arange(N, 0, −ratio): ⌈N/ratio⌉ values N − i·ratio.
-                let len = (n as f64 / ratio).ceil() as usize;
+                let (start, step) = (n as f64, -(n as f64 / k as f64));
+                // numpy's arange(N, 0, step): ⌈−N/step⌉ values; the first two are N and N + step,
+                // the others N + i·δ with δ = (N + step) − N (numpy's fill).
+                let len = (-start / step).ceil() as usize;
+                let delta = (start + step) - start;
                 (0..len)
-                    .map(|i| (n as f64 + i as f64 * -ratio).round_ties_even() as i64 - 1)
+                    .map(|i| match i {
+                        0 => start,
+                        1 => start + step,
+                        _ => start + i as f64 * delta,
+                    })
+                    .map(|v| v.round_ties_even() as i64 - 1)
                     .collect()
             }
         };
-        if let Some(&bad) = ts.iter().find(|&&t| t < 0 || t >= n as i64) {
-            return Err(Error::config(
-                "steps",
-                format!("timestep {bad} of {:?} spacing is outside 0..{n}", self.timestep_spacing),
-            ));
-        }
-        Ok(ts.into_iter().map(|t| t as usize).collect())
+        Ok(ts.into_iter().map(|t| t.max(0) as usize).collect())
     }
 
     /// The trajectory of `set_timesteps(k)` in kexue's times (t = τ + 1, increasing).
     ///
     /// # Errors
-    /// As [`SchedulerConfig::timesteps`]; [`Error::Diffusion`] when the nodes repeat.
+    /// As [`SchedulerConfig::timesteps`]; [`Error::Diffusion`] when the nodes repeat or one
+    /// is past N (`leading` spacing whose `steps_offset` pushes the first node to τ = N).
     pub fn trajectory(&self, k: usize) -> Result<Trajectory> {
         let mut steps: Vec<usize> = self.timesteps(k)?.into_iter().map(|t| t + 1).collect();
         steps.reverse();
@@ -376,9 +381,10 @@ impl SchedulerConfig {
         }
     }
 
-    /// Plan options that make kexue's steps the scheduler's: x̂₀ clipped as configured (DDIM
-    /// then re-derives ε̂ from the clipped x̂₀), data in [−1, 1] for the analytic variances, a
-    /// mean-only last step (diffusers adds no noise at τ = 0), no σ² clip.
+    /// Plan options that make kexue's steps the scheduler's: x̂₀ clipped as configured (DDIM's
+    /// direction term keeps the predicted ε̂, as diffusers does by default), data in [−1, 1] for
+    /// the analytic variances, a mean-only last step (diffusers adds no noise at τ = 0, the last
+    /// node of `leading` spacing without offset and of `linspace`), no σ² clip.
     pub fn plan_config(&self, sampler: Sampler) -> PlanConfig {
         PlanConfig {
             sampler,
@@ -386,11 +392,7 @@ impl SchedulerConfig {
             data_range: DataRange::PIXELS,
             final_step: FinalStep::Mean,
             sigma2_clip: Sigma2Clip::None,
-            eps_form: if self.clip_sample {
-                EpsForm::FromClippedX0
-            } else {
-                EpsForm::Predicted
-            },
+            eps_form: EpsForm::Predicted,
         }
     }
 }

@@ -29,7 +29,7 @@ use fused_ops::linear::{Activation, Linear};
 use fused_ops::norm::GroupNorm;
 use fused_ops::shape::upsample_nearest2x;
 
-use super::config::{BlockKind, Resample, TimeShift, UNet2DConfig};
+use super::config::{Resample, TimeShift, UNet2DConfig};
 use super::weights::Weights;
 use crate::{Error, Result};
 

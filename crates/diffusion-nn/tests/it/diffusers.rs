@@ -144,11 +144,17 @@ fn alphas_cumprod_and_timesteps_match_diffusers_exactly() {
                     .map(|&t| t as usize)
                     .collect();
                 assert_eq!(s.timesteps(k).unwrap(), want, "{name} {spacing}{offset} K={k}");
+                n_compared += 1;
+                if want[0] >= n {
+                    // diffusers lists τ = N (leading spacing pushed by steps_offset) and fails
+                    // when it steps there; kexue has no such trajectory.
+                    assert!(s.trajectory(k).is_err());
+                    continue;
+                }
                 let traj = s.trajectory(k).unwrap();
                 let mut back: Vec<usize> = traj.steps().iter().map(|t| t - 1).collect();
                 back.reverse();
                 assert_eq!(back, want);
-                n_compared += 1;
             }
         }
     }
@@ -219,7 +225,7 @@ fn check_steps(
 #[test]
 fn ddim_steps_match_diffusers_with_clipping() {
     // DDIMScheduler, leading spacing with steps_offset 1, clip_sample: kexue's DDIM with the
-    // clipped x̂₀ and ε̂ re-derived from it.
+    // clipped x̂₀ and the network's ε̂ in the direction term (diffusers' default).
     let sched = SchedulerConfig::from_file(&data("ddpm/scheduler_config.json")).unwrap();
     assert!(sched.clip_sample && sched.steps_offset == 1);
     check_steps("ddpm", "ddim", &sched, Sampler::Ddim { eta: 0.0 }, ClassLabels::None, false);
