@@ -28,7 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let composed = args.iter().any(|a| a == "--composed");
     args.retain(|a| a != "--composed");
     fused_ops::set_enabled(!composed);
-    let dir = std::path::PathBuf::from(args.get(1).ok_or("usage: bench_unet2d DIR [batch] [passes]")?);
+    let dir = std::path::PathBuf::from(
+        args.get(1)
+            .ok_or("usage: bench_unet2d DIR [batch] [passes]")?,
+    );
     let batch: usize = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(16);
     let passes: usize = args.get(3).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let sample_steps: usize = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(10);
@@ -56,7 +59,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &pre.scheduler.plan_config(Sampler::AnalyticDdpm),
             &gamma,
         )?;
-        let eps = EpsView::new(&pre.unet, pre.scheduler.prediction_type, ClassLabels::None, batch)?;
+        let eps = EpsView::new(
+            &pre.unet,
+            pre.scheduler.prediction_type,
+            ClassLabels::None,
+            batch,
+        )?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(0);
         let mut xs = vec![0.0; batch * c.dim()];
         diffusion::standard_normal(&mut rng, &mut xs);

@@ -177,7 +177,10 @@ const KNOWN: [&str; 31] = [
 
 impl Fields<'_> {
     fn err(&self, field: &str, msg: impl std::fmt::Display) -> Error {
-        let value = self.map.get(field).map_or("missing".into(), |v| v.to_string());
+        let value = self
+            .map
+            .get(field)
+            .map_or("missing".into(), |v| v.to_string());
         Error::checkpoint(self.path, format!("field `{field}` = {value}: {msg}"))
     }
 
@@ -311,11 +314,21 @@ impl Fields<'_> {
         };
         let down_names = self.strings(
             "down_block_types",
-            &["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"],
+            &[
+                "DownBlock2D",
+                "AttnDownBlock2D",
+                "AttnDownBlock2D",
+                "AttnDownBlock2D",
+            ],
         )?;
         let up_names = self.strings(
             "up_block_types",
-            &["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"],
+            &[
+                "AttnUpBlock2D",
+                "AttnUpBlock2D",
+                "AttnUpBlock2D",
+                "UpBlock2D",
+            ],
         )?;
         let mut down = Vec::new();
         for (i, name) in down_names.iter().enumerate() {
@@ -490,7 +503,10 @@ impl Fields<'_> {
         let freq_shift = self.f64_or("freq_shift", 0.0)?;
         let half = block_out_channels[0] / 2;
         if half == 0 || freq_shift >= half as f64 {
-            return Err(self.err("freq_shift", format!("must be below half the embedding width {half}")));
+            return Err(self.err(
+                "freq_shift",
+                format!("must be below half the embedding width {half}"),
+            ));
         }
         Ok(UNet2DConfig {
             sample_size,

@@ -158,7 +158,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<Pretrained> {
             check_model_index(&dir.join("model_index.json"))?;
             let sched = dir.join("scheduler").join("scheduler_config.json");
             if !sched.is_file() {
-                return Err(Error::checkpoint(dir, "pipeline folder without scheduler/scheduler_config.json"));
+                return Err(Error::checkpoint(
+                    dir,
+                    "pipeline folder without scheduler/scheduler_config.json",
+                ));
             }
             (dir.join("unet"), sched)
         }
@@ -168,7 +171,10 @@ pub fn load(dir: &Path, device: &Device) -> Result<Pretrained> {
     let weights = weights::Weights::load(&weights_path, device)?;
     let unet = UNet2D::from_weights(&config, weights, device)?;
     let (scheduler, scheduler_source) = if scheduler_file.is_file() {
-        (SchedulerConfig::from_file(&scheduler_file)?, SchedulerSource::File(scheduler_file))
+        (
+            SchedulerConfig::from_file(&scheduler_file)?,
+            SchedulerSource::File(scheduler_file),
+        )
     } else {
         (SchedulerConfig::ddpm_default(), SchedulerSource::Default)
     };
@@ -208,7 +214,9 @@ fn check_model_index(path: &Path) -> Result<()> {
         Some(Value::Array(a)) if a.get(1).and_then(Value::as_str) == Some("UNet2DModel") => Ok(()),
         Some(v) => Err(Error::checkpoint(
             path,
-            format!("component `unet` = {v}: not supported (supported: [\"diffusers\", \"UNet2DModel\"])"),
+            format!(
+                "component `unet` = {v}: not supported (supported: [\"diffusers\", \"UNet2DModel\"])"
+            ),
         )),
         None => Err(Error::checkpoint(path, "no `unet` component")),
     }
@@ -232,7 +240,10 @@ fn weights_file(dir: &Path) -> Result<PathBuf> {
         ));
     }
     if dir.join(format!("{WEIGHTS_FILE}.index.json")).is_file() {
-        return Err(Error::checkpoint(dir, "sharded safetensors weights are not supported"));
+        return Err(Error::checkpoint(
+            dir,
+            "sharded safetensors weights are not supported",
+        ));
     }
     Err(Error::checkpoint(dir, format!("no {WEIGHTS_FILE}")))
 }

@@ -56,11 +56,17 @@ impl<'a> EpsView<'a> {
                 ));
             }
             (None, _) => {
-                return Err(Error::config("class", "the model is not class-conditional: give no class"));
+                return Err(Error::config(
+                    "class",
+                    "the model is not class-conditional: give no class",
+                ));
             }
             (Some(n), _) => {
                 if let Some(bad) = given.iter().find(|&&c| c as usize >= n) {
-                    return Err(Error::config("class", format!("class {bad} is outside 0..{n}")));
+                    return Err(Error::config(
+                        "class",
+                        format!("class {bad} is outside 0..{n}"),
+                    ));
                 }
             }
         }
@@ -106,7 +112,11 @@ impl<'a> EpsView<'a> {
         if !x_t.len().is_multiple_of(d) || eps.len() != x_t.len() {
             return Err(diffusion::Error::Invalid {
                 what: "batch",
-                msg: format!("{} inputs / {} outputs for rows of {d}", x_t.len(), eps.len()),
+                msg: format!(
+                    "{} inputs / {} outputs for rows of {d}",
+                    x_t.len(),
+                    eps.len()
+                ),
             });
         }
         let rows = x_t.len() / d;
@@ -132,8 +142,13 @@ impl<'a> EpsView<'a> {
                     ClassLabels::All(k) => Some(vec![*k; n]),
                     ClassLabels::PerRow(l) => Some(l[start..start + n].to_vec()),
                 };
-                let y = self.unet.forward(&input, &vec![tau; n], labels.as_deref())?;
-                let first = y.narrow(1, 0, c.in_channels)?.flatten_all()?.to_vec1::<f32>()?;
+                let y = self
+                    .unet
+                    .forward(&input, &vec![tau; n], labels.as_deref())?;
+                let first = y
+                    .narrow(1, 0, c.in_channels)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
                 let out = &mut eps[start * d..(start + n) * d];
                 for ((o, &p), &xv) in out.iter_mut().zip(&first).zip(x) {
                     let p = p as f64;
@@ -164,7 +179,12 @@ impl EpsPredictor for EpsView<'_> {
         self.unet.config().dim()
     }
 
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> diffusion::Result<()> {
+    fn predict_eps(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        eps: &mut [f64],
+    ) -> diffusion::Result<()> {
         self.run(x_t, level, eps, None)
     }
 }

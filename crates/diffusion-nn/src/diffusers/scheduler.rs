@@ -24,7 +24,9 @@
 use std::path::Path;
 
 use diffusion::analytic::DataRange;
-use diffusion::{EpsForm, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip};
+use diffusion::{
+    EpsForm, FinalStep, PlanConfig, Sampler, Schedule, Sigma2Clip, Trajectory, X0Clip,
+};
 use serde_json::{Map, Value};
 
 use crate::{Error, Result};
@@ -185,7 +187,10 @@ impl SchedulerConfig {
                 if betas.len() != num_train_timesteps {
                     return Err(f.err(
                         "trained_betas",
-                        format!("{} values for num_train_timesteps = {num_train_timesteps}", betas.len()),
+                        format!(
+                            "{} values for num_train_timesteps = {num_train_timesteps}",
+                            betas.len()
+                        ),
                     ));
                 }
                 BetaSchedule::Trained(betas)
@@ -280,7 +285,11 @@ impl SchedulerConfig {
                     .collect()
             }
             BetaSchedule::SquaredCosCapV2 => {
-                let f = |t: f64| ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0).cos().powi(2);
+                let f = |t: f64| {
+                    ((t + 0.008) / 1.008 * std::f64::consts::PI / 2.0)
+                        .cos()
+                        .powi(2)
+                };
                 (0..n)
                     .map(|i| {
                         let (t1, t2) = (i as f64 / n as f64, (i + 1) as f64 / n as f64);
@@ -325,7 +334,9 @@ impl SchedulerConfig {
         if k == 0 || k > n {
             return Err(Error::config(
                 "steps",
-                format!("{k} sampling steps for a scheduler of {n} training timesteps (need 1..={n})"),
+                format!(
+                    "{k} sampling steps for a scheduler of {n} training timesteps (need 1..={n})"
+                ),
             ));
         }
         let ts: Vec<i64> = match self.timestep_spacing {
@@ -447,7 +458,10 @@ struct Fields<'a> {
 
 impl Fields<'_> {
     fn err(&self, field: &str, msg: impl std::fmt::Display) -> Error {
-        let value = self.map.get(field).map_or("missing".into(), |v| v.to_string());
+        let value = self
+            .map
+            .get(field)
+            .map_or("missing".into(), |v| v.to_string());
         Error::checkpoint(self.path, format!("field `{field}` = {value}: {msg}"))
     }
     fn unsupported(&self, field: &str, supported: &str) -> Error {
@@ -459,19 +473,25 @@ impl Fields<'_> {
     fn f64_or(&self, field: &str, default: f64) -> Result<f64> {
         match self.get(field) {
             None => Ok(default),
-            Some(v) => v.as_f64().ok_or_else(|| self.err(field, "expected a number")),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| self.err(field, "expected a number")),
         }
     }
     fn bool_or(&self, field: &str, default: bool) -> Result<bool> {
         match self.get(field) {
             None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(|| self.err(field, "expected true or false")),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.err(field, "expected true or false")),
         }
     }
     fn str_or<'s>(&'s self, field: &str, default: &'s str) -> Result<&'s str> {
         match self.get(field) {
             None => Ok(default),
-            Some(v) => v.as_str().ok_or_else(|| self.err(field, "expected a string")),
+            Some(v) => v
+                .as_str()
+                .ok_or_else(|| self.err(field, "expected a string")),
         }
     }
 }

@@ -33,7 +33,14 @@ use super::config::{Resample, TimeShift, UNet2DConfig};
 use super::weights::Weights;
 use crate::{Error, Result};
 
-fn conv(w: &Weights, p: &str, cin: usize, cout: usize, k: usize, cfg: Conv2dConfig) -> Result<Conv2d> {
+fn conv(
+    w: &Weights,
+    p: &str,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    cfg: Conv2dConfig,
+) -> Result<Conv2d> {
     let weight = w.get(&format!("{p}.weight"), &[cout, cin, k, k])?;
     let bias = w.get(&format!("{p}.bias"), &[cout])?;
     Ok(Conv2d::new(weight, Some(bias), cfg))
@@ -53,7 +60,14 @@ fn linear(w: &Weights, p: &str, cin: usize, cout: usize, act: Activation) -> Res
     Ok(Linear::new(weight, Some(bias)).with_activation(act))
 }
 
-fn norm(w: &Weights, p: &str, groups: usize, c: usize, eps: f64, act: Activation) -> Result<GroupNorm> {
+fn norm(
+    w: &Weights,
+    p: &str,
+    groups: usize,
+    c: usize,
+    eps: f64,
+    act: Activation,
+) -> Result<GroupNorm> {
     let weight = w.get(&format!("{p}.weight"), &[c])?;
     let bias = w.get(&format!("{p}.bias"), &[c])?;
     Ok(GroupNorm::new(weight, bias, groups, eps)?.with_activation(act))
@@ -99,14 +113,27 @@ impl Resnet {
             TimeShift::ScaleShift => (2 * cout, Activation::Identity),
         };
         let shortcut = if cin != cout {
-            Some(conv(w, &format!("{p}.conv_shortcut"), cin, cout, 1, Default::default())?)
+            Some(conv(
+                w,
+                &format!("{p}.conv_shortcut"),
+                cin,
+                cout,
+                1,
+                Default::default(),
+            )?)
         } else {
             None
         };
         Ok(Resnet {
             norm1: norm(w, &format!("{p}.norm1"), g, cin, eps, Activation::Silu)?,
             conv1: conv3(w, &format!("{p}.conv1"), cin, cout)?,
-            time_emb_proj: linear(w, &format!("{p}.time_emb_proj"), temb, proj_out, Activation::Identity)?,
+            time_emb_proj: linear(
+                w,
+                &format!("{p}.time_emb_proj"),
+                temb,
+                proj_out,
+                Activation::Identity,
+            )?,
             norm2: norm(w, &format!("{p}.norm2"), g, cout, eps, norm2_act)?,
             conv2: conv3(w, &format!("{p}.conv2"), cout, cout)?,
             shortcut,
@@ -126,9 +153,10 @@ impl Resnet {
         };
         let t = self.time_emb_proj.forward(temb_act)?;
         let h = match self.shift {
-            TimeShift::Default => self
-                .norm2
-                .forward(&self.conv1.forward_add(&h, Some(&t), None)?)?,
+            TimeShift::Default => {
+                self.norm2
+                    .forward(&self.conv1.forward_add(&h, Some(&t), None)?)?
+            }
             TimeShift::ScaleShift => {
                 let cout = t.dim(1)? / 2;
                 let scale = (t.narrow(1, 0, cout)? + 1.0)?.unsqueeze(2)?.unsqueeze(3)?;
@@ -171,7 +199,16 @@ impl Attention {
         out_scale: f64,
     ) -> Result<Self> {
         let norm = groups
-            .map(|g| norm(w, &format!("{p}.group_norm"), g, c, eps, Activation::Identity))
+            .map(|g| {
+                norm(
+                    w,
+                    &format!("{p}.group_norm"),
+                    g,
+                    c,
+                    eps,
+                    Activation::Identity,
+                )
+            })
             .transpose()?;
         let d = c / heads;
         let get = |new: &str, old: &str, shape: &[usize]| {
@@ -180,8 +217,14 @@ impl Attention {
         let scale = 1.0 / (d as f64).sqrt();
         let q = (get("to_q.weight", "query.weight", &[c, c])? * scale)?;
         let qb = (get("to_q.bias", "query.bias", &[c])? * scale)?;
-        let (k, kb) = (get("to_k.weight", "key.weight", &[c, c])?, get("to_k.bias", "key.bias", &[c])?);
-        let (v, vb) = (get("to_v.weight", "value.weight", &[c, c])?, get("to_v.bias", "value.bias", &[c])?);
+        let (k, kb) = (
+            get("to_k.weight", "key.weight", &[c, c])?,
+            get("to_k.bias", "key.bias", &[c])?,
+        );
+        let (v, vb) = (
+            get("to_v.weight", "value.weight", &[c, c])?,
+            get("to_v.bias", "value.bias", &[c])?,
+        );
         let mut ws = Vec::with_capacity(3 * heads);
         let mut bs = Vec::with_capacity(3 * heads);
         for h in 0..heads {
@@ -190,7 +233,9 @@ impl Attention {
                 bs.push(b.narrow(0, h * d, d)?);
             }
         }
-        let qkv_w = Tensor::cat(&ws, 0)?.reshape((3 * c, c, 1, 1))?.contiguous()?;
+        let qkv_w = Tensor::cat(&ws, 0)?
+            .reshape((3 * c, c, 1, 1))?
+            .contiguous()?;
         let qkv = Conv2d::new(qkv_w, Some(Tensor::cat(&bs, 0)?), Default::default());
         let out_w = get("to_out.0.weight", "proj_attn.weight", &[c, c])?.reshape((c, c, 1, 1))?;
         let out_b = get("to_out.0.bias", "proj_attn.bias", &[c])?;
@@ -280,7 +325,13 @@ impl UNet2D {
         let levels = boc.len();
         let temb = c.time_embed_dim();
         let conv_in = conv3(&w, "conv_in", c.in_channels, boc[0])?;
-        let linear_1 = linear(&w, "time_embedding.linear_1", boc[0], temb, Activation::Silu)?;
+        let linear_1 = linear(
+            &w,
+            "time_embedding.linear_1",
+            boc[0],
+            temb,
+            Activation::Silu,
+        )?;
         // Without a class embedding to add, the SiLU every ResNet applies to the embedding is
         // fused into linear_2.
         let act2 = if c.num_class_embeds.is_some() {
@@ -307,9 +358,22 @@ impl UNet2D {
             let mut attentions = Vec::new();
             for j in 0..c.layers_per_block {
                 let cin = if j == 0 { input } else { out };
-                resnets.push(Resnet::new(&w, &format!("{p}.resnets.{j}"), c, cin, out, Inner::None, 1.0)?);
+                resnets.push(Resnet::new(
+                    &w,
+                    &format!("{p}.resnets.{j}"),
+                    c,
+                    cin,
+                    out,
+                    Inner::None,
+                    1.0,
+                )?);
                 if kind.attention {
-                    attentions.push(attention(&format!("{p}.attentions.{j}"), out, Some(c.norm_num_groups), 1.0)?);
+                    attentions.push(attention(
+                        &format!("{p}.attentions.{j}"),
+                        out,
+                        Some(c.norm_num_groups),
+                        1.0,
+                    )?);
                 }
             }
             let down_op = if i + 1 == levels {
@@ -323,11 +387,20 @@ impl UNet2D {
                             stride: 2,
                             ..Default::default()
                         };
-                        Down::Conv(conv(&w, &format!("{q}.conv"), out, out, 3, cfg)?, c.downsample_padding)
+                        Down::Conv(
+                            conv(&w, &format!("{q}.conv"), out, out, 3, cfg)?,
+                            c.downsample_padding,
+                        )
                     }
-                    Resample::Resnet => {
-                        Down::Resnet(Box::new(Resnet::new(&w, &q, c, out, out, Inner::Down, 1.0)?))
-                    }
+                    Resample::Resnet => Down::Resnet(Box::new(Resnet::new(
+                        &w,
+                        &q,
+                        c,
+                        out,
+                        out,
+                        Inner::Down,
+                        1.0,
+                    )?)),
                 })
             };
             down.push(DownLevel {
@@ -342,7 +415,12 @@ impl UNet2D {
         let mid = (
             Resnet::new(&w, "mid_block.resnets.0", c, mc, mc, Inner::None, ms)?,
             if c.mid_attention {
-                Some(attention("mid_block.attentions.0", mc, c.mid_attn_groups, ms)?)
+                Some(attention(
+                    "mid_block.attentions.0",
+                    mc,
+                    c.mid_attn_groups,
+                    ms,
+                )?)
             } else {
                 None
             },
@@ -363,9 +441,22 @@ impl UNet2D {
             for j in 0..n {
                 let skip = if j + 1 == n { input } else { out };
                 let cin = if j == 0 { prev } else { out };
-                resnets.push(Resnet::new(&w, &format!("{p}.resnets.{j}"), c, cin + skip, out, Inner::None, 1.0)?);
+                resnets.push(Resnet::new(
+                    &w,
+                    &format!("{p}.resnets.{j}"),
+                    c,
+                    cin + skip,
+                    out,
+                    Inner::None,
+                    1.0,
+                )?);
                 if kind.attention {
-                    attentions.push(attention(&format!("{p}.attentions.{j}"), out, Some(c.norm_num_groups), 1.0)?);
+                    attentions.push(attention(
+                        &format!("{p}.attentions.{j}"),
+                        out,
+                        Some(c.norm_num_groups),
+                        1.0,
+                    )?);
                 }
             }
             let up_op = if i + 1 == levels {
@@ -385,7 +476,14 @@ impl UNet2D {
                 up: up_op,
             });
         }
-        let norm_out = norm(&w, "conv_norm_out", c.norm_num_groups, boc[0], c.norm_eps, Activation::Silu)?;
+        let norm_out = norm(
+            &w,
+            "conv_norm_out",
+            c.norm_num_groups,
+            boc[0],
+            c.norm_eps,
+            Activation::Silu,
+        )?;
         let conv_out = conv3(&w, "conv_out", boc[0], c.out_channels)?;
         let n_params = w.n_used_values();
         w.finish()?;
@@ -431,7 +529,12 @@ impl UNet2D {
     /// [`Error::Config`] when `timesteps` or `class_labels` do not have B entries, a label is
     /// out of range, labels are missing for a class-conditional model or given to an
     /// unconditional one; candle errors for an `x` of the wrong shape.
-    pub fn forward(&self, x: &Tensor, timesteps: &[f64], class_labels: Option<&[u32]>) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        timesteps: &[f64],
+        class_labels: Option<&[u32]>,
+    ) -> Result<Tensor> {
         let c = &self.config;
         let (b, ch, h, w) = x.dims4()?;
         if (ch, h, w) != (c.in_channels, c.sample_size.0, c.sample_size.1) {
@@ -444,24 +547,39 @@ impl UNet2D {
             ));
         }
         if timesteps.len() != b {
-            return Err(Error::config("time", format!("{} timesteps for {b} images", timesteps.len())));
+            return Err(Error::config(
+                "time",
+                format!("{} timesteps for {b} images", timesteps.len()),
+            ));
         }
         let x = if c.center_input_sample {
             ((x * 2.0)? - 1.0)?
         } else {
             x.clone()
         };
-        let t_emb = timestep_embedding(timesteps, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift, &self.device)?;
+        let t_emb = timestep_embedding(
+            timesteps,
+            c.block_out_channels[0],
+            c.flip_sin_to_cos,
+            c.freq_shift,
+            &self.device,
+        )?;
         let emb = self.linear_2.forward(&self.linear_1.forward(&t_emb)?)?;
         let temb_act = match (&self.class_embedding, class_labels) {
             (None, None) => emb,
             (Some(table), Some(labels)) => {
                 let n = table.dim(0)?;
                 if labels.len() != b {
-                    return Err(Error::config("class", format!("{} labels for {b} images", labels.len())));
+                    return Err(Error::config(
+                        "class",
+                        format!("{} labels for {b} images", labels.len()),
+                    ));
                 }
                 if let Some(&bad) = labels.iter().find(|&&l| l as usize >= n) {
-                    return Err(Error::config("class", format!("label {bad} is outside 0..{n}")));
+                    return Err(Error::config(
+                        "class",
+                        format!("label {bad} is outside 0..{n}"),
+                    ));
                 }
                 let idx = Tensor::from_slice(labels, b, &self.device)?;
                 candle_nn::ops::silu(&(emb + table.index_select(&idx, 0)?)?)?
@@ -469,11 +587,17 @@ impl UNet2D {
             (Some(table), None) => {
                 return Err(Error::config(
                     "class",
-                    format!("the model is class-conditional ({} classes): give a class label", table.dim(0)?),
+                    format!(
+                        "the model is class-conditional ({} classes): give a class label",
+                        table.dim(0)?
+                    ),
                 ));
             }
             (None, Some(_)) => {
-                return Err(Error::config("class", "the model is not class-conditional: give no class label"));
+                return Err(Error::config(
+                    "class",
+                    "the model is not class-conditional: give no class label",
+                ));
             }
         };
 

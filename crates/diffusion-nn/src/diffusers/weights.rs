@@ -52,9 +52,7 @@ impl Weights {
     /// As [`Weights::get`], trying each name in turn (the first is the current diffusers name,
     /// the others older spellings of the same tensor).
     pub(crate) fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
-        let found = names
-            .iter()
-            .find_map(|n| self.map.get(*n).map(|t| (*n, t)));
+        let found = names.iter().find_map(|n| self.map.get(*n).map(|t| (*n, t)));
         let Some((name, t)) = found else {
             self.problems
                 .borrow_mut()

@@ -53,10 +53,7 @@ fn ints(t: &Tensor) -> Vec<i64> {
 fn rel_err(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
     let scale = b.iter().fold(0f64, |m, v| m.max(v.abs()));
-    let err = a
-        .iter()
-        .zip(b)
-        .fold(0f64, |m, (x, y)| m.max((x - y).abs()));
+    let err = a.iter().zip(b).fold(0f64, |m, (x, y)| m.max((x - y).abs()));
     err / scale
 }
 
@@ -73,14 +70,20 @@ fn check_outputs(folder: &str) {
         .map(|t| ints(t).iter().map(|&l| l as u32).collect());
     for fused in [true, false] {
         for k in 0..2 {
-            let t: Vec<f64> = ints(&exp[&format!("t{k}")]).iter().map(|&v| v as f64).collect();
+            let t: Vec<f64> = ints(&exp[&format!("t{k}")])
+                .iter()
+                .map(|&v| v as f64)
+                .collect();
             let y = fused_ops::with_enabled(fused, || {
                 pre.unet.forward(&exp["x"], &t, labels.as_deref()).unwrap()
             });
             let want = &exp[&format!("y{k}")];
             assert_eq!(y.dims(), want.dims());
             let err = rel_err(&to_f64(&f32s(&y)), &to_f64(&f32s(want)));
-            assert!(err < 1e-4, "{folder} t{k} fused={fused}: relative error {err:e}");
+            assert!(
+                err < 1e-4,
+                "{folder} t{k} fused={fused}: relative error {err:e}"
+            );
         }
     }
 }
@@ -119,10 +122,8 @@ fn folders_are_detected_with_their_scheduler() {
 
 #[test]
 fn alphas_cumprod_and_timesteps_match_diffusers_exactly() {
-    let index: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data("schedules.json")).unwrap(),
-    )
-    .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("schedules.json")).unwrap()).unwrap();
     let fixture =
         candle_core::safetensors::load(data("schedules.safetensors"), &Device::Cpu).unwrap();
     let mut n_compared = 0;
@@ -134,7 +135,12 @@ fn alphas_cumprod_and_timesteps_match_diffusers_exactly() {
         let bad: Vec<usize> = (0..want.len()).filter(|&i| want[i] != got[i]).collect();
         assert!(bad.is_empty(), "{name}: alphas_cumprod differs at {bad:?}");
         let n = sched.num_train_timesteps;
-        for (spacing, offset) in [("leading", 0), ("leading", 1), ("trailing", 0), ("linspace", 0)] {
+        for (spacing, offset) in [
+            ("leading", 0),
+            ("leading", 1),
+            ("trailing", 0),
+            ("linspace", 0),
+        ] {
             cfg["timestep_spacing"] = spacing.into();
             cfg["steps_offset"] = offset.into();
             let s = SchedulerConfig::from_json(&cfg.to_string(), Path::new(name)).unwrap();
@@ -143,7 +149,11 @@ fn alphas_cumprod_and_timesteps_match_diffusers_exactly() {
                     .iter()
                     .map(|&t| t as usize)
                     .collect();
-                assert_eq!(s.timesteps(k).unwrap(), want, "{name} {spacing}{offset} K={k}");
+                assert_eq!(
+                    s.timesteps(k).unwrap(),
+                    want,
+                    "{name} {spacing}{offset} K={k}"
+                );
                 n_compared += 1;
                 if want[0] >= n {
                     // diffusers lists τ = N (leading spacing pushed by steps_offset) and fails
@@ -218,7 +228,11 @@ fn check_steps(
         }
         let want = to_f64(&f32s(&exp[&format!("{prefix}_{i}")]));
         let err = rel_err(&x, &want);
-        assert!(err < 1e-4, "{folder} {prefix} step {i} (t = {}): relative error {err:e}", step.t);
+        assert!(
+            err < 1e-4,
+            "{folder} {prefix} step {i} (t = {}): relative error {err:e}",
+            step.t
+        );
     }
 }
 
@@ -228,13 +242,27 @@ fn ddim_steps_match_diffusers_with_clipping() {
     // clipped x̂₀ and the network's ε̂ in the direction term (diffusers' default).
     let sched = SchedulerConfig::from_file(&data("ddpm/scheduler_config.json")).unwrap();
     assert!(sched.clip_sample && sched.steps_offset == 1);
-    check_steps("ddpm", "ddim", &sched, Sampler::Ddim { eta: 0.0 }, ClassLabels::None, false);
+    check_steps(
+        "ddpm",
+        "ddim",
+        &sched,
+        Sampler::Ddim { eta: 0.0 },
+        ClassLabels::None,
+        false,
+    );
 }
 
 #[test]
 fn ddim_steps_match_diffusers_on_v_prediction() {
     let sched = SchedulerConfig::from_file(&data("vpred/scheduler/scheduler_config.json")).unwrap();
-    check_steps("vpred", "ddim", &sched, Sampler::Ddim { eta: 0.0 }, ClassLabels::None, false);
+    check_steps(
+        "vpred",
+        "ddim",
+        &sched,
+        Sampler::Ddim { eta: 0.0 },
+        ClassLabels::None,
+        false,
+    );
 }
 
 #[test]
@@ -242,7 +270,14 @@ fn ddpm_beta_steps_match_diffusers_fixed_large_with_fixed_noise() {
     // DDPMScheduler(variance_type="fixed_large", clip_sample=True) on the same betas.
     let mut sched = SchedulerConfig::from_file(&data("ddpm/scheduler_config.json")).unwrap();
     sched.steps_offset = 0;
-    check_steps("ddpm", "ddpm", &sched, Sampler::DdpmBeta, ClassLabels::None, false);
+    check_steps(
+        "ddpm",
+        "ddpm",
+        &sched,
+        Sampler::DdpmBeta,
+        ClassLabels::None,
+        false,
+    );
 }
 
 #[test]
@@ -258,7 +293,9 @@ fn sample_prediction_is_converted_to_eps_exactly() {
     let pre = diffusers::load(&data("ddpm"), &Device::Cpu).unwrap();
     let raw = EpsView::new(&pre.unet, PredictionType::Epsilon, ClassLabels::None, 4).unwrap();
     let x0 = EpsView::new(&pre.unet, PredictionType::Sample, ClassLabels::None, 4).unwrap();
-    let x: Vec<f64> = (0..2 * raw.dim()).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect();
+    let x: Vec<f64> = (0..2 * raw.dim())
+        .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+        .collect();
     let level = diffusion::NoiseLevel {
         t: 300.0,
         alpha_bar: 0.4,
@@ -268,7 +305,11 @@ fn sample_prediction_is_converted_to_eps_exactly() {
     x0.predict_eps(&x, level, &mut e).unwrap();
     for j in 0..x.len() {
         let want = (x[j] - 0.4f64.sqrt() * y[j]) / 0.6f64.sqrt();
-        assert!((e[j] - want).abs() <= 1e-12 * (1.0 + want.abs()), "{} vs {want}", e[j]);
+        assert!(
+            (e[j] - want).abs() <= 1e-12 * (1.0 + want.abs()),
+            "{} vs {want}",
+            e[j]
+        );
     }
 }
 
@@ -280,7 +321,13 @@ fn a_diffusers_model_samples_through_the_core_loop() {
     let trajectory = pre.scheduler.trajectory(10).unwrap();
     let config = pre.scheduler.plan_config(Sampler::Ddim { eta: 0.0 });
     let steps = plan(&schedule, &trajectory, &config, &Gamma::unknown(1000)).unwrap();
-    let eps = EpsView::new(&pre.unet, pre.scheduler.prediction_type, ClassLabels::None, 3).unwrap();
+    let eps = EpsView::new(
+        &pre.unet,
+        pre.scheduler.prediction_type,
+        ClassLabels::None,
+        3,
+    )
+    .unwrap();
     let mut x = vec![0.5; 5 * eps.dim()];
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     diffusion::sample(&eps, &steps, &mut x, &mut rng, &mut |_| {}).unwrap();
@@ -293,7 +340,8 @@ fn deprecated_attention_names_load_to_the_same_network() {
     let dir = scratch("diffusers-old-names");
     let src = data("ddpm");
     std::fs::copy(src.join("config.json"), dir.join("config.json")).unwrap();
-    let map = candle_core::safetensors::load(src.join(diffusers::WEIGHTS_FILE), &Device::Cpu).unwrap();
+    let map =
+        candle_core::safetensors::load(src.join(diffusers::WEIGHTS_FILE), &Device::Cpu).unwrap();
     let renamed: HashMap<String, Tensor> = map
         .into_iter()
         .map(|(k, v)| {
@@ -379,7 +427,10 @@ fn cross_attention_is_refused_by_name() {
     )
     .unwrap();
     let err = diffusers::load(&dir, &Device::Cpu).unwrap_err().to_string();
-    assert!(err.contains("`unet`") && err.contains("UNet2DConditionModel"), "{err}");
+    assert!(
+        err.contains("`unet`") && err.contains("UNet2DConditionModel"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -415,9 +466,24 @@ fn fourier_time_embedding_and_other_fields_are_refused_by_name() {
         "resnet_time_scale_shift",
         "ada_group",
     );
-    refused_config("ddpm", |v| v["out_channels"] = 5.into(), "out_channels", "5");
-    refused_config("ddpm", |v| v["sample_size"] = 10.into(), "sample_size", "10");
-    refused_config("ddpm", |v| v["norm_num_groups"] = 3.into(), "norm_num_groups", "3");
+    refused_config(
+        "ddpm",
+        |v| v["out_channels"] = 5.into(),
+        "out_channels",
+        "5",
+    );
+    refused_config(
+        "ddpm",
+        |v| v["sample_size"] = 10.into(),
+        "sample_size",
+        "10",
+    );
+    refused_config(
+        "ddpm",
+        |v| v["norm_num_groups"] = 3.into(),
+        "norm_num_groups",
+        "3",
+    );
 }
 
 #[test]
@@ -465,10 +531,9 @@ fn missing_unexpected_and_misshaped_tensors_are_all_named() {
 
 #[test]
 fn bad_scheduler_fields_are_refused_by_name() {
-    let base: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(data("ddpm/scheduler_config.json")).unwrap(),
-    )
-    .unwrap();
+    let base: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data("ddpm/scheduler_config.json")).unwrap())
+            .unwrap();
     let cases: [(&str, serde_json::Value); 9] = [
         ("beta_schedule", "sigmoid".into()),
         ("prediction_type", "mu".into()),
@@ -505,10 +570,17 @@ fn image_size_and_channel_mismatch_are_refused() {
         width,
     };
     diffusers::check_images(c, &img(3, 8, 8)).unwrap();
-    let err = diffusers::check_images(c, &img(1, 8, 8)).unwrap_err().to_string();
+    let err = diffusers::check_images(c, &img(1, 8, 8))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("1 channel") && err.contains("3×8×8"), "{err}");
-    let err = diffusers::check_images(c, &img(3, 32, 32)).unwrap_err().to_string();
-    assert!(err.contains("32×32") && err.contains("sample_size is 8×8"), "{err}");
+    let err = diffusers::check_images(c, &img(3, 32, 32))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("32×32") && err.contains("sample_size is 8×8"),
+        "{err}"
+    );
     let err = diffusers::check_images(c, &DataShape::Vector { dim: 2 })
         .unwrap_err()
         .to_string();
@@ -534,5 +606,8 @@ fn class_labels_are_checked() {
         t: 10.0,
         alpha_bar: 0.9,
     };
-    assert!(view.predict_eps(&x, level, &mut e).is_err(), "3 rows, 2 labels");
+    assert!(
+        view.predict_eps(&x, level, &mut e).is_err(),
+        "3 rows, 2 labels"
+    );
 }

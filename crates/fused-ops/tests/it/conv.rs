@@ -104,7 +104,8 @@ const SHAPES: [(usize, usize, usize, usize, usize); 8] = [
 
 /// (kernel, stride, padding) of the fused paths: padding k/2, and the unpadded 3×3 stride-2
 /// convolution of diffusers' `downsample_padding = 0`.
-const GEOMETRIES: [(usize, usize, usize); 5] = [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (3, 2, 0)];
+const GEOMETRIES: [(usize, usize, usize); 5] =
+    [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (3, 2, 0)];
 
 struct Grads {
     y: Tensor,
@@ -178,7 +179,8 @@ fn forward_and_gradients_match_candle_and_definition_body() {
                 let gy = uniform(&mut rng, &[bn, cout, ho, wo]);
                 let f = run(true, &x, &w, &b, &gy, stride, pad);
                 let c = run(false, &x, &w, &b, &gy, stride, pad);
-                let case = format!("B={bn} cin={cin} cout={cout} {h}×{wd} k={k} s={stride} p={pad}");
+                let case =
+                    format!("B={bn} cin={cin} cout={cout} {h}×{wd} k={k} s={stride} p={pad}");
                 for (name, a, r) in [
                     ("forward", &f.y, &c.y),
                     ("input gradient", &f.dx, &c.dx),
