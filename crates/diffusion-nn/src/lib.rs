@@ -40,6 +40,7 @@ pub mod ckpt;
 pub mod config;
 pub mod cov;
 pub mod data;
+pub mod diffusers;
 mod error;
 pub mod model;
 pub mod output;

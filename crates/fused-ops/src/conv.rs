@@ -1,4 +1,4 @@
-//! conv2d 3×3 / 1×1 (padding k/2, stride 1 or 2) as one candle op with hand-written
+//! conv2d 3×3 / 1×1 (padding k/2, stride 1 or 2; 3×3 stride 2 also unpadded) as one candle op with hand-written
 //! forward, input-gradient, kernel-gradient and bias-gradient kernels.
 //!
 //! # Layout
@@ -38,7 +38,8 @@
 //! # Fallback
 //! [`conv2d_op`] (and so [`Conv2d`]) runs candle's composed `conv2d` + `broadcast_add` unless
 //! [`crate::enabled`] and: CPU device, f32 everywhere, contiguous `x`, `w`, `b`, kernel 1×1 or
-//! 3×3 with padding `k/2`, stride 1 or 2, a non-empty batch, matching channel counts.
+//! 3×3 with padding `k/2` (or 3×3 stride 2 without padding), stride 1 or 2, a non-empty batch,
+//! matching channel counts.
 //! [`Conv2d`] also falls back for dilation ≠ 1 or groups ≠ 1.
 
 use candle_core::{
@@ -353,7 +354,13 @@ fn fused_geometry(
     if !matches!(w.device(), Device::Cpu) || wcin != cin || k != k2 {
         return None;
     }
-    if !(k == 1 || k == 3) || padding != k / 2 || !(stride == 1 || stride == 2) {
+    if !(k == 1 || k == 3) || !(stride == 1 || stride == 2) {
+        return None;
+    }
+    // Padding k/2, or none for a 3×3 stride-2 kernel (diffusers' `downsample_padding = 0`,
+    // after a bottom/right zero pad): the stride-2 paths take any padding, the stride-1 ones
+    // assume an output of the input's size.
+    if padding != k / 2 && !(k == 3 && padding == 0 && stride == 2) {
         return None;
     }
     if batch == 0 || cin == 0 || cout == 0 || h == 0 || wd == 0 {

@@ -3,6 +3,7 @@
 mod checkpoint;
 mod cov;
 mod data;
+mod diffusers;
 mod fused;
 mod support;
 mod train;

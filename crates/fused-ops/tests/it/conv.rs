@@ -102,6 +102,11 @@ const SHAPES: [(usize, usize, usize, usize, usize); 8] = [
     (20, 64, 32, 4, 4),
 ];
 
+/// (kernel, stride, padding) of the fused paths: padding k/2, and the unpadded 3×3 stride-2
+/// convolution of diffusers' `downsample_padding = 0`.
+const GEOMETRIES: [(usize, usize, usize); 5] =
+    [(1, 1, 0), (1, 2, 0), (3, 1, 1), (3, 2, 1), (3, 2, 0)];
+
 struct Grads {
     y: Tensor,
     dx: Tensor,
@@ -164,9 +169,8 @@ fn forward_and_gradients_match_candle_and_definition() {
 fn forward_and_gradients_match_candle_and_definition_body() {
     let mut rng = StdRng::seed_from_u64(8);
     for &(bn, cin, cout, h, wd) in &SHAPES {
-        for k in [1usize, 3] {
-            for stride in [1usize, 2] {
-                let pad = k / 2;
+        for (k, stride, pad) in GEOMETRIES {
+            {
                 let x = uniform(&mut rng, &[bn, cin, h, wd]);
                 let w = uniform(&mut rng, &[cout, cin, k, k]);
                 let b = uniform(&mut rng, &[cout]);
@@ -175,7 +179,8 @@ fn forward_and_gradients_match_candle_and_definition_body() {
                 let gy = uniform(&mut rng, &[bn, cout, ho, wo]);
                 let f = run(true, &x, &w, &b, &gy, stride, pad);
                 let c = run(false, &x, &w, &b, &gy, stride, pad);
-                let case = format!("B={bn} cin={cin} cout={cout} {h}×{wd} k={k} s={stride}");
+                let case =
+                    format!("B={bn} cin={cin} cout={cout} {h}×{wd} k={k} s={stride} p={pad}");
                 for (name, a, r) in [
                     ("forward", &f.y, &c.y),
                     ("input gradient", &f.dx, &c.dx),
@@ -261,9 +266,8 @@ fn gradients_match_finite_differences_body() {
     let mut rng = StdRng::seed_from_u64(9);
     // odd sizes so that every padding edge and the stride-2 remainder are exercised
     let (bn, cin, cout, h, wd) = (2, 2, 3, 5, 4);
-    for k in [1usize, 3] {
-        for stride in [1usize, 2] {
-            let pad = k / 2;
+    for (k, stride, pad) in GEOMETRIES {
+        {
             let x = uniform(&mut rng, &[bn, cin, h, wd]);
             let w = uniform(&mut rng, &[cout, cin, k, k]);
             let b = uniform(&mut rng, &[cout]);
@@ -279,7 +283,7 @@ fn gradients_match_finite_differences_body() {
                     let a = *a as f64;
                     assert!(
                         (a - e).abs() <= 2e-3 * (1.0 + a.abs()),
-                        "k={k} s={stride}: d{name}[{i}] = {a} but finite difference {e}"
+                        "k={k} s={stride} p={pad}: d{name}[{i}] = {a} but finite difference {e}"
                     );
                 }
             }
