@@ -4,3 +4,4 @@ mod cases;
 mod ladder_props;
 mod numeric;
 mod parser_props;
+mod signed;
