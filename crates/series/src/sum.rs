@@ -205,7 +205,8 @@ pub fn sum(src: &str, n0: u64, digits: u32) -> Result<SumValue> {
     }
     let fam = family_of(&expr)?;
     let first = n0.max(2);
-    let target = 10f64.powi(-(digits.min(15) as i32));
+    // One digit of margin, so that the rounded value keeps `digits` digits.
+    let target = 10f64.powi(-(digits.min(15) as i32) - 1);
     let mut n_end = first + 1024;
     loop {
         let mut acc = DoubleDouble::default();

@@ -5,3 +5,4 @@ mod ladder_props;
 mod numeric;
 mod parser_props;
 mod signed;
+mod sums;
