@@ -5,4 +5,5 @@ mod ladder_props;
 mod numeric;
 mod parser_props;
 mod signed;
+mod signed_props;
 mod sums;
