@@ -70,6 +70,9 @@ fn prod_exact(a: f64, b: f64) -> (f64, bool) {
     (p, a.mul_add(b, -p) == 0.0)
 }
 
+// The arithmetic returns `Option` (division by an interval containing 0, domains), which the
+// `std::ops` traits cannot express; hence methods named like them.
+#[allow(clippy::should_implement_trait)]
 impl Iv {
     /// [lo, hi] as given (callers guarantee an enclosure).
     pub fn new(lo: f64, hi: f64) -> Option<Iv> {
