@@ -454,6 +454,13 @@ impl Engine {
                 )));
             }
             if b.is_exact_zero() {
+                if let Some(t) = e.terms.first()
+                    && t.m.tendency()? == Ordering::Greater
+                    && t.c.sign()? == Ordering::Greater
+                {
+                    // 0^x = 0 for x > 0.
+                    return Ok(Series::default());
+                }
                 return Err(Error::Unsupported(
                     "0 raised to a power depending on n".into(),
                 ));
@@ -667,6 +674,15 @@ impl Engine {
             Expr::N => Ok(Series::term(Const::one(), Mono::level_pow(0, Rat::ONE)?)),
             Expr::E => Ok(Series::constant(Const::e())),
             Expr::Pi => Ok(Series::constant(Const::pi())),
+            Expr::Param(name) => Ok(Series::constant(match crate::param::region() {
+                Some((_, crate::param::Region::Point(c))) => c,
+                Some(_) => Const::param(name),
+                None => {
+                    return Err(Error::Unsupported(format!(
+                        "the parameter {name} outside a parameter analysis"
+                    )));
+                }
+            })),
             Expr::Neg(a) => Ok(self.expand(a)?.neg()),
             Expr::Add(a, b) => self.add(&self.expand(a)?, &self.expand(b)?),
             Expr::Sub(a, b) => self.sub(&self.expand(a)?, &self.expand(b)?),

@@ -21,7 +21,7 @@ fn widen((lo, hi): Interval) -> Interval {
 /// The range of `e` over all n, if this simple interval evaluation can bound it.
 pub fn interval(e: &Expr) -> Option<Interval> {
     let r = match e {
-        Expr::N => return None,
+        Expr::N | Expr::Param(_) => return None,
         Expr::Num(r) => (r.to_f64(), r.to_f64()),
         Expr::E => (std::f64::consts::E, std::f64::consts::E),
         Expr::Pi => (std::f64::consts::PI, std::f64::consts::PI),

@@ -38,6 +38,10 @@ pub enum Atom {
     LnPi,
     /// A positive constant known only numerically: label and `f64::to_bits` of the value.
     Opaque(String, u64),
+    /// The real parameter of a parameter analysis (any sign; see [`crate::param`]).
+    Param(String),
+    /// ln |p| for the parameter p.
+    LnParam(String),
 }
 
 type Prod = Vec<(Atom, Rat)>;
@@ -61,6 +65,7 @@ fn atom_value(a: &Atom) -> f64 {
         Atom::LnPrime(p) => (*p as f64).ln(),
         Atom::LnPi => std::f64::consts::PI.ln(),
         Atom::Opaque(_, bits) => f64::from_bits(*bits),
+        Atom::Param(_) | Atom::LnParam(_) => f64::NAN,
     }
 }
 
@@ -326,9 +331,15 @@ impl Const {
         if self.terms.is_empty() {
             return Ok(Ordering::Equal);
         }
+        if self.has_param() {
+            return self.param_sign();
+        }
         if let Some((q, _)) = self.single() {
             // Every atom is positive, so the sign is the sign of the rational coefficient.
             return Ok(q.sign());
+        }
+        if let Some(s) = self.ln_prime_sign() {
+            return Ok(s);
         }
         let vals: Vec<f64> = self.terms.iter().map(|(p, q)| term_value(p, *q)).collect();
         let sum: f64 = vals.iter().sum();
@@ -338,6 +349,108 @@ impl Const {
         } else {
             Err(Error::ZeroEquivalence(self.to_string()))
         }
+    }
+
+    /// The exact sign of Σ q_i ln p_i (rational q_i, integers p_i): with D the common
+    /// denominator and a_i = D q_i, it is the sign of Π p_i^{a_i} − 1, compared in big-integer
+    /// arithmetic (so ln(999999999/10^9) < 0 is exact, where a float sum of the nine-digit
+    /// logarithms cannot tell it from 0). `None` for other constants or very large exponents.
+    fn ln_prime_sign(&self) -> Option<Ordering> {
+        let mut den: i128 = 1;
+        let mut items = Vec::new();
+        for (prod, q) in &self.terms {
+            let [(Atom::LnPrime(p), r)] = prod.as_slice() else {
+                return None;
+            };
+            if *r != Rat::ONE {
+                return None;
+            }
+            items.push((*p, *q));
+            let g = gcd_i128(den, q.den());
+            den = den.checked_mul(q.den() / g)?;
+        }
+        let (mut num, mut dnm) = (vec![1u64], vec![1u64]);
+        let mut budget: i128 = 20_000;
+        for (p, q) in items {
+            let a = q.num().checked_mul(den / q.den())?;
+            budget -= a.abs();
+            if budget < 0 {
+                return None;
+            }
+            let target = if a > 0 { &mut num } else { &mut dnm };
+            for _ in 0..a.abs() {
+                big_mul_small(target, p);
+            }
+        }
+        Some(big_cmp(&num, &dnm))
+    }
+
+    /// The parameter p as a constant.
+    pub fn param(name: &str) -> Const {
+        Const::atom(Atom::Param(name.to_string()), Rat::ONE)
+    }
+
+    /// Whether the parameter occurs.
+    pub fn has_param(&self) -> bool {
+        self.terms.keys().any(|p| {
+            p.iter()
+                .any(|(a, _)| matches!(a, Atom::Param(_) | Atom::LnParam(_)))
+        })
+    }
+
+    /// Sign of a·X + b with X = p or X = ln|p| and parameter-free a ≠ 0, b, over the current
+    /// parameter region (may request a split, see [`crate::param`]).
+    fn param_sign(&self) -> Result<Ordering> {
+        let unsupported = || {
+            Error::Unsupported(format!(
+                "the constant {self} is not of the form a*p + b or a*ln|p| + b in the parameter"
+            ))
+        };
+        let (mut a, mut b) = (Const::zero(), Const::zero());
+        let mut kind: Option<Atom> = None;
+        for (prod, q) in &self.terms {
+            let params: Vec<&(Atom, Rat)> = prod
+                .iter()
+                .filter(|(at, _)| matches!(at, Atom::Param(_) | Atom::LnParam(_)))
+                .collect();
+            match params.as_slice() {
+                [] => b.push(prod.clone(), *q),
+                [(at, r)] if *r == Rat::ONE => {
+                    if kind.as_ref().is_some_and(|k| k != at) {
+                        return Err(unsupported());
+                    }
+                    kind = Some(at.clone());
+                    let rest: Prod = prod.iter().filter(|(x, _)| x != at).cloned().collect();
+                    a.push(rest, *q);
+                }
+                _ => return Err(unsupported()),
+            }
+        }
+        let Some(kind) = kind else {
+            return b.sign();
+        };
+        if a.is_zero() {
+            return b.sign();
+        }
+        let sa = a.sign()?;
+        // a·X + b = a·(X − X0) with X0 = −b/a.
+        let x0 = b.neg().mul(&a.inv()?);
+        let s = match kind {
+            Atom::Param(_) => crate::param::sign_around(&x0, true)?,
+            Atom::LnParam(name) => match Const::param(&name).sign()? {
+                // ln p − X0 has the sign of p − e^X0.
+                Ordering::Greater => crate::param::sign_around(&x0.exp()?, true)?,
+                // ln(−p) − X0 has the sign of −p − e^X0, decreasing in p.
+                Ordering::Less => crate::param::sign_around(&x0.exp()?.neg(), false)?,
+                Ordering::Equal => return Err(unsupported()),
+            },
+            _ => return Err(unsupported()),
+        };
+        Ok(if sa == Ordering::Greater {
+            s
+        } else {
+            s.reverse()
+        })
     }
 
     /// Compares two constants by certified sign of their difference.
@@ -447,6 +560,8 @@ impl Const {
         }
         for (a, r) in prod {
             let l = match a {
+                // self > 0 was checked, so ln self = ln|q| + Σ r ln|atom|.
+                Atom::Param(name) => Const::atom(Atom::LnParam(name.clone()), Rat::ONE),
                 Atom::E => Const::one(),
                 Atom::Pi => Const::atom(Atom::LnPi, Rat::ONE),
                 Atom::Prime(p) => Const::atom(Atom::LnPrime(*p), Rat::ONE),
@@ -471,6 +586,25 @@ impl Const {
                 [] => Const::atom(Atom::E, *q),
                 [(Atom::LnPrime(p), r)] if *r == Rat::ONE => Const::atom(Atom::Prime(*p), *q),
                 [(Atom::LnPi, r)] if *r == Rat::ONE => Const::atom(Atom::Pi, *q),
+                [(Atom::LnParam(name), r)] if *r == Rat::ONE => {
+                    // |p|^q.
+                    let p = Const::atom(Atom::Param(name.clone()), *q);
+                    match Const::param(name).sign()? {
+                        Ordering::Greater => p,
+                        Ordering::Less if q.is_integer() => {
+                            if q.num() % 2 == 0 {
+                                p
+                            } else {
+                                p.neg()
+                            }
+                        }
+                        _ => {
+                            return Err(Error::Unsupported(format!(
+                                "|{name}|^{q} for a negative parameter"
+                            )));
+                        }
+                    }
+                }
                 _ => {
                     let v = term_value(prod, *q).exp();
                     let mut single = Const::zero();
@@ -522,6 +656,42 @@ impl Const {
     }
 }
 
+fn gcd_i128(a: i128, b: i128) -> i128 {
+    let (mut a, mut b) = (a.abs(), b.abs());
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+/// `x *= m` for a little-endian base-2^64 natural number.
+fn big_mul_small(x: &mut Vec<u64>, m: u64) {
+    let mut carry: u128 = 0;
+    for limb in x.iter_mut() {
+        let v = (*limb as u128) * (m as u128) + carry;
+        *limb = v as u64;
+        carry = v >> 64;
+    }
+    if carry > 0 {
+        x.push(carry as u64);
+    }
+}
+
+fn big_cmp(a: &[u64], b: &[u64]) -> Ordering {
+    let trim = |x: &[u64]| x.iter().rposition(|&l| l != 0).map_or(0, |i| i + 1);
+    let (la, lb) = (trim(a), trim(b));
+    if la != lb {
+        return la.cmp(&lb);
+    }
+    for i in (0..la).rev() {
+        match a[i].cmp(&b[i]) {
+            Ordering::Equal => continue,
+            other => return other,
+        }
+    }
+    Ordering::Equal
+}
+
 fn sin_pi(q: Rat) -> Option<Const> {
     // Reduce q modulo 2.
     let two = Rat::int(2);
@@ -562,6 +732,8 @@ impl fmt::Display for AtomDisplay<'_> {
             Atom::LnPrime(p) => write!(f, "ln({p})"),
             Atom::LnPi => write!(f, "ln(pi)"),
             Atom::Opaque(label, _) => write!(f, "[{label}]"),
+            Atom::Param(name) => write!(f, "{name}"),
+            Atom::LnParam(name) => write!(f, "ln(abs({name}))"),
         }
     }
 }
@@ -660,6 +832,20 @@ mod tests {
         let c = one.cos().unwrap();
         let z = s.mul(&s).add(&c.mul(&c)).sub(&one);
         assert!(z.sign().is_err());
+    }
+
+    #[test]
+    fn logarithms_of_rationals_near_one_have_exact_signs() {
+        // Issue 20 item 14: 0.999999999^n was unknown (the float sum of the prime logarithms of
+        // 999999999/10^9 cannot be told from 0).
+        let near = Const::rat(Rat::new(999_999_999, 1_000_000_000))
+            .ln()
+            .unwrap();
+        assert_eq!(near.sign().unwrap(), Ordering::Less);
+        let above = Const::rat(Rat::new(1_000_000_000_001, 1_000_000_000_000))
+            .ln()
+            .unwrap();
+        assert_eq!(above.sign().unwrap(), Ordering::Greater);
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub enum Expr {
     DFact(Box<Expr>),
     /// `f(a)`.
     Call(Func, Box<Expr>),
+    /// A real parameter (see [`crate::param`]).
+    Param(String),
 }
 
 /// Why a numeric evaluation gave no value.
@@ -135,7 +137,7 @@ impl Expr {
             return true;
         }
         match self {
-            Expr::Num(_) | Expr::N | Expr::E | Expr::Pi => false,
+            Expr::Num(_) | Expr::N | Expr::E | Expr::Pi | Expr::Param(_) => false,
             Expr::Neg(a) | Expr::Fact(a) | Expr::DFact(a) | Expr::Call(_, a) => a.any(pred),
             Expr::Add(a, b)
             | Expr::Sub(a, b)
@@ -150,7 +152,7 @@ impl Expr {
         let s = |a: &Expr| Box::new(a.subst_n(by));
         match self {
             Expr::N => by.clone(),
-            Expr::Num(_) | Expr::E | Expr::Pi => self.clone(),
+            Expr::Num(_) | Expr::E | Expr::Pi | Expr::Param(_) => self.clone(),
             Expr::Neg(a) => Expr::Neg(s(a)),
             Expr::Fact(a) => Expr::Fact(s(a)),
             Expr::DFact(a) => Expr::DFact(s(a)),
@@ -185,6 +187,7 @@ impl Expr {
             Expr::N => n,
             Expr::E => std::f64::consts::E,
             Expr::Pi => std::f64::consts::PI,
+            Expr::Param(_) => return Err(EvalIssue::Overflow),
             Expr::Neg(a) => -a.eval_raw(n)?,
             Expr::Add(a, b) => a.eval_raw(n)? + b.eval_raw(n)?,
             Expr::Sub(a, b) => a.eval_raw(n)? - b.eval_raw(n)?,
@@ -209,6 +212,10 @@ impl Expr {
             }
             Expr::Fact(a) => {
                 let x = a.eval_raw(n)?;
+                if x == f64::INFINITY {
+                    // An overflowed argument (e.g. (n!)! at n = 200): the value overflows too.
+                    return Ok(f64::INFINITY);
+                }
                 if x < 0.0 || x.fract() != 0.0 {
                     return undef("factorial of a negative or non-integer number");
                 }
@@ -220,6 +227,9 @@ impl Expr {
             }
             Expr::DFact(a) => {
                 let x = a.eval_raw(n)?;
+                if x == f64::INFINITY {
+                    return Ok(f64::INFINITY);
+                }
                 if x < -1.0 || x.fract() != 0.0 {
                     return undef("double factorial of a negative or non-integer number");
                 }
@@ -286,6 +296,7 @@ impl Expr {
             Expr::N => ("n".into(), 9),
             Expr::E => ("e".into(), 9),
             Expr::Pi => ("pi".into(), 9),
+            Expr::Param(p) => (p.clone(), 9),
             Expr::Neg(a) => (format!("-{}", a.infix_prec(3)), 3),
             Expr::Add(a, b) => (format!("{} + {}", a.infix_prec(1), b.infix_prec(2)), 1),
             Expr::Sub(a, b) => (format!("{} - {}", a.infix_prec(1), b.infix_prec(2)), 1),
@@ -308,6 +319,7 @@ impl fmt::Display for Expr {
             Expr::N => write!(f, "n"),
             Expr::E => write!(f, "e"),
             Expr::Pi => write!(f, "pi"),
+            Expr::Param(p) => write!(f, "{p}"),
             Expr::Neg(a) => write!(f, "(- {a})"),
             Expr::Add(a, b) => write!(f, "(+ {a} {b})"),
             Expr::Sub(a, b) => write!(f, "(- {a} {b})"),

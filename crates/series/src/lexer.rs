@@ -8,6 +8,8 @@ use crate::{Error, Result};
 pub enum Tok {
     /// A number literal, exact (`1.25` is 5/4).
     Num(Rat),
+    /// A number in scientific notation, mantissa · 10^exponent (`1e-3`, `2.5E4`), exact.
+    Sci(Rat, i64),
     /// An identifier (`n`, `ln`, `pi`, …).
     Ident(String),
     /// `+`.
@@ -37,6 +39,7 @@ impl Tok {
     pub fn describe(&self) -> String {
         match self {
             Tok::Num(r) => format!("number {r}"),
+            Tok::Sci(r, k) => format!("number {r}e{k}"),
             Tok::Ident(s) => format!("'{s}'"),
             Tok::Plus => "'+'".into(),
             Tok::Minus => "'-'".into(),
@@ -120,10 +123,44 @@ pub fn lex(src: &str) -> Result<Vec<Token>> {
                 i += 1;
             }
             let text: String = chars[start..i].iter().collect();
-            out.push(Token {
-                tok: Tok::Num(parse_number(&text, column)?),
-                column,
-            });
+            let mantissa = parse_number(&text, column)?;
+            // Scientific notation: 1e-3, 2.5E+4 (an 'e' not followed by a digit is the constant).
+            let sign_len = match chars.get(i + 1) {
+                Some('+') | Some('-') => 1,
+                _ => 0,
+            };
+            let is_exp = matches!(chars.get(i), Some('e') | Some('E'))
+                && chars
+                    .get(i + 1 + sign_len)
+                    .is_some_and(|c| c.is_ascii_digit());
+            if is_exp {
+                let negative = chars.get(i + 1) == Some(&'-');
+                let mut j = i + 1 + sign_len;
+                let estart = j;
+                while j < chars.len() && chars[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let digits: String = chars[estart..j].iter().collect();
+                let exp: i64 = match digits.parse::<i64>() {
+                    Ok(k) if k <= 100_000 => k,
+                    _ => {
+                        return Err(Error::Syntax {
+                            column,
+                            msg: format!("exponent of '{text}e{digits}' is too large"),
+                        });
+                    }
+                };
+                i = j;
+                out.push(Token {
+                    tok: Tok::Sci(mantissa, if negative { -exp } else { exp }),
+                    column,
+                });
+            } else {
+                out.push(Token {
+                    tok: Tok::Num(mantissa),
+                    column,
+                });
+            }
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -189,6 +226,17 @@ mod tests {
         assert_eq!(cols, vec![1, 3, 4, 5, 7, 10, 11, 13]);
         assert_eq!(toks[4].tok, Tok::Caret);
         assert_eq!(toks[6].tok, Tok::BangBang);
+    }
+
+    #[test]
+    fn scientific_notation_is_exact() {
+        let toks = lex("1e-3 + 2.5E+4 * e").unwrap();
+        assert_eq!(toks[0].tok, Tok::Sci(Rat::ONE, -3));
+        assert_eq!(toks[2].tok, Tok::Sci(Rat::new(5, 2), 4));
+        assert_eq!(toks[4].tok, Tok::Ident("e".into()));
+        // An 'e' not followed by a digit is not an exponent.
+        let toks = lex("2e").unwrap();
+        assert_eq!(toks[1].tok, Tok::Ident("e".into()));
     }
 
     #[test]

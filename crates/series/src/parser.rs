@@ -32,11 +32,35 @@ const MAX_DEPTH: usize = 200;
 /// assert_eq!(err.to_string(), "unexpected ')' at column 9");
 /// ```
 pub fn parse(src: &str) -> Result<Expr> {
+    parse_with_params(src, &[])
+}
+
+/// [`parse`] with the given identifiers read as real parameters ([`Expr::Param`]).
+///
+/// # Errors
+/// As [`parse`]; a parameter named like `n`, `e`, `pi` or a function is a syntax error.
+pub fn parse_with_params(src: &str, params: &[&str]) -> Result<Expr> {
+    for p in params {
+        let ok = !p.is_empty()
+            && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+            && p.chars().next().is_some_and(|c| c.is_alphabetic())
+            && !matches!(*p, "n" | "e" | "pi")
+            && Func::from_name(p).is_none();
+        if !ok {
+            return Err(Error::Syntax {
+                column: 1,
+                msg: format!(
+                    "'{p}' cannot be a parameter name (use a letter other than n, e, pi or a function name)"
+                ),
+            });
+        }
+    }
     let tokens = lex(src)?;
     let mut p = Parser {
         tokens,
         pos: 0,
         depth: 0,
+        params: params.iter().map(|s| s.to_string()).collect(),
     };
     let (e, _) = p.expr(0)?;
     let t = p.peek();
@@ -50,12 +74,13 @@ struct Parser {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    params: Vec<String>,
 }
 
 fn unexpected(t: &Token) -> Error {
     let msg = match &t.tok {
         Tok::Eof => "unexpected end of input".to_string(),
-        Tok::Num(_) | Tok::Ident(_) | Tok::LParen => {
+        Tok::Num(_) | Tok::Sci(..) | Tok::Ident(_) | Tok::LParen => {
             format!(
                 "unexpected {} (write '*' for multiplication)",
                 t.tok.describe()
@@ -103,6 +128,7 @@ impl Parser {
         let t = self.next();
         let (mut lhs, mut depth) = match t.tok {
             Tok::Num(r) => (Expr::Num(r), 1),
+            Tok::Sci(m, k) => (scientific(m, k), 3),
             Tok::Minus => {
                 let (e, d) = self.expr(5)?;
                 (Expr::Neg(Box::new(e)), d + 1)
@@ -131,6 +157,7 @@ impl Parser {
                         "n" => (Expr::N, 1),
                         "e" => (Expr::E, 1),
                         "pi" => (Expr::Pi, 1),
+                        _ if self.params.contains(&name) => (Expr::Param(name), 1),
                         _ if Func::from_name(&name).is_some() => {
                             let msg = format!("function '{name}' needs an argument in parentheses");
                             return Err(Error::Syntax {
@@ -151,6 +178,11 @@ impl Parser {
             }
             _ => return Err(unexpected(&t)),
         };
+        // Operands of a running chain of `+ -` (class 1) or `* /` (class 3) at this level; long
+        // flat chains (n + n + … + n) are built as balanced trees so that their depth is
+        // logarithmic, not linear, in their length.
+        let mut chain: Vec<(Tok, Expr, usize)> = Vec::new();
+        let mut class = 0u8;
         loop {
             if depth > MAX_DEPTH {
                 let msg = format!("expression nested too deeply (more than {MAX_DEPTH} levels)");
@@ -165,6 +197,7 @@ impl Parser {
                     if 9 < min_bp {
                         break;
                     }
+                    (lhs, depth) = flush(lhs, depth, &mut chain, class);
                     self.next();
                     depth += 1;
                     lhs = if t.tok == Tok::Bang {
@@ -185,17 +218,19 @@ impl Parser {
             }
             self.next();
             let (rhs, d) = self.expr(r_bp)?;
-            depth = depth.max(d) + 1;
-            let rhs = Box::new(rhs);
-            let l = Box::new(lhs);
-            lhs = match t.tok {
-                Tok::Plus => Expr::Add(l, rhs),
-                Tok::Minus => Expr::Sub(l, rhs),
-                Tok::Star => Expr::Mul(l, rhs),
-                Tok::Slash => Expr::Div(l, rhs),
-                _ => Expr::Pow(l, rhs),
-            };
+            if matches!(t.tok, Tok::Caret) {
+                (lhs, depth) = flush(lhs, depth, &mut chain, class);
+                depth = depth.max(d) + 1;
+                lhs = Expr::Pow(Box::new(lhs), Box::new(rhs));
+                continue;
+            }
+            if class != l_bp {
+                (lhs, depth) = flush(lhs, depth, &mut chain, class);
+                class = l_bp;
+            }
+            chain.push((t.tok, rhs, d));
         }
+        (lhs, depth) = flush(lhs, depth, &mut chain, class);
         if depth > MAX_DEPTH {
             let msg = format!("expression nested too deeply (more than {MAX_DEPTH} levels)");
             return Err(Error::Syntax {
@@ -218,6 +253,104 @@ impl Parser {
             })
         }
     }
+}
+
+/// Chains up to this length keep the usual left-nested shape (`n - 1 - 2` is `(n - 1) - 2`).
+const LEFT_NESTED_CHAIN: usize = 32;
+
+/// Builds `first op1 e1 op2 e2 …` (one precedence class) and empties `chain`. Short chains are
+/// left-nested; longer ones become a balanced sum of terms (`a - b` as `a + (-b)`) or a
+/// balanced product over a balanced product (`a / b / c` as `a / (b c)`).
+fn flush(
+    first: Expr,
+    depth: usize,
+    chain: &mut Vec<(Tok, Expr, usize)>,
+    class: u8,
+) -> (Expr, usize) {
+    if chain.is_empty() {
+        return (first, depth);
+    }
+    let items = std::mem::take(chain);
+    if items.len() <= LEFT_NESTED_CHAIN {
+        let (mut lhs, mut depth) = (first, depth);
+        for (op, rhs, d) in items {
+            depth = depth.max(d) + 1;
+            let (l, r) = (Box::new(lhs), Box::new(rhs));
+            lhs = match op {
+                Tok::Plus => Expr::Add(l, r),
+                Tok::Minus => Expr::Sub(l, r),
+                Tok::Star => Expr::Mul(l, r),
+                _ => Expr::Div(l, r),
+            };
+        }
+        return (lhs, depth);
+    }
+    if class == 1 {
+        let mut terms = vec![(first, depth)];
+        for (op, rhs, d) in items {
+            terms.push(if op == Tok::Minus {
+                (Expr::Neg(Box::new(rhs)), d + 1)
+            } else {
+                (rhs, d)
+            });
+        }
+        balanced(terms, &|a, b| Expr::Add(Box::new(a), Box::new(b)))
+    } else {
+        let mut num = vec![(first, depth)];
+        let mut den = Vec::new();
+        for (op, rhs, d) in items {
+            if op == Tok::Slash {
+                den.push((rhs, d));
+            } else {
+                num.push((rhs, d));
+            }
+        }
+        let mul = |a, b| Expr::Mul(Box::new(a), Box::new(b));
+        let (n, dn) = balanced(num, &mul);
+        if den.is_empty() {
+            return (n, dn);
+        }
+        let (d, dd) = balanced(den, &mul);
+        (Expr::Div(Box::new(n), Box::new(d)), dn.max(dd) + 1)
+    }
+}
+
+/// A balanced binary tree over non-empty `items` with the combining operation `op`.
+fn balanced(mut items: Vec<(Expr, usize)>, op: &dyn Fn(Expr, Expr) -> Expr) -> (Expr, usize) {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some((a, da)) = it.next() {
+            match it.next() {
+                Some((b, db)) => next.push((op(a, b), da.max(db) + 1)),
+                None => next.push((a, da)),
+            }
+        }
+        items = next;
+    }
+    items.pop().unwrap_or((Expr::Num(Rat::ZERO), 1))
+}
+
+/// m·10^k exactly: a rational literal when it fits in i128, else `m * 10^k`.
+fn scientific(m: Rat, k: i64) -> Expr {
+    let p = u32::try_from(k.unsigned_abs())
+        .ok()
+        .and_then(|e| 10i128.checked_pow(e));
+    if let Some(p) = p {
+        let (num, den) = if k >= 0 {
+            (m.num().checked_mul(p), Some(m.den()))
+        } else {
+            (Some(m.num()), m.den().checked_mul(p))
+        };
+        if let (Some(a), Some(b)) = (num, den) {
+            return Expr::Num(Rat::new(a, b));
+        }
+    }
+    let ten = Expr::Pow(
+        Box::new(Expr::Num(Rat::int(10))),
+        Box::new(Expr::Num(Rat::int(k as i128))),
+    );
+    Expr::Mul(Box::new(Expr::Num(m)), Box::new(ten))
 }
 
 /// Convenience for tests: the rational `p/q` as an expression.
@@ -269,9 +402,36 @@ mod tests {
     fn deep_nesting_is_an_error_not_a_crash() {
         let src = "(".repeat(10_000) + "n" + &")".repeat(10_000);
         assert!(matches!(parse(&src), Err(Error::Syntax { .. })));
+        // A long flat chain is balanced, not nested (issue 20 item 14).
         let flat = "n".to_string() + &"+n".repeat(100_000);
-        assert!(matches!(parse(&flat), Err(Error::Syntax { .. })));
+        assert_eq!(parse(&flat).unwrap().eval(1.0).unwrap(), 100_001.0);
+        let nested = "n".to_string() + &"+(n".repeat(300) + &")".repeat(300);
+        assert!(matches!(parse(&nested), Err(Error::Syntax { .. })));
         let ok = "1/n".to_string() + &"+1/n".repeat(60);
         assert!(parse(&ok).is_ok());
+    }
+
+    #[test]
+    fn long_flat_chains_are_balanced() {
+        // Issue 20 item 14: a flat sum of more than 200 terms used to be "nested too deeply".
+        let sum = "1/n^2".to_string() + &"+1/n^2".repeat(999);
+        let e = parse(&sum).unwrap();
+        let v = e.eval(2.0).unwrap();
+        assert!((v - 250.0).abs() < 1e-9, "{v}");
+        let mixed = "n".to_string() + &"-1+2".repeat(300);
+        assert_eq!(parse(&mixed).unwrap().eval(10.0).unwrap(), 310.0);
+        let prod = "n".to_string() + &"*2/3".repeat(300);
+        let v = parse(&prod).unwrap().eval(1.0).unwrap();
+        assert!((v / (2.0f64 / 3.0).powi(300) - 1.0).abs() < 1e-9);
+        // Short chains keep their usual shape.
+        check("n - 1 - 2", "(- (- n 1) 2)");
+        check("n / 2 * 3 ^ 2!", "(* (/ n 2) (^ 3 (! 2)))");
+    }
+
+    #[test]
+    fn scientific_notation() {
+        check("1e-3", "1/1000");
+        check("2.5E+4*n", "(* 25000 n)");
+        check("1e-50", "(* 1 (^ 10 -50))");
     }
 }

@@ -141,6 +141,12 @@ impl Rat {
     }
 }
 
+impl Default for Rat {
+    fn default() -> Rat {
+        Rat::ZERO
+    }
+}
+
 impl From<i64> for Rat {
     fn from(i: i64) -> Rat {
         Rat::int(i as i128)

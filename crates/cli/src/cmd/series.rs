@@ -9,8 +9,8 @@ use anyhow::Context;
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 INPUT LANGUAGE
-  Variable n; integers and decimals (exact: 1.01 is 101/100); + - * / ^ (right-associative,
-  also **); unary minus; parentheses; postfix n! and n!! (double factorial); functions ln, log
+  Variable n; integers, decimals and 1e-3 notation (all exact: 1.01 is 101/100); + - * / ^
+  (right-associative, also **); unary minus; parentheses; postfix n! and n!! (double factorial); functions ln, log
   (natural), exp, sqrt, sin, cos, tan, arctan, sinh, cosh, tanh, abs; constants pi, e.
   No implicit multiplication: write 2*n.
 
@@ -18,14 +18,23 @@ OUTPUT
   The first line is the verdict: converges, diverges or unknown. Then the deciding test, the
   equivalent a_n ~ c*m found by the asymptotic expansion, and a justification whose steps are
   checkable limits and inequalities. \"unknown\" comes with its reason and is never a guess.
+  Signed terms: eventually negative terms are decided through -a_n; (-1)^n b_n by the Leibniz
+  test, sin/cos(a*n + b)*b_n by the Dirichlet test, with \"convergence: absolute\" or
+  \"conditional\" (JSON field \"convergence\"). A term undefined at some n >= --from (a pole
+  at n = 5000, say) is an error, found symbolically, not by sampling.
 
 EXAMPLES
   kexue series \"1/(n*ln(n)^2)\" --from 2        converges (Bertrand test)
   kexue series \"n!/n^n\" --json                  converges (ratio test), as JSON
-  kexue series --file cases.txt                 one case per line: EXPR or EXPR ; N0")]
+  kexue series --file cases.txt                 one case per line: EXPR or EXPR ; N0
+  kexue series \"(-1)^n/n\"                       converges (Leibniz test), conditionally
+  kexue series \"-ln(cos(1/n))\"                  a leading '-' belongs to the term
+  kexue series \"1/n^p\" --param p                diverges for p <= 1, converges for p > 1
+  kexue series \"x^n/n^2\" --param x --json       interval of convergence [-1, 1], as JSON
+  kexue series \"1/(n*ln(n)^2)\" --from 2 --sum   value 2.109742801... with a proved enclosure")]
 pub struct Args {
-    /// The term a_n, e.g. "1/(n*ln(n)^2)".
-    #[arg(required_unless_present = "file")]
+    /// The term a_n, e.g. "1/(n*ln(n)^2)"; a leading '-' is part of the term ("-ln(cos(1/n))").
+    #[arg(required_unless_present = "file", allow_hyphen_values = true)]
     pub expr: Option<String>,
     /// First index n0 of the sum (a_n must be defined for n >= n0).
     #[arg(long, default_value_t = 1)]
@@ -38,6 +47,19 @@ pub struct Args {
     /// blank lines and lines starting with '#' are skipped. Output: one line per case.
     #[arg(long, conflicts_with = "expr")]
     pub file: Option<PathBuf>,
+    /// Treat this identifier in the term as a real parameter and print the set of its values
+    /// where the series converges, as intervals with the deciding test on each piece (e.g.
+    /// `"1/n^p" --param p`, `"x^n/n^2" --param x`). One parameter.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["file", "sum"])]
+    pub param: Option<String>,
+    /// Also print the value of a convergent positive series with a rigorous enclosure
+    /// (partial sum + integral-test tail bounds in interval arithmetic). Supported terms:
+    /// exactly c/n^p (p > 1) and c/(n*ln(n)^q) (q > 1).
+    #[arg(long, conflicts_with = "file")]
+    pub sum: bool,
+    /// Significant digits wanted with --sum (at most 15; the enclosure says how many hold).
+    #[arg(long, default_value_t = 10, requires = "sum", value_parser = clap::value_parser!(u32).range(1..=15))]
+    pub digits: u32,
 }
 
 /// The JSON record, fields in the documented order.
@@ -48,6 +70,8 @@ struct JsonReport<'a> {
     equivalent: &'a str,
     justification: &'a str,
     asymptotics: &'a str,
+    /// "absolute" or "conditional" for a convergent series; null otherwise.
+    convergence: Option<String>,
     expr: &'a str,
     from: u64,
     warnings: &'a [String],
@@ -70,6 +94,7 @@ fn report_json(
         equivalent: &r.equivalent,
         justification: &r.justification,
         asymptotics: &r.asymptotics,
+        convergence: r.convergence.map(|c| c.to_string()),
         expr: src,
         from: r.n0,
         warnings: &r.warnings,
@@ -85,10 +110,32 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return run_file(path, args.from, args.json);
     }
     let src = args.expr.as_deref().unwrap_or_default();
+    if let Some(name) = &args.param {
+        return run_param(src, name, args.from, args.json);
+    }
     let r = series::analyze(src, args.from).with_context(|| format!("cannot decide \"{src}\""))?;
+    let value =
+        if args.sum {
+            Some(series::sum(src, args.from, args.digits).with_context(|| {
+                format!("cannot compute the value of \"{src}\" ({})", r.verdict)
+            })?)
+        } else {
+            None
+        };
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", report_json(src, &r, None, None)?)?;
+        let mut v: serde_json::Value = serde_json::from_str(&report_json(src, &r, None, None)?)?;
+        if let Some(s) = &value {
+            v["sum"] = serde_json::json!({
+                "value": s.value,
+                "lo": s.lo,
+                "hi": s.hi,
+                "digits": s.digits,
+                "terms": s.terms,
+                "method": s.method,
+            });
+        }
+        writeln!(out, "{v}")?;
         return Ok(());
     }
     writeln!(out, "{}", r.verdict)?;
@@ -99,12 +146,63 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     } else {
         writeln!(out, "test: {}", r.test)?;
+        if let Some(c) = r.convergence {
+            writeln!(out, "convergence: {c}")?;
+        }
         writeln!(out, "equivalent: {}", r.equivalent)?;
         writeln!(out, "asymptotics: {}", r.asymptotics)?;
         writeln!(out, "justification: {}", r.justification)?;
     }
+    if let Some(s) = &value {
+        writeln!(
+            out,
+            "sum: {} ({} significant digits; enclosure [{:.17e}, {:.17e}])",
+            s.value, s.digits, s.lo, s.hi
+        )?;
+        writeln!(out, "sum method: {}", s.method)?;
+    }
     for w in &r.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+/// `--param`: the pieces of the parameter line with their verdicts.
+fn run_param(src: &str, name: &str, n0: u64, json: bool) -> anyhow::Result<()> {
+    let r = series::param::analyze_param(src, name, n0)
+        .with_context(|| format!("cannot decide \"{src}\" with the parameter {name}"))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let pieces: Vec<serde_json::Value> = r
+            .pieces
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "interval": p.interval,
+                    "verdict": p.verdict.to_string(),
+                    "test": p.test,
+                    "convergence": p.convergence.map(|c| c.to_string()),
+                    "reason": p.reason,
+                })
+            })
+            .collect();
+        let v = serde_json::json!({"expr": src, "from": n0, "param": r.param, "pieces": pieces});
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "{}", r.summary())?;
+    for p in &r.pieces {
+        let conv = p.convergence.map(|c| format!(" ({c})")).unwrap_or_default();
+        let why = if p.verdict == series::Verdict::Unknown {
+            format!("reason: {}", p.reason)
+        } else {
+            format!("test: {}", p.test)
+        };
+        writeln!(
+            out,
+            "{} in {}: {}{conv}; {why}",
+            name, p.interval, p.verdict
+        )?;
     }
     Ok(())
 }

@@ -106,3 +106,165 @@ fn help_explains_the_language() {
         assert!(text.contains(needle), "{needle}: {text}");
     }
 }
+
+#[test]
+fn a_leading_minus_is_the_term_not_a_flag() {
+    // Issue 19 item 5: "-ln(cos(1/n))" was read as an unknown flag.
+    for args in [
+        vec!["series", "-ln(cos(1/n))"],
+        vec!["series", "-1/n^2", "--from", "2"],
+        vec!["series", "--json", "-1/n^2"],
+        vec!["series", "--from", "3", "-ln(cos(1/n))"],
+    ] {
+        let out = kexue(&args, "");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = stdout(&out);
+        assert!(
+            text.starts_with("converges") || text.contains("\"verdict\":\"converges\""),
+            "{args:?}: {text}"
+        );
+    }
+}
+
+#[test]
+fn poles_beyond_the_first_terms_are_errors() {
+    // Issue 20 item 2: these said "converges" although a_5000 (a_4999) is undefined.
+    for (src, needle) in [
+        ("1/(n-5000)^2", "undefined at n = 5000"),
+        ("1/(n^2-4999^2)", "undefined at n = 4999"),
+    ] {
+        let out = kexue(&["series", src], "");
+        assert_eq!(out.status.code(), Some(2), "{src}: {}", stdout(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{src}: {err}");
+    }
+    let out = kexue(&["series", "1/(n-10^20)^2"], "");
+    let text = stdout(&out);
+    assert!(text.starts_with("unknown"), "{text}");
+    assert!(
+        text.contains("undefined at n = 100000000000000000000"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_reports_absolute_or_conditional_convergence() {
+    for (src, test, mode) in [
+        ("sin(n)/n", "Dirichlet test", "conditional"),
+        ("(-1)^n/n", "Leibniz test", "conditional"),
+        ("(-1)^n/n^2", "p-series", "absolute"),
+        ("cos(1/n) - 1", "p-series", "absolute"),
+    ] {
+        let out = kexue(&["series", src, "--json"], "");
+        assert!(out.status.success(), "{src}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["verdict"], "converges", "{src}: {v}");
+        assert_eq!(v["test"], test, "{src}: {v}");
+        assert_eq!(v["convergence"], mode, "{src}: {v}");
+    }
+    let out = kexue(&["series", "abs(sin(n))/n", "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "diverges", "{v}");
+    assert!(v["convergence"].is_null(), "{v}");
+}
+
+#[test]
+fn param_gives_the_pieces_of_the_parameter_line() {
+    let out = kexue(&["series", "1/n^p", "--param", "p", "--json"], "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["param"], "p");
+    let pieces: Vec<(String, String)> = v["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["interval"].as_str().unwrap().to_string(),
+                p["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pieces,
+        [
+            ("(-inf, 1]".to_string(), "diverges".to_string()),
+            ("(1, inf)".to_string(), "converges".to_string())
+        ],
+        "{v}"
+    );
+    assert_eq!(v["pieces"][1]["test"], "p-series", "{v}");
+    // Power series: the interval of convergence with both endpoints decided.
+    let out = kexue(&["series", "x^n/n^2", "--param", "x", "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let conv: Vec<&str> = v["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["verdict"] == "converges")
+        .map(|p| p["interval"].as_str().unwrap())
+        .collect();
+    assert_eq!(conv, ["[-1, 1]"], "{v}");
+    // x^n/n: conditional at x = -1 (Leibniz), absolute inside, divergent at x = 1.
+    let out = kexue(&["series", "x^n/n", "--param", "x", "--json"], "");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let pieces: Vec<(String, String, serde_json::Value)> = v["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["interval"].as_str().unwrap().to_string(),
+                p["verdict"].as_str().unwrap().to_string(),
+                p["convergence"].clone(),
+            )
+        })
+        .collect();
+    let conv: Vec<&(String, String, serde_json::Value)> =
+        pieces.iter().filter(|p| p.1 == "converges").collect();
+    assert_eq!(conv.len(), 2, "{v}");
+    assert_eq!(
+        (conv[0].0.as_str(), conv[0].2.as_str()),
+        ("{-1}", Some("conditional")),
+        "{v}"
+    );
+    assert_eq!(
+        (conv[1].0.as_str(), conv[1].2.as_str()),
+        ("(-1, 1)", Some("absolute")),
+        "{v}"
+    );
+    let text = stdout(&kexue(&["series", "x^n/n", "--param", "x"], ""));
+    assert!(text.contains("diverges for x in [1, inf)"), "{text}");
+}
+
+#[test]
+fn sum_prints_a_proved_enclosure() {
+    let out = kexue(
+        &["series", "1/(n*ln(n)^2)", "--from", "2", "--sum", "--json"],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (lo, hi) = (
+        v["sum"]["lo"].as_f64().unwrap(),
+        v["sum"]["hi"].as_f64().unwrap(),
+    );
+    // mpmath, 30 digits: 2.10974280123689197447925719762.
+    let reference = 2.109_742_801_236_892;
+    assert!(lo <= reference && reference <= hi, "{v}");
+    assert!(v["sum"]["digits"].as_u64().unwrap() >= 10, "{v}");
+    let out = kexue(&["series", "1/n", "--sum"], "");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -4,3 +4,6 @@ mod cases;
 mod ladder_props;
 mod numeric;
 mod parser_props;
+mod signed;
+mod signed_props;
+mod sums;
