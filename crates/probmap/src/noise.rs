@@ -313,9 +313,8 @@ impl StudentT {
         if !(nu.is_finite() && nu > 0.0) {
             return Err(Error::InvalidDof { value: nu });
         }
-        let ln_norm = special::ln_gamma(0.5 * (nu + 1.0))
-            - special::ln_gamma(0.5 * nu)
-            - 0.5 * (nu * std::f64::consts::PI).ln();
+        let ln_norm =
+            special::ln_gamma_half_ratio(0.5 * nu) - 0.5 * (nu * std::f64::consts::PI).ln();
         Ok(Self { nu, ln_norm })
     }
 

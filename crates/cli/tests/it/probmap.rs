@@ -308,7 +308,7 @@ fn long_sampling_stops_on_sigint() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let mut child = Command::new(env!("CARGO_BIN_EXE_kexue"))
-        .args(["probmap", "--mu", "1,2", "--samples", "50000000000"])
+        .args(["probmap", "--mu", "1,2", "--samples", "5000000000"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
