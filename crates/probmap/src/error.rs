@@ -16,6 +16,16 @@ pub enum Error {
         /// The bad value.
         value: f64,
     },
+    /// A score divided by the scale overflows f64.
+    #[error("mu[{index}]/scale = {value:e}/{scale:e} overflows f64: use a larger scale")]
+    ScaledOverflow {
+        /// Position of the score.
+        index: usize,
+        /// The score.
+        value: f64,
+        /// The scale.
+        scale: f64,
+    },
     /// Scale (temperature) is not a positive finite number.
     #[error("scale must be positive and finite, got {value}")]
     InvalidScale {
@@ -63,6 +73,19 @@ pub enum Error {
         n: usize,
         /// The largest size allowed.
         max: usize,
+    },
+    /// The quadrature's error estimate exceeds what the caller accepts
+    /// ([`crate::Map::evaluate_within`]).
+    #[error(
+        "p cannot be computed to the accuracy asked for: estimated error {error:.1e} > {max:.1e}{hint}"
+    )]
+    Inaccurate {
+        /// The estimated bound on max_i |p_i − exact p_i|.
+        error: f64,
+        /// The largest error accepted.
+        max: f64,
+        /// Why, when known (starts with "; ").
+        hint: String,
     },
     /// A configuration value is out of range.
     #[error("invalid configuration: {msg}")]

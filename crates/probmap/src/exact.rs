@@ -154,6 +154,38 @@ impl Sorted {
     }
 }
 
+/// Panel break points, and the mass beyond them that is shared out analytically.
+struct Panels {
+    /// Increasing; the first and last are the integration limits.
+    pts: Vec<f64>,
+    far: Far,
+}
+
+/// Heavy tails whose cut-off level lies too far out (Student ν = 0.001 keeps a quarter of its
+/// mass beyond |z| = 1e300): the mass of the max below the first point (`lower`) and above the
+/// last (`upper`) is shared equally by all classes. There |y| ≥ 1e16·(1 + |d_min|), every
+/// shift d_j is negligible, and each class's share of the density g of the max is
+/// `h_i / Σ_k h_k = (1 + r_i)/n`; `rel_lower`, `rel_upper` are max_i |r_i| at the two limits
+/// (|r_i| shrinks like |d_min|/|y| beyond them), so p_i is off by at most
+/// `(lower·rel_lower + upper·rel_upper)/n`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Far {
+    lower: f64,
+    upper: f64,
+    rel_lower: f64,
+    rel_upper: f64,
+}
+
+impl Far {
+    fn share(&self, n: usize) -> f64 {
+        (self.lower + self.upper) / n as f64
+    }
+
+    fn error(&self, n: usize) -> f64 {
+        (self.lower * self.rel_lower + self.upper * self.rel_upper) / n as f64
+    }
+}
+
 /// Per-node scratch: log F(y − d_j) for the prefix where it is not ≈ 0.
 struct Scratch {
     ln_f: Vec<f64>,
@@ -194,8 +226,8 @@ impl Quadrature {
             return vec![1.0];
         }
         let s = Sorted::new(mu);
-        let breaks = self.breaks(noise, &s.d);
-        let sorted = self.integrate_probs(noise, &s.d, &breaks, &self.rule);
+        let panels = self.breaks(noise, &s.d);
+        let sorted = self.integrate_probs(noise, &s.d, &panels, &self.rule);
         unsort(&sorted, &s.order)
     }
 
@@ -210,31 +242,35 @@ impl Quadrature {
             };
         }
         let s = Sorted::new(mu);
-        let breaks = self.breaks(noise, &s.d);
-        let p = self.integrate_probs(noise, &s.d, &breaks, &self.rule);
-        let coarse = self.integrate_probs(noise, &s.d, &breaks, &self.half);
+        let panels = self.breaks(noise, &s.d);
+        let p = self.integrate_probs(noise, &s.d, &panels, &self.rule);
+        let coarse = self.integrate_probs(noise, &s.d, &panels, &self.half);
         let diff = p
             .iter()
             .zip(&coarse)
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         let (lo, hi) = noise.support();
-        let lo_cut = if lo.is_finite() {
+        let far = panels.far;
+        // an unbounded end is either cut at the level `tail` or shared out analytically
+        let lo_cut = if lo.is_finite() || far.lower > 0.0 {
             0.0
         } else {
             self.config.tail
         };
-        let hi_cut = if hi.is_finite() {
+        let hi_cut = if hi.is_finite() || far.upper > 0.0 {
             0.0
         } else {
             self.config.tail
         };
         let mass = 1.0 - lo_cut - hi_cut;
         let sum: f64 = p.iter().sum();
+        let error = diff + (sum - mass).abs() + lo_cut + hi_cut + far.error(n);
         Evaluation {
-            error: diff + (sum - mass).abs() + lo_cut + hi_cut,
+            // NaN (a score range beyond f64) must not pass for a small error
+            error: if error.is_nan() { f64::INFINITY } else { error },
             p: unsort(&p, &s.order),
-            nodes: (breaks.len() - 1) * self.rule.len(),
+            nodes: (panels.pts.len() - 1) * self.rule.len(),
         }
     }
 
@@ -245,10 +281,11 @@ impl Quadrature {
             return vec![vec![0.0]];
         }
         let s = Sorted::new(mu);
-        let breaks = self.breaks(noise, &s.d);
+        // The far tails (heavy noise) are left out: there h ≲ 1/|y| ≤ 1e-16.
+        let panels = self.breaks(noise, &s.d);
         let mut jac = vec![vec![0.0; n]; n];
         let mut h = vec![0.0; n];
-        self.for_each_node(noise, &s.d, &breaks, &self.rule, |node| {
+        self.for_each_node(noise, &s.d, &panels.pts, &self.rule, |node| {
             let len = node.ln_h.len();
             let root = 0.5 * node.ln_g + 0.5 * node.w.ln();
             for (hk, &lh) in h.iter_mut().zip(node.ln_h) {
@@ -298,10 +335,10 @@ impl Quadrature {
         }
         let s = Sorted::new(mu);
         let vs: Vec<f64> = s.order.iter().map(|&k| v[k]).collect();
-        let breaks = self.breaks(noise, &s.d);
+        let panels = self.breaks(noise, &s.d);
         let mut out = vec![0.0; n];
         let mut h = vec![0.0; n];
-        self.for_each_node(noise, &s.d, &breaks, &self.rule, |node| {
+        self.for_each_node(noise, &s.d, &panels.pts, &self.rule, |node| {
             let len = node.ln_h.len();
             let (mut big_h, mut big_s) = (0.0, 0.0);
             for k in 0..len {
@@ -321,11 +358,11 @@ impl Quadrature {
         &self,
         noise: &dyn Noise,
         d: &[f64],
-        breaks: &[f64],
+        panels: &Panels,
         rule: &GaussLegendre,
     ) -> Vec<f64> {
-        let mut p = vec![0.0; d.len()];
-        self.for_each_node(noise, d, breaks, rule, |node| {
+        let mut p = vec![panels.far.share(d.len()); d.len()];
+        self.for_each_node(noise, d, &panels.pts, rule, |node| {
             let shift = node.ln_g + node.w.ln();
             for (pi, &lh) in p.iter_mut().zip(node.ln_h) {
                 *pi += (lh + shift).exp();
@@ -384,16 +421,34 @@ impl Quadrature {
     }
 
     /// Panel break points in y, increasing, first and last are the integration limits.
-    fn breaks(&self, noise: &dyn Noise, d: &[f64]) -> Vec<f64> {
+    fn breaks(&self, noise: &dyn Noise, d: &[f64]) -> Panels {
         let n = d.len();
         let (a, b) = noise.support();
         let tail = self.config.tail;
-        let lo = if a.is_finite() {
+        let heavy = noise.heavy_tailed();
+        let mut far = Far::default();
+        // Heavy tails: integrate no further out than |y| = far_y, where the shifts d_j no
+        // longer matter, and share out the rest (see `Far`).
+        let far_y = (1e16 * (1.0 - d[n - 1])).min(1e300);
+        let (a, b) = if heavy {
+            (a.max(-far_y), b.min(far_y))
+        } else {
+            (a, b)
+        };
+        let lo = if a.is_finite() && !heavy {
+            a
+        } else if heavy && ln_g_and_slope(noise, d, a).0 >= tail.ln() {
+            far.lower = ln_g_and_slope(noise, d, a).0.exp();
+            far.rel_lower = share_deviation(noise, d, a);
             a
         } else {
             solve_level(noise, d, tail.ln(), a, b)
         };
-        let hi = if b.is_finite() {
+        let hi = if b.is_finite() && !heavy {
+            b
+        } else if heavy && -ln_g_and_slope(noise, d, b).0.exp_m1() >= tail {
+            far.upper = -ln_g_and_slope(noise, d, b).0.exp_m1();
+            far.rel_upper = share_deviation(noise, d, b);
             b
         } else {
             solve_level(noise, d, (-tail).ln_1p(), lo, b)
@@ -434,11 +489,12 @@ impl Quadrature {
                 }
             }
         }
-        if noise.heavy_tailed() {
+        let mut centers = Vec::new();
+        if heavy {
             // With polynomial tails a low score still wins with visible probability, and its
-            // integrand is a bump of width ~1 around y = d_j far from the bulk of the max (e.g.
-            // Cauchy, mu = (0, 50): p_0 = 0.0127 from a bump at y = −50). Grade the panels
-            // geometrically around every such score: d_j ± 2^k.
+            // integrand is a bump of width ~1 (√ν for ν < 1) around y = d_j, possibly far from
+            // the bulk of the max (Cauchy, mu = (0, 50): p_0 = 0.0127 from a bump at y = −50),
+            // with power-law flanks. Such scores are the centers of a graded mesh below.
             let mut distinct = 0;
             let mut prev = f64::NAN;
             let mut scratch = vec![0.0; n];
@@ -455,17 +511,25 @@ impl Quadrature {
                 if ln_g_prefix(noise, d, dj, &mut scratch).0 < tail.ln() {
                     continue;
                 }
-                pts.push(dj);
-                for k in -1..=10 {
-                    let off = 2f64.powi(k);
-                    pts.push(dj - off);
-                    pts.push(dj + off);
+                if dj.is_finite() {
+                    centers.push(dj);
                 }
             }
         }
         pts.retain(|y| y.is_finite() && *y >= lo && *y <= hi);
         pts.sort_by(f64::total_cmp);
         pts.dedup_by(|b, a| (*b - *a).abs() <= 1e-13 * (1.0 + a.abs()));
+        if heavy {
+            // the top score is always a center: the tails of G are power laws in |y|
+            centers.push(0.0);
+            centers.sort_by(f64::total_cmp);
+            centers.dedup();
+            pts.extend(centers.iter().filter(|&&c| c > lo && c < hi));
+            pts.sort_by(f64::total_cmp);
+            pts.dedup_by(|b, a| (*b - *a).abs() <= 1e-13 * (1.0 + a.abs()));
+            let pts = graded_mesh(&pts, &centers, 0.5 * noise.core_width());
+            return self.refined(pts, far);
+        }
         // Polynomial tails (Student ν < 1) make a decade of mass span many decades of y; keep
         // every tail panel within a factor 3 in |y| so the rule sees a smooth power law.
         let mut graded = Vec::with_capacity(pts.len());
@@ -485,7 +549,11 @@ impl Quadrature {
             }
         }
         graded.push(*pts.last().expect("at least lo and hi"));
-        let mut pts = graded;
+        self.refined(graded, far)
+    }
+
+    /// Splits every panel into `refine` equal parts.
+    fn refined(&self, mut pts: Vec<f64>, far: Far) -> Panels {
         if self.config.refine > 1 {
             let r = self.config.refine;
             let mut fine = Vec::with_capacity(pts.len() * r);
@@ -497,8 +565,58 @@ impl Quadrature {
             fine.push(*pts.last().expect("at least lo and hi"));
             pts = fine;
         }
-        pts
+        Panels { pts, far }
     }
+}
+
+/// Subdivides the panels between `pts` (increasing; every center is one of them) so that each
+/// panel is no wider than its distance to the nearest center, and no narrower than `core`:
+/// a power law |y − c|^{−α} then varies by at most 2^α across a panel, which a 16-point
+/// Gauss–Legendre rule integrates to ~1e-19 relative (Bernstein ellipse ρ = 3 + √8), and the
+/// core of every bump is resolved.
+fn graded_mesh(pts: &[f64], centers: &[f64], core: f64) -> Vec<f64> {
+    // a hard cap against pathological inputs (33 centers × 2 sides × log2(1e316/core) ≈ 70k)
+    const MAX_POINTS: usize = 400_000;
+    let mut out = Vec::with_capacity(pts.len() * 4);
+    for pair in pts.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        out.push(a);
+        // nearest centers at or left of a and at or right of b (none lies inside (a, b))
+        let k = centers.partition_point(|&c| c <= a);
+        let left = k.checked_sub(1).map(|i| centers[i]);
+        let right = centers.get(centers.partition_point(|&c| c < b)).copied();
+        let mut x = a;
+        while out.len() < MAX_POINTS {
+            let wl = left.map_or(f64::INFINITY, |c| (x - c).max(core));
+            let wr = right.map_or(f64::INFINITY, |c| (0.5 * (c - x)).max(core));
+            let w = wl.min(wr);
+            // the last piece may be up to 1.25 w wide
+            if x + 1.25 * w >= b {
+                break;
+            }
+            x += w;
+            out.push(x);
+        }
+    }
+    out.push(*pts.last().expect("at least two points"));
+    out
+}
+
+/// max_i |n·h(y − d_i)/Σ_k h(y − d_k) − 1|: how far the classes' shares of the density of the
+/// max at y are from equal (1 when they cannot be compared).
+fn share_deviation(noise: &dyn Noise, d: &[f64], y: f64) -> f64 {
+    let lh: Vec<f64> = d.iter().map(|&dj| noise.ln_hazard(y - dj)).collect();
+    let top = lh.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !top.is_finite() {
+        return 1.0;
+    }
+    let sum: f64 = lh.iter().map(|&l| (l - top).exp()).sum();
+    let n = d.len() as f64;
+    let dev = lh
+        .iter()
+        .map(|&l| (n * (l - top).exp() / sum - 1.0).abs())
+        .fold(0.0, f64::max);
+    if dev.is_nan() { 1.0 } else { dev }
 }
 
 fn unsort(sorted: &[f64], order: &[usize]) -> Vec<f64> {

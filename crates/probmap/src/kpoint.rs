@@ -23,14 +23,25 @@ pub struct KPoint {
 }
 
 impl KPoint {
+    /// Largest K accepted (the quantiles take 8·K bytes).
+    pub const MAX_K: usize = 10_000_000;
+
     /// The rule with `k` points for `family` (scale 1).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when k = 0.
+    /// [`Error::InvalidConfig`] when k = 0 or k > [`KPoint::MAX_K`].
     pub fn new(family: Family, k: usize) -> Result<Self> {
         if k == 0 {
             return Err(Error::InvalidConfig {
                 msg: "the K-point rule needs K ≥ 1".into(),
+            });
+        }
+        if k > Self::MAX_K {
+            return Err(Error::InvalidConfig {
+                msg: format!(
+                    "the K-point rule takes at most K = {} points, got {k}",
+                    Self::MAX_K
+                ),
             });
         }
         let quantiles = (1..=k)

@@ -59,6 +59,8 @@ pub use gauss_legendre::GaussLegendre;
 pub use kpoint::KPoint;
 pub use noise::{Family, Noise};
 
+use noise::open_unit;
+
 use error::check_finite;
 
 /// A probability map: a noise family, a scale τ and the quadrature settings.
@@ -118,14 +120,20 @@ impl Map {
         check_finite("mu", mu)?;
         let s: Vec<f64> = mu.iter().map(|&m| m / self.scale).collect();
         // mu/τ can overflow for tiny τ
-        check_finite("mu", &s)?;
+        if let Some(index) = s.iter().position(|x| !x.is_finite()) {
+            return Err(Error::ScaledOverflow {
+                index,
+                value: mu[index],
+                scale: self.scale,
+            });
+        }
         Ok(s)
     }
 
     /// p: closed form where one exists (Gumbel: softmax), shared-node quadrature otherwise.
     ///
     /// # Errors
-    /// [`Error::EmptyInput`], [`Error::NonFinite`].
+    /// [`Error::EmptyInput`], [`Error::NonFinite`], [`Error::ScaledOverflow`].
     pub fn probs(&self, mu: &[f64]) -> Result<Vec<f64>> {
         let s = self.scaled(mu)?;
         Ok(match self.family {
@@ -147,6 +155,37 @@ impl Map {
                 nodes: 0,
             },
             _ => self.quad.evaluate(&self.family, &s),
+        })
+    }
+
+    /// As [`Map::evaluate`], but an error instead of a result whose estimated error exceeds
+    /// `max_error` (the estimate is a pessimistic bound: see [`Quadrature::evaluate`]).
+    ///
+    /// # Errors
+    /// As [`Map::probs`], plus [`Error::Inaccurate`], and [`Error::InvalidConfig`] unless
+    /// `max_error` is positive (∞ accepts everything).
+    pub fn evaluate_within(&self, mu: &[f64], max_error: f64) -> Result<Evaluation> {
+        if !(max_error > 0.0) {
+            return Err(Error::InvalidConfig {
+                msg: format!("the accepted error must be positive, got {max_error}"),
+            });
+        }
+        let ev = self.evaluate(mu)?;
+        if ev.error <= max_error {
+            return Ok(ev);
+        }
+        let (lo, hi) = mu
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &m| (a.min(m), b.max(m)));
+        let hint = if !((hi - lo) / self.scale).is_finite() {
+            "; the score range max(mu) − min(mu) overflows f64".to_string()
+        } else {
+            String::new()
+        };
+        Err(Error::Inaccurate {
+            error: ev.error,
+            max: max_error,
+            hint,
         })
     }
 
@@ -272,12 +311,56 @@ impl Map {
 }
 
 fn sample_one(family: &Family, scale: f64, mu: &[f64], rng: &mut dyn rand::RngCore) -> usize {
+    if let Family::StudentT(t) = family
+        && t.nu() < WIDE_NU
+    {
+        return sample_one_wide(t.nu(), scale, mu, rng);
+    }
     let mut best = 0;
     let mut best_val = f64::NEG_INFINITY;
     for (j, &m) in mu.iter().enumerate() {
         let v = m + scale * family.sample(rng);
         if v > best_val {
             best_val = v;
+            best = j;
+        }
+    }
+    best
+}
+
+/// Below this ν a Student-t draw overflows f64 with visible probability (ν = 0.001: half of
+/// all draws exceed 1.8e308 in size), so draws are made and compared in log space.
+const WIDE_NU: f64 = 0.5;
+
+/// Perturb-and-argmax for Student-t noise with ν < [`WIDE_NU`]. A draw is T = Z·√(ν/V) with
+/// Z standard normal and V ~ χ²_ν = 2·Gamma(ν/2); for shape a < 1, Gamma(a) = Gamma(a + 1)·U^{1/a},
+/// so log|T| = log|Z| + ½(log ν − log 2 − log Gamma(a + 1) − (log U)/a) is always finite.
+/// Where τ|T| > e^700 the scores no longer matter against the noise and draws are compared by
+/// log|T| (a positive one beats every finite value, a negative one loses to every finite value).
+fn sample_one_wide(nu: f64, scale: f64, mu: &[f64], rng: &mut dyn rand::RngCore) -> usize {
+    use rand::Rng;
+    let a = 0.5 * nu;
+    let gamma = rand_distr::Gamma::new(a + 1.0, 1.0).expect("shape a + 1 > 1 and scale 1 are valid");
+    let ln_scale = scale.ln();
+    // (tier, value): tier 1 = beyond +e^700 (value = log|T|), 0 = finite (value = mu + τT),
+    // −1 = beyond −e^700 (value = −log|T|); compared lexicographically.
+    let mut best = 0;
+    let mut best_key = (i8::MIN, f64::NEG_INFINITY);
+    for (j, &m) in mu.iter().enumerate() {
+        let z: f64 = rng.sample(rand_distr::StandardNormal);
+        let g: f64 = rng.sample(gamma);
+        let ln_u = open_unit(rng).ln();
+        let ln_t = z.abs().ln() + 0.5 * (nu.ln() - std::f64::consts::LN_2 - g.ln() - ln_u / a);
+        let lt = ln_t + ln_scale;
+        let key = if lt < 700.0 {
+            (0, m + z.signum() * (lt.exp()))
+        } else if z > 0.0 {
+            (1, lt)
+        } else {
+            (-1, -lt)
+        };
+        if key.0 > best_key.0 || (key.0 == best_key.0 && key.1 > best_key.1) {
+            best_key = key;
             best = j;
         }
     }

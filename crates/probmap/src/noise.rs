@@ -67,6 +67,12 @@ pub trait Noise {
     fn mode(&self) -> f64 {
         0.0
     }
+    /// Width of the density's core: f and F are analytic in a strip of about this half-width
+    /// around the real axis (Student-t: √ν for ν < 1, from the poles at z = ±i√ν). Heavy-tailed
+    /// quadrature panels near a score are no wider than this.
+    fn core_width(&self) -> f64 {
+        1.0
+    }
     /// One draw of ε. The default inverts the cdf at u drawn from the open interval (0, 1).
     fn sample(&self, rng: &mut dyn RngCore) -> f64 {
         let u = open_unit(rng);
@@ -307,9 +313,8 @@ impl StudentT {
         if !(nu.is_finite() && nu > 0.0) {
             return Err(Error::InvalidDof { value: nu });
         }
-        let ln_norm = special::ln_gamma(0.5 * (nu + 1.0))
-            - special::ln_gamma(0.5 * nu)
-            - 0.5 * (nu * std::f64::consts::PI).ln();
+        let ln_norm =
+            special::ln_gamma_half_ratio(0.5 * nu) - 0.5 * (nu * std::f64::consts::PI).ln();
         Ok(Self { nu, ln_norm })
     }
 
@@ -324,7 +329,7 @@ impl Noise for StudentT {
         format!("student:{}", self.nu)
     }
     fn ln_pdf(&self, z: f64) -> f64 {
-        self.ln_norm - 0.5 * (self.nu + 1.0) * (z * z / self.nu).ln_1p()
+        self.ln_norm + special::ln_student_kernel(z, self.nu)
     }
     fn ln_cdf(&self, z: f64) -> f64 {
         special::ln_student_cdf(z, self.nu)
@@ -346,6 +351,9 @@ impl Noise for StudentT {
     }
     fn heavy_tailed(&self) -> bool {
         true
+    }
+    fn core_width(&self) -> f64 {
+        self.nu.sqrt().min(1.0)
     }
     fn sample(&self, rng: &mut dyn RngCore) -> f64 {
         match rand_distr::StudentT::new(self.nu) {
@@ -535,6 +543,9 @@ impl Noise for Family {
     }
     fn mode(&self) -> f64 {
         self.inner().mode()
+    }
+    fn core_width(&self) -> f64 {
+        self.inner().core_width()
     }
     fn sample(&self, rng: &mut dyn RngCore) -> f64 {
         self.inner().sample(rng)

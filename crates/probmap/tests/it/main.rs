@@ -5,6 +5,7 @@
 
 mod candle_train;
 mod closed_forms;
+mod hostile;
 mod jacobian;
 mod kpoint;
 mod properties;

@@ -17,6 +17,10 @@ fn sample_frequencies_match_p() {
         Family::Exponential,
         Family::student(1.0).unwrap(),
         Family::student(3.5).unwrap(),
+        // ν < 1: draws beyond f64 (half of them at ν = 0.001) are compared in log space;
+        // they were ±inf and ties went to the lowest index (issue 20 item 5)
+        Family::student(0.2).unwrap(),
+        Family::student(0.001).unwrap(),
     ];
     let draws = 200_000u64;
     for (s, fam) in fams.into_iter().enumerate() {
