@@ -6,6 +6,7 @@
 //! | discrete | `ddpm-beta`, `ddpm-tilde`, `analytic-ddpm`, `ddim`, `analytic-ddim` | [`crate::plan`] on the [`TrajectoryKind`] of K nodes, then [`crate::sample()`] |
 //! | covariance | `sn-ddpm`, `sn-ddim`, `npr-ddpm`, `npr-ddim` | the mean sampler's plan, then [`crate::sample_cov`] with the head |
 //! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it |
+//! | menu | `euler`, `euler-ancestral`, `heun`, `dpm2`, `dpm2-ancestral`, `dpm-solver++-2s`, `dpm-solver++-3m`, `dpm-solver++-sde`, `unipc`, `deis`, `pndm`, `lms` | [`crate::menu::sample_menu`] on the discrete schedule (diffusers' grids; [`MenuOptions`] set σ kind, spacing, order) |
 //!
 //! Every run starts from x_N ~ N(0, I) drawn first from the run's RNG. Adding a sampler: a
 //! variant (or a family) in [`AnySampler`] with its name in [`AnySampler::ALL`], and its arm in
@@ -19,6 +20,7 @@ use rand::rngs::StdRng;
 
 use crate::analytic::Gamma;
 use crate::covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
+use crate::menu::{MenuConfig, MenuSampler, Process, SigmaKind, Spacing, sample_menu};
 use crate::sde::Sde;
 use crate::solvers::{ContinuousSampler, Retimed, SolverConfig, sample_continuous};
 use crate::step::{PlanSettings, Sampler};
@@ -34,6 +36,31 @@ pub enum AnySampler {
     Covariance(CovSampler),
     /// A continuous-time SDE/ODE sampler.
     Continuous(ContinuousSampler),
+    /// A sampler of the few-step menu ([`crate::menu`]); its `n_steps` is set by [`draw`].
+    Menu(MenuConfig),
+}
+
+const fn menu(sampler: MenuSampler) -> AnySampler {
+    AnySampler::Menu(MenuConfig::new(sampler, 0))
+}
+
+/// The menu settings a command line may give (`--sigmas`, `--spacing`, `--order`); `None`
+/// keeps the sampler's default.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct MenuOptions {
+    /// σ kind (default, karras, logsnr).
+    pub sigmas: Option<SigmaKind>,
+    /// Timestep spacing of the discrete schedule.
+    pub spacing: Option<Spacing>,
+    /// Solver order.
+    pub order: Option<usize>,
+}
+
+impl MenuOptions {
+    /// Whether any option is set.
+    pub fn is_set(&self) -> bool {
+        self.sigmas.is_some() || self.spacing.is_some() || self.order.is_some()
+    }
 }
 
 const fn cov(kind: CovKind, ddim_eta: Option<f64>) -> AnySampler {
@@ -42,7 +69,7 @@ const fn cov(kind: CovKind, ddim_eta: Option<f64>) -> AnySampler {
 
 impl AnySampler {
     /// Every sampler (η = 0), in the order of `--help`.
-    pub const ALL: [AnySampler; 15] = [
+    pub const ALL: [AnySampler; 27] = [
         AnySampler::Discrete(Sampler::DdpmBeta),
         AnySampler::Discrete(Sampler::DdpmTilde),
         AnySampler::Discrete(Sampler::AnalyticDdpm),
@@ -58,6 +85,18 @@ impl AnySampler {
         AnySampler::Continuous(ContinuousSampler::OdeHeun),
         AnySampler::Continuous(ContinuousSampler::OdeRk45),
         AnySampler::Continuous(ContinuousSampler::DpmSolverPp),
+        menu(MenuSampler::Euler),
+        menu(MenuSampler::EulerAncestral),
+        menu(MenuSampler::Heun),
+        menu(MenuSampler::Dpm2),
+        menu(MenuSampler::Dpm2Ancestral),
+        menu(MenuSampler::DpmSolverPp2s),
+        menu(MenuSampler::DpmSolverPp3m),
+        menu(MenuSampler::DpmSolverPpSde),
+        menu(MenuSampler::UniPc),
+        menu(MenuSampler::Deis),
+        menu(MenuSampler::Pndm),
+        menu(MenuSampler::Lms),
     ];
 
     /// The name kexue accepts (η not included): `ddim`, `sn-ddpm`, `dpm-solver++`, …
@@ -77,6 +116,7 @@ impl AnySampler {
                 (CovKind::Npr, Some(_)) => "npr-ddim",
             },
             AnySampler::Continuous(c) => c.name(),
+            AnySampler::Menu(m) => m.sampler.name(),
         }
     }
 
@@ -101,6 +141,22 @@ impl AnySampler {
                 ContinuousSampler::OdeHeun => "probability-flow ODE, Heun (2 NFE per step)",
                 ContinuousSampler::OdeRk45 => "probability-flow ODE, adaptive RK45 (K ignored)",
                 ContinuousSampler::DpmSolverPp => "DPM-Solver++ 2M on a log-SNR grid",
+            },
+            AnySampler::Menu(m) => match m.sampler {
+                MenuSampler::Euler => "Euler in σ (Karras et al.), diffusers' grid",
+                MenuSampler::EulerAncestral => "Euler-ancestral in σ, η = 1 by default",
+                MenuSampler::Heun => "Heun in σ (EDM's 2nd-order sampler)",
+                MenuSampler::Dpm2 => "DPM-2 in σ (2nd order, midpoint in log σ)",
+                MenuSampler::Dpm2Ancestral => "DPM-2 ancestral, η = 1 by default",
+                MenuSampler::DpmSolverPp2s => {
+                    "DPM-Solver++ 2S (singlestep, 2 NFE per pair of steps)"
+                }
+                MenuSampler::DpmSolverPp3m => "DPM-Solver++ 3M (multistep, order 3)",
+                MenuSampler::DpmSolverPpSde => "SDE-DPM-Solver++ 2M, η = 1 by default",
+                MenuSampler::UniPc => "UniPC (bh2, order 2 by default)",
+                MenuSampler::Deis => "DEIS (order 2 by default)",
+                MenuSampler::Pndm => "PNDM / PLMS (pseudo Runge–Kutta warm-up)",
+                MenuSampler::Lms => "linear multistep in σ, order 4",
             },
         }
     }
@@ -129,17 +185,46 @@ impl AnySampler {
                     ddim_eta: Some(eta),
                 })
             }
+            AnySampler::Menu(m) if m.sampler.takes_eta() => AnySampler::Menu(MenuConfig {
+                eta: Some(eta),
+                ..m
+            }),
             other if eta == 0.0 => other,
             other => {
                 return Err(Error::Invalid {
                     what: "eta",
                     msg: format!(
-                        "{} has no η (it applies to ddim, analytic-ddim, sn-ddim and npr-ddim)",
+                        "{} has no η (it applies to ddim, analytic-ddim, sn-ddim, npr-ddim, \
+                         euler-ancestral, dpm2-ancestral and dpm-solver++-sde)",
                         other.name()
                     ),
                 });
             }
         })
+    }
+
+    /// The sampler with the menu options applied (validated by [`draw`]).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when an option is set for a sampler outside the menu.
+    pub fn with_menu_options(self, options: MenuOptions) -> Result<Self> {
+        match self {
+            AnySampler::Menu(m) => Ok(AnySampler::Menu(MenuConfig {
+                sigmas: options.sigmas.unwrap_or(m.sigmas),
+                spacing: options.spacing.unwrap_or(m.spacing),
+                order: options.order.or(m.order),
+                ..m
+            })),
+            other if !options.is_set() => Ok(other),
+            other => Err(Error::Invalid {
+                what: "sampler",
+                msg: format!(
+                    "--sigmas, --spacing and --order apply to the menu samplers (euler, heun, \
+                     unipc, …), not {}",
+                    other.name()
+                ),
+            }),
+        }
     }
 
     /// Whether it needs Γ (the analytic samplers).
@@ -166,13 +251,14 @@ impl AnySampler {
         match self {
             AnySampler::Discrete(s) => s.has_likelihood(),
             AnySampler::Covariance(c) => c.ddim_eta.is_none(),
-            AnySampler::Continuous(_) => false,
+            AnySampler::Continuous(_) | AnySampler::Menu(_) => false,
         }
     }
 
-    /// Whether it is a continuous-time sampler (no trajectory; reports its NFE).
+    /// Whether it runs without a trajectory of K nodes and reports its NFE (the continuous
+    /// samplers and the menu).
     pub fn is_continuous(self) -> bool {
-        matches!(self, AnySampler::Continuous(_))
+        matches!(self, AnySampler::Continuous(_) | AnySampler::Menu(_))
     }
 }
 
@@ -183,6 +269,10 @@ impl fmt::Display for AnySampler {
             AnySampler::Discrete(s) => f.write_str(&s.name()),
             AnySampler::Covariance(c) => f.write_str(&c.name()),
             AnySampler::Continuous(c) => f.write_str(c.name()),
+            AnySampler::Menu(m) => match m.eta {
+                Some(eta) => write!(f, "{}-eta{eta}", m.sampler.name()),
+                None => f.write_str(m.sampler.name()),
+            },
         }
     }
 }
@@ -377,6 +467,28 @@ pub fn draw_with(
                 x,
                 nfe: report.nfe,
                 n_steps: report.n_steps,
+                trajectory: None,
+            })
+        }
+        AnySampler::Menu(m) => {
+            let config = MenuConfig { n_steps: k, ..m };
+            let mut done = 0;
+            let report = sample_menu(
+                eps,
+                Process::Discrete(schedule),
+                &config,
+                &mut x,
+                rng,
+                &mut |_| {
+                    on_step(done);
+                    done += 1;
+                },
+            )?;
+            check_finite(&x, spec.sampler)?;
+            Ok(Draw {
+                x,
+                nfe: report.nfe,
+                n_steps: k,
                 trajectory: None,
             })
         }

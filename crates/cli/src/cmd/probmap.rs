@@ -373,13 +373,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("--mu-file {}", path.display()))?;
             let name = path.display().to_string();
-            batch(
-                &mut out,
-                &args,
-                &map,
-                std::io::BufReader::new(file),
-                &name,
-            )?;
+            batch(&mut out, &args, &map, std::io::BufReader::new(file), &name)?;
         }
         (None, None) => anyhow::bail!("give the scores with --mu 1,2,3 or --mu-file PATH"),
     }

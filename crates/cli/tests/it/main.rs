@@ -6,6 +6,7 @@ mod diffusion_flags;
 mod diffusion_golden;
 mod diffusion_lab;
 mod diffusion_likelihood;
+mod diffusion_menu;
 mod diffusion_nn;
 mod diffusion_trajectory;
 mod probmap;

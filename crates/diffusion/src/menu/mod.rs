@@ -242,13 +242,13 @@ pub struct MenuConfig {
 impl MenuConfig {
     /// diffusers' defaults: default σ, `linspace` spacing (`leading` for PNDM), offset 0,
     /// the sampler's default order, η = 1, no churn, bh2, stochastic.
-    pub fn new(sampler: MenuSampler, n_steps: usize) -> Self {
+    pub const fn new(sampler: MenuSampler, n_steps: usize) -> Self {
         Self {
             sampler,
             n_steps,
             sigmas: SigmaKind::Default,
             rho: 7.0,
-            spacing: if sampler == MenuSampler::Pndm {
+            spacing: if matches!(sampler, MenuSampler::Pndm) {
                 Spacing::Leading
             } else {
                 Spacing::Linspace

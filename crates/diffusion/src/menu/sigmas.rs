@@ -313,7 +313,7 @@ impl Process<'_> {
     }
 
     fn node_at_time(&self, sde: &Sde, t: f64, time_scale: f64, sigma: f64) -> Node {
-        let (c, _) = sde.eps_input(t, time_scale);
+        let (c, _) = sde.eps_input(t);
         Node {
             sigma,
             t: t * time_scale,

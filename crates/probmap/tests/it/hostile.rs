@@ -177,7 +177,11 @@ fn extreme_valid_inputs() {
             vec![-1e308, 1e308, 0.0],
             vec![0.0, 1.0, 0.0],
         ),
-        (Family::Logistic, vec![1e308, -1e308, 0.0], vec![1.0, 0.0, 0.0]),
+        (
+            Family::Logistic,
+            vec![1e308, -1e308, 0.0],
+            vec![1.0, 0.0, 0.0],
+        ),
         (Family::Exponential, vec![-1e308, 1e308], vec![0.0, 1.0]),
         (Family::Gauss, vec![7.0], vec![1.0]),
         (Family::student(0.5).unwrap(), vec![-3.0; 4], vec![0.25; 4]),

@@ -535,9 +535,20 @@ pub struct SampleArgs {
     /// Trajectory of the discrete samplers.
     #[arg(long, default_value = "even", value_parser = trajectory_parser())]
     trajectory: TrajectoryKind,
-    /// η of ddim / analytic-ddim, in [0, 1].
-    #[arg(long, default_value = "0")]
-    eta: f64,
+    /// η in [0, 1] of ddim / analytic-ddim / sn-ddim / npr-ddim (default 0) and of the menu's
+    /// euler-ancestral / dpm2-ancestral / dpm-solver++-sde (default 1).
+    #[arg(long, allow_negative_numbers = true)]
+    eta: Option<f64>,
+    /// Menu samplers: σ grid (`default`: the schedule's σ at the spaced timesteps, `karras`:
+    /// Karras et al.'s ρ = 7 grid, `logsnr`: uniform in log-SNR).
+    #[arg(long, value_name = "KIND")]
+    sigmas: Option<diffusion::menu::SigmaKind>,
+    /// Menu samplers: timestep spacing of the discrete schedule (leading, trailing, linspace).
+    #[arg(long, value_name = "SPACING")]
+    spacing: Option<diffusion::menu::Spacing>,
+    /// Menu samplers: solver order (e.g. 1–3 for unipc / deis, 1–4 for lms).
+    #[arg(long)]
+    order: Option<usize>,
     /// Number of samples.
     #[arg(long, alias = "n", default_value = "64", value_name = "N")]
     samples: usize,
@@ -568,6 +579,20 @@ pub struct SampleArgs {
     device: DeviceArg,
 }
 
+/// `--sampler` with `--eta` and the menu's `--sigmas/--spacing/--order` applied.
+fn sampler_of(args: &SampleArgs) -> anyhow::Result<AnySampler> {
+    let sampler = match args.eta {
+        Some(eta) => args.sampler.with_eta(eta).context("--eta")?,
+        None => args.sampler,
+    };
+    let options = diffusion::draw::MenuOptions {
+        sigmas: args.sigmas,
+        spacing: args.spacing,
+        order: args.order,
+    };
+    Ok(sampler.with_menu_options(options)?)
+}
+
 /// Runs `kexue diffusion sample`.
 pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     if args.samples == 0 {
@@ -577,7 +602,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         check_writable(path)?;
     }
     let spec = DrawSpec {
-        sampler: args.sampler.with_eta(args.eta).context("--eta")?,
+        sampler: sampler_of(&args)?,
         steps: args.steps,
         trajectory: args.trajectory,
         n: args.samples,
