@@ -165,7 +165,7 @@ impl Map {
     /// As [`Map::probs`], plus [`Error::Inaccurate`], and [`Error::InvalidConfig`] unless
     /// `max_error` is positive (∞ accepts everything).
     pub fn evaluate_within(&self, mu: &[f64], max_error: f64) -> Result<Evaluation> {
-        if !(max_error > 0.0) {
+        if max_error.is_nan() || max_error <= 0.0 {
             return Err(Error::InvalidConfig {
                 msg: format!("the accepted error must be positive, got {max_error}"),
             });
@@ -176,7 +176,9 @@ impl Map {
         }
         let (lo, hi) = mu
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &m| (a.min(m), b.max(m)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &m| {
+                (a.min(m), b.max(m))
+            });
         let hint = if !((hi - lo) / self.scale).is_finite() {
             "; the score range max(mu) − min(mu) overflows f64".to_string()
         } else {
@@ -340,7 +342,8 @@ const WIDE_NU: f64 = 0.5;
 fn sample_one_wide(nu: f64, scale: f64, mu: &[f64], rng: &mut dyn rand::RngCore) -> usize {
     use rand::Rng;
     let a = 0.5 * nu;
-    let gamma = rand_distr::Gamma::new(a + 1.0, 1.0).expect("shape a + 1 > 1 and scale 1 are valid");
+    let gamma =
+        rand_distr::Gamma::new(a + 1.0, 1.0).expect("shape a + 1 > 1 and scale 1 are valid");
     let ln_scale = scale.ln();
     // (tier, value): tier 1 = beyond +e^700 (value = log|T|), 0 = finite (value = mu + τT),
     // −1 = beyond −e^700 (value = −log|T|); compared lexicographically.

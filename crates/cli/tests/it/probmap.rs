@@ -143,7 +143,13 @@ fn bad_input_is_a_one_line_error() {
         vec!["probmap", "--noise", "gauss", "--nu", "3", "--mu", "1,2"],
         // issue 20 item 15: ν given twice used to take the first silently
         vec![
-            "probmap", "--noise", "student:3", "--nu", "5", "--mu", "1,2",
+            "probmap",
+            "--noise",
+            "student:3",
+            "--nu",
+            "5",
+            "--mu",
+            "1,2",
         ],
         vec!["probmap", "--noise", "t=3", "--nu", "3", "--mu", "1,2"],
         // issue 20 item 8: sizes are checked before any work
@@ -261,11 +267,20 @@ fn mu_file_and_stdin_batches() {
 #[test]
 fn long_vector_through_stdin() {
     let n = 200_000;
-    let mu: Vec<String> = (0..n).map(|i| format!("{:.6}", (i % 977) as f64 * 0.01)).collect();
+    let mu: Vec<String> = (0..n)
+        .map(|i| format!("{:.6}", (i % 977) as f64 * 0.01))
+        .collect();
     let text = mu.join(",");
     assert!(text.len() > 128 * 1024);
-    let out = kexue(&["probmap", "--noise", "gumbel", "--mu", "-", "--json"], &text);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = kexue(
+        &["probmap", "--noise", "gumbel", "--mu", "-", "--json"],
+        &text,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let p = floats(&v["p"]);
     assert_eq!(p.len(), n);

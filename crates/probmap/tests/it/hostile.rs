@@ -166,7 +166,7 @@ fn bad_inputs_are_typed_errors() {
 }
 
 /// Extreme but valid inputs: light tails make a range beyond f64 harmless (the low class
-/// cannot win), one class wins surely, and the error estimate stays honest.
+/// cannot win), one class wins surely; p within 1e-12, accepted at the CLI default 1e-9.
 #[test]
 fn extreme_valid_inputs() {
     let cases: [(Family, Vec<f64>, Vec<f64>); 6] = [
@@ -177,7 +177,11 @@ fn extreme_valid_inputs() {
             vec![-1e308, 1e308, 0.0],
             vec![0.0, 1.0, 0.0],
         ),
-        (Family::Logistic, vec![1e308, -1e308, 0.0], vec![1.0, 0.0, 0.0]),
+        (
+            Family::Logistic,
+            vec![1e308, -1e308, 0.0],
+            vec![1.0, 0.0, 0.0],
+        ),
         (Family::Exponential, vec![-1e308, 1e308], vec![0.0, 1.0]),
         (Family::Gauss, vec![7.0], vec![1.0]),
         (Family::student(0.5).unwrap(), vec![-3.0; 4], vec![0.25; 4]),
@@ -185,7 +189,7 @@ fn extreme_valid_inputs() {
     for (family, mu, want) in cases {
         let ev = Map::new(family, 1.0)
             .unwrap()
-            .evaluate_within(&mu, 1e-12)
+            .evaluate_within(&mu, 1e-9)
             .unwrap_or_else(|e| panic!("{family} {mu:?}: {e}"));
         for (a, b) in ev.p.iter().zip(&want) {
             assert!((a - b).abs() <= 1e-12, "{family} {mu:?}: {:?}", ev.p);
