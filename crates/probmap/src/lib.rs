@@ -165,7 +165,7 @@ impl Map {
     /// As [`Map::probs`], plus [`Error::Inaccurate`], and [`Error::InvalidConfig`] unless
     /// `max_error` is positive (∞ accepts everything).
     pub fn evaluate_within(&self, mu: &[f64], max_error: f64) -> Result<Evaluation> {
-        if !(max_error > 0.0) {
+        if max_error.is_nan() || max_error <= 0.0 {
             return Err(Error::InvalidConfig {
                 msg: format!("the accepted error must be positive, got {max_error}"),
             });

@@ -8,7 +8,7 @@ use anyhow::Context;
 use probmap::{Family, KPoint, Map};
 
 /// Default of `--max-error`: p is refused when its estimated error exceeds this.
-const DEFAULT_MAX_ERROR: f64 = 1e-9;
+const DEFAULT_MAX_ERROR: &str = "1e-9";
 /// Most scores in one vector (each costs a few f64 of scratch per quadrature pass).
 const MAX_SCORES: usize = 50_000_000;
 /// Most noise draws (`--samples` × n) one vector may ask for: about 2e7 draws/s on one core
@@ -52,6 +52,8 @@ LIMITS
 NOISE FAMILIES
   gumbel, gauss (normal), logistic, laplace, uniform (on [0,1]: a sparse map), exponential,
   student:NU (Student's t with NU > 0 degrees of freedom; or --noise student --nu NU, not both).
+  Student-t is accurate from NU = 0.001 (tails beyond f64) to NU = 1e6; far beyond (1e10) its
+  cdf loses digits and p is refused by --max-error: use gauss, its limit.
 
 EXAMPLES
   kexue probmap --noise gumbel --mu 1,2,3                 softmax
@@ -96,7 +98,7 @@ pub struct Args {
     #[arg(long, value_name = "K")]
     pub kpoint: Option<usize>,
     /// Fail (exit 2) rather than print p when its estimated error exceeds TOL.
-    #[arg(long, value_name = "TOL", default_value_t = DEFAULT_MAX_ERROR)]
+    #[arg(long, value_name = "TOL", default_value = DEFAULT_MAX_ERROR)]
     pub max_error: f64,
     /// Print JSON: {"noise", "p", "jacobian"?, ...}, one object per vector and line.
     #[arg(long)]
@@ -350,7 +352,7 @@ fn batch(
 /// Runs `kexue probmap`.
 pub fn run(args: Args) -> anyhow::Result<()> {
     let family = parse_family(&args.noise, args.nu)?;
-    if !(args.max_error > 0.0) {
+    if args.max_error.is_nan() || args.max_error <= 0.0 {
         anyhow::bail!("--max-error must be positive, got {}", args.max_error);
     }
     let map = Map::new(family, args.scale)?;
