@@ -222,13 +222,16 @@ impl Segmenter {
 
 impl Segmenter {
     fn write(&self) -> PyResult<std::sync::RwLockWriteGuard<'_, State>> {
-        self.state
-            .write()
-            .map_err(|_| poisoned())
+        self.state.write().map_err(|_| poisoned())
     }
 
     /// Byte ranges of the tokens of `text`, computed without the GIL.
-    fn spans(&self, py: Python<'_>, text: &str, mode: Option<&str>) -> PyResult<Vec<(usize, usize)>> {
+    fn spans(
+        &self,
+        py: Python<'_>,
+        text: &str,
+        mode: Option<&str>,
+    ) -> PyResult<Vec<(usize, usize)>> {
         let mode = match mode {
             Some(m) => Mode::parse(m)?,
             None => self.mode,
@@ -301,7 +304,18 @@ impl Tokens {
         for &(a, b) in spans {
             let word = &text[a..b];
             let end = start + word.chars().count();
-            items.push(PyTuple::new(py, [word.into_pyobject(py)?.into_any(), start.into_pyobject(py)?.into_any(), end.into_pyobject(py)?.into_any()])?.into_any().unbind());
+            items.push(
+                PyTuple::new(
+                    py,
+                    [
+                        word.into_pyobject(py)?.into_any(),
+                        start.into_pyobject(py)?.into_any(),
+                        end.into_pyobject(py)?.into_any(),
+                    ],
+                )?
+                .into_any()
+                .unbind(),
+            );
             start = end;
         }
         Ok(Self { items, next: 0 })
@@ -331,7 +345,12 @@ fn add_user_file(state: &mut State, path: &PathBuf) -> PyResult<()> {
 }
 
 /// One `word [count] [tag]` line through the library's user-dictionary reader.
-fn add_one_word(state: &mut State, word: &str, freq: Option<u64>, tag: Option<&str>) -> PyResult<()> {
+fn add_one_word(
+    state: &mut State,
+    word: &str,
+    freq: Option<u64>,
+    tag: Option<&str>,
+) -> PyResult<()> {
     if word.is_empty() || word.chars().any(char::is_whitespace) {
         return Err(value_error(format!(
             "word {word:?} is empty or contains whitespace"
@@ -340,7 +359,9 @@ fn add_one_word(state: &mut State, word: &str, freq: Option<u64>, tag: Option<&s
     if let Some(t) = tag
         && (t.is_empty() || t.chars().any(char::is_whitespace))
     {
-        return Err(value_error(format!("tag {t:?} is empty or contains whitespace")));
+        return Err(value_error(format!(
+            "tag {t:?} is empty or contains whitespace"
+        )));
     }
     let mut line = word.to_string();
     if let Some(f) = freq {

@@ -302,10 +302,7 @@ impl Gamma {
         let known = (1..=self.inner.n_steps())
             .filter(|&i| self.inner.get(i).is_some())
             .count();
-        format!(
-            "Gamma(n_steps={}, known={known})",
-            self.inner.n_steps()
-        )
+        format!("Gamma(n_steps={}, known={known})", self.inner.n_steps())
     }
 }
 
@@ -513,9 +510,8 @@ impl PyEps {
             let xa = arrays::write(py, x.to_vec(), &shape)?;
             let ta = arrays::write(py, vec![t; rows], &[rows])?;
             let ret = f.call1((xa, ta))?;
-            let got = arrays::read(&ret, "the value returned by eps_fn").map_err(|e| {
-                PyTypeError::new_err(format!("{} (at t = {t})", e.value(py)))
-            })?;
+            let got = arrays::read(&ret, "the value returned by eps_fn")
+                .map_err(|e| PyTypeError::new_err(format!("{} (at t = {t})", e.value(py))))?;
             if got.shape != shape {
                 return Err(value_error(format!(
                     "eps_fn returned an array of shape {} for x_t of shape {} at t = {t}; \
@@ -537,7 +533,12 @@ impl EpsPredictor for PyEps {
         self.dim
     }
 
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> diffusion::Result<()> {
+    fn predict_eps(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        eps: &mut [f64],
+    ) -> diffusion::Result<()> {
         Python::attach(|py| self.call(py, x_t, level.t, eps))
             .map_err(|e| diffusion::Error::Predictor(Box::new(e)))
     }
@@ -571,7 +572,12 @@ impl EpsSource {
     }
 
     /// The predictor for rows of `row_shape`, calling Python on at most `batch` rows.
-    fn predictor(&self, py: Python<'_>, row_shape: &[usize], batch: usize) -> PyResult<Predictor<'_>> {
+    fn predictor(
+        &self,
+        py: Python<'_>,
+        row_shape: &[usize],
+        batch: usize,
+    ) -> PyResult<Predictor<'_>> {
         if batch == 0 {
             return Err(value_error("batch must be ≥ 1"));
         }
@@ -618,7 +624,12 @@ impl EpsPredictor for Predictor<'_> {
         }
     }
 
-    fn predict_eps(&self, x_t: &[f64], level: NoiseLevel, eps: &mut [f64]) -> diffusion::Result<()> {
+    fn predict_eps(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        eps: &mut [f64],
+    ) -> diffusion::Result<()> {
         match self {
             Self::Net(p) => p.predict_eps(x_t, level, eps),
             Self::Python(p) => p.predict_eps(x_t, level, eps),
@@ -713,7 +724,9 @@ fn sample<'py>(
         return Err(value_error("shape must be (n, *sample_shape), got ()"));
     };
     if n == 0 {
-        return Err(value_error("shape must ask for at least one sample, got n = 0"));
+        return Err(value_error(
+            "shape must ask for at least one sample, got n = 0",
+        ));
     }
     let source = EpsSource::new(eps_fn)?;
     let predictor = source.predictor(py, row_shape, batch)?;
@@ -746,7 +759,9 @@ fn sample<'py>(
                      the discrete samplers only"
                 )));
             }
-            py.detach(|| core_sample_continuous(&predictor, &schedule.inner, c, steps, n, start, seed))
+            py.detach(|| {
+                core_sample_continuous(&predictor, &schedule.inner, c, steps, n, start, seed)
+            })
         }
     }
     .map_err(from_diffusion)?;
@@ -795,7 +810,16 @@ fn nelbo<'py>(
         .and_then(|m| m.meta.data.levels.map(|l| l as usize)));
     let decoder = core_decoder(&schedule.inner, decoder_variance, levels)?;
     let report = py
-        .detach(|| core_nelbo(&predictor, &schedule.inner, &plan, &data.values, decoder, seed))
+        .detach(|| {
+            core_nelbo(
+                &predictor,
+                &schedule.inner,
+                &plan,
+                &data.values,
+                decoder,
+                seed,
+            )
+        })
         .map_err(from_diffusion)?;
     let d = PyDict::new(py);
     d.set_item("total", report.total)?;
@@ -1051,7 +1075,8 @@ fn core_load(
     dir: &std::path::Path,
     weights: Weights,
 ) -> PyResult<(CheckpointMeta, NetModel, CoreSchedule)> {
-    let device = diffusion_nn::device(diffusion_nn::DeviceChoice::Cpu).map_err(from_diffusion_nn)?;
+    let device =
+        diffusion_nn::device(diffusion_nn::DeviceChoice::Cpu).map_err(from_diffusion_nn)?;
     let (meta, model) = checkpoint::load_model(dir, weights, &device).map_err(from_diffusion_nn)?;
     let schedule = meta.schedule.build().map_err(from_diffusion_nn)?;
     Ok((meta, model, schedule))
@@ -1090,7 +1115,15 @@ fn core_estimate_gamma(
     seed: u64,
 ) -> diffusion::Result<CoreGamma> {
     let mut rng = StdRng::seed_from_u64(seed);
-    diffusion::analytic::estimate_gamma(predictor, schedule, data, times, batch, &mut rng, &mut |_| {})
+    diffusion::analytic::estimate_gamma(
+        predictor,
+        schedule,
+        data,
+        times,
+        batch,
+        &mut rng,
+        &mut |_| {},
+    )
 }
 
 /// x_N = `start` or n·d i.i.d. N(0, 1) draws (the first draws of the seeded RNG, as
@@ -1148,7 +1181,8 @@ fn core_decoder(
             "the default decoder variance β̃_{1|2} needs N ≥ 2; pass decoder_variance",
         ));
     }
-    let variance = variance.unwrap_or_else(|| diffusion::nelbo::official_decoder_variance(schedule));
+    let variance =
+        variance.unwrap_or_else(|| diffusion::nelbo::official_decoder_variance(schedule));
     Ok(match levels {
         Some(levels) => Decoder::Discretized { levels, variance },
         None => Decoder::Gaussian { variance },
@@ -1164,5 +1198,13 @@ fn core_nelbo(
     seed: u64,
 ) -> diffusion::Result<diffusion::Nelbo> {
     let mut rng = StdRng::seed_from_u64(seed);
-    diffusion::nelbo(predictor, schedule, plan, data, decoder, &mut rng, &mut |_| {})
+    diffusion::nelbo(
+        predictor,
+        schedule,
+        plan,
+        data,
+        decoder,
+        &mut rng,
+        &mut |_| {},
+    )
 }

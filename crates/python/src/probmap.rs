@@ -46,7 +46,9 @@ impl Rows {
     fn new(a: arrays::Array, axis: isize, what: &str) -> PyResult<Self> {
         let nd = a.shape.len() as isize;
         if nd == 0 {
-            return Err(value_error(format!("{what} must have at least one dimension")));
+            return Err(value_error(format!(
+                "{what} must have at least one dimension"
+            )));
         }
         let ax = if axis < 0 { axis + nd } else { axis };
         if !(0..nd).contains(&ax) {

@@ -76,7 +76,7 @@ def test_sample_frequencies_follow_probs():
 
 
 def test_bad_inputs_raise_clear_errors():
-    with pytest.raises(ValueError, match=r"mu\[1\] = nan is not finite"):
+    with pytest.raises(ValueError, match=r"mu\[1\] = NaN is not finite"):
         probmap.probs(np.array([0.0, np.nan]))
     with pytest.raises(TypeError, match="float32 or float64"):
         probmap.probs(np.array([1, 2, 3]))
