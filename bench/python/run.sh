@@ -10,7 +10,8 @@ mkdir -p "$out"
 venv=bench/.venv-python
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet maturin numpy jieba rjieba
-"$venv/bin/pip" install --quiet --no-build-isolation ./crates/python
+# --no-build-isolation uses the maturin installed above, which the build hook finds on PATH.
+PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pip" install --quiet --no-build-isolation ./crates/python
 cargo build --release -p cli
 kexue=target/release/kexue
 if [ ! -f "$out/mlp/checkpoint.json" ]; then

@@ -4,7 +4,7 @@ Trains a small MLP on the 8-mode ring (radius 2, std 0.1) for a few seconds, wra
 `eps_fn(x_t, t)`, estimates Γ at the nodes of a 10-step trajectory and compares Analytic-DDPM
 with DDPM (β̃) at 10 steps. Runs when torch is installed and exits 0 with a note otherwise:
 
-    python crates/python/examples/analytic_ddpm_torch.py [--train-steps 1500]
+    python crates/python/examples/analytic_ddpm_torch.py [--train-steps 600]
 """
 
 import argparse
@@ -22,7 +22,7 @@ def ring(rng, n, modes=8, radius=2.0, std=0.1):
     return centre + std * rng.standard_normal((n, 2))
 
 
-def main(train_steps=1500, seed=0):
+def main(train_steps=600, seed=0):
     try:
         import torch
     except ImportError:
@@ -79,7 +79,7 @@ def main(train_steps=1500, seed=0):
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--train-steps", type=int, default=1500)
+    p.add_argument("--train-steps", type=int, default=600)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     main(a.train_steps, a.seed)
