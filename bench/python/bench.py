@@ -127,7 +127,7 @@ def main():
     print(json.dumps(info), flush=True)
     results = {"info": info}
     results["eps_2d"] = eps_overhead(a.mlp, (2,), [1, 256], steps=100, repeat=3)
-    results["eps_image"] = eps_overhead(a.unet, (3, 32, 32), [1, 256], steps=2, repeat=2)
+    results["eps_image"] = eps_overhead(a.unet, (3, 32, 32), [1, 256], steps=2, repeat=1)
     lines = [l.rstrip("\n") for l in open(a.text, encoding="utf-8") if l.strip()]
     results["cws"] = segmentation(lines, a.repeat)
     results["probs"] = probs_rows(repeat=3)
