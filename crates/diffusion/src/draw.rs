@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | discrete | `ddpm-beta`, `ddpm-tilde`, `analytic-ddpm`, `ddim`, `analytic-ddim` | [`crate::plan`] on the [`TrajectoryKind`] of K nodes, then [`crate::sample()`] |
 //! | covariance | `sn-ddpm`, `sn-ddim`, `npr-ddpm`, `npr-ddim` | the mean sampler's plan, then [`crate::sample_cov`] with the head |
-//! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it |
+//! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it and, with an x̂_0 clip in the settings (bounded data), [`ClippedX0`] |
 //!
 //! Every run starts from x_N ~ N(0, I) drawn first from the run's RNG. Adding a sampler: a
 //! variant (or a family) in [`AnySampler`] with its name in [`AnySampler::ALL`], and its arm in
@@ -20,8 +20,8 @@ use rand::rngs::StdRng;
 use crate::analytic::Gamma;
 use crate::covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
 use crate::sde::Sde;
-use crate::solvers::{ContinuousSampler, Retimed, SolverConfig, sample_continuous};
-use crate::step::{PlanSettings, Sampler};
+use crate::solvers::{ClippedX0, ContinuousSampler, Retimed, SolverConfig, sample_continuous};
+use crate::step::{PlanSettings, Sampler, X0Clip};
 use crate::trajectory::TrajectoryKind;
 use crate::{EpsPredictor, Error, Result, Schedule, Trajectory, plan, sample, standard_normal};
 
@@ -368,7 +368,15 @@ pub fn draw_with(
         }
         AnySampler::Continuous(c) => {
             let retimed = Retimed::new(eps, schedule);
-            let predictor: &dyn EpsPredictor = &retimed;
+            // Bounded data: the discrete samplers' x̂_0 clip, applied to the data prediction.
+            let clipped;
+            let predictor: &dyn EpsPredictor = match spec.settings.x0_clip {
+                X0Clip::Range { lo, hi } => {
+                    clipped = ClippedX0::new(&retimed, lo, hi);
+                    &clipped
+                }
+                X0Clip::None => &retimed,
+            };
             let sde = Sde::from_schedule(schedule);
             let config = SolverConfig::new(c, k);
             let report = sample_continuous(predictor, &sde, &config, &mut x, rng)?;
@@ -398,7 +406,7 @@ fn check_finite(x: &[f64], sampler: AnySampler) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{EpsForm, FinalStep, X0Clip};
+    use crate::step::{EpsForm, FinalStep};
     use crate::{NoiseLevel, Sigma2Clip};
 
     /// ε̂ = NaN everywhere, as a network with NaN weights gives.
