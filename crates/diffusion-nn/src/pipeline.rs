@@ -495,7 +495,7 @@ pub fn trajectories(
 ) -> Result<TrajectoryReport> {
     diffusion::draw::check_steps(k, ck.schedule())?;
     let n = ck.schedule().n_steps();
-    let (file, _) = ck.gamma(gamma, &mut |i| {
+    let (file, cached) = ck.gamma(gamma, &mut |i| {
         on_progress(Progress {
             stage: "Γ estimate",
             done: i + 1,
@@ -512,8 +512,15 @@ pub fn trajectories(
         predictor: &*predictor,
         gamma: file.to_gamma()?,
         gamma_src: format!(
-            "checkpoint cache (M = {}, seed {}, step {})",
-            file.m, file.seed, file.checkpoint_step
+            "{} (M = {}, seed {}, step {})",
+            if cached {
+                "checkpoint cache"
+            } else {
+                "estimated now"
+            },
+            file.m,
+            file.seed,
+            file.checkpoint_step
         ),
         rows: ck.held_out(samples)?,
         settings: ck.plan_settings(Purpose::Likelihood),

@@ -5,8 +5,8 @@
 //! |---|---|---|
 //! | discrete | `ddpm-beta`, `ddpm-tilde`, `analytic-ddpm`, `ddim`, `analytic-ddim` | [`crate::plan`] on the [`TrajectoryKind`] of K nodes, then [`crate::sample()`] |
 //! | covariance | `sn-ddpm`, `sn-ddim`, `npr-ddpm`, `npr-ddim` | the mean sampler's plan, then [`crate::sample_cov`] with the head |
-//! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it |
-//! | menu | `euler`, `euler-ancestral`, `heun`, `dpm2`, `dpm2-ancestral`, `dpm-solver++-2s`, `dpm-solver++-3m`, `dpm-solver++-sde`, `unipc`, `deis`, `pndm`, `lms` | [`crate::menu::sample_menu`] on the discrete schedule (diffusers' grids; [`MenuOptions`] set σ kind, spacing, order) |
+//! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it and, with an x̂_0 clip in the settings (bounded data), [`ClippedX0`] |
+//! | menu | `euler`, `euler-ancestral`, `heun`, `dpm2`, `dpm2-ancestral`, `dpm-solver++-2s`, `dpm-solver++-3m`, `dpm-solver++-sde`, `unipc`, `deis`, `pndm`, `lms` | [`crate::menu::sample_menu`] on the discrete schedule (diffusers' grids; [`MenuOptions`] set σ kind, spacing, order), with [`ClippedX0`] on bounded data |
 //!
 //! Every run starts from x_N ~ N(0, I) drawn first from the run's RNG. Adding a sampler: a
 //! variant (or a family) in [`AnySampler`] with its name in [`AnySampler::ALL`], and its arm in
@@ -22,8 +22,8 @@ use crate::analytic::Gamma;
 use crate::covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
 use crate::menu::{MenuConfig, MenuSampler, Process, SigmaKind, Spacing, sample_menu};
 use crate::sde::Sde;
-use crate::solvers::{ContinuousSampler, Retimed, SolverConfig, sample_continuous};
-use crate::step::{PlanSettings, Sampler};
+use crate::solvers::{ClippedX0, ContinuousSampler, Retimed, SolverConfig, sample_continuous};
+use crate::step::{PlanSettings, Sampler, X0Clip};
 use crate::trajectory::TrajectoryKind;
 use crate::{EpsPredictor, Error, Result, Schedule, Trajectory, plan, sample, standard_normal};
 
@@ -458,7 +458,15 @@ pub fn draw_with(
         }
         AnySampler::Continuous(c) => {
             let retimed = Retimed::new(eps, schedule);
-            let predictor: &dyn EpsPredictor = &retimed;
+            // Bounded data: the discrete samplers' x̂_0 clip, applied to the data prediction.
+            let clipped;
+            let predictor: &dyn EpsPredictor = match spec.settings.x0_clip {
+                X0Clip::Range { lo, hi } => {
+                    clipped = ClippedX0::new(&retimed, lo, hi);
+                    &clipped
+                }
+                X0Clip::None => &retimed,
+            };
             let sde = Sde::from_schedule(schedule);
             let config = SolverConfig::new(c, k);
             let report = sample_continuous(predictor, &sde, &config, &mut x, rng)?;
@@ -472,9 +480,17 @@ pub fn draw_with(
         }
         AnySampler::Menu(m) => {
             let config = MenuConfig { n_steps: k, ..m };
+            let clipped;
+            let predictor: &dyn EpsPredictor = match spec.settings.x0_clip {
+                X0Clip::Range { lo, hi } => {
+                    clipped = ClippedX0::new(eps, lo, hi);
+                    &clipped
+                }
+                X0Clip::None => eps,
+            };
             let mut done = 0;
             let report = sample_menu(
-                eps,
+                predictor,
                 Process::Discrete(schedule),
                 &config,
                 &mut x,
@@ -510,7 +526,7 @@ fn check_finite(x: &[f64], sampler: AnySampler) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::step::{EpsForm, FinalStep, X0Clip};
+    use crate::step::{EpsForm, FinalStep};
     use crate::{NoiseLevel, Sigma2Clip};
 
     /// ε̂ = NaN everywhere, as a network with NaN weights gives.

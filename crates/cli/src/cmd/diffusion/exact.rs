@@ -25,7 +25,8 @@ use super::{
     after_help = "Columns: `nelbo` is the negative ELBO in nats/dim (prior KL + per-step \
 KLs + decoder with the fixed variance β̃_{1|2} of paper-A; `undefined` for DDIM, whose forward \
 family has λ = 0). `energy_distance` compares the samples (started from x_{τ_K} ~ q(x_{τ_K})) \
-with fresh data samples; lower is better. `final_var` (gauss only) is the exactly propagated \
+with fresh data samples (the unbiased U-statistic: 0 on average for equal laws, so it can be \
+slightly negative); lower is better. `final_var` (gauss only) is the exactly propagated \
 variance of the output, to compare with the data variance 0.09. Analytic samplers use Γ_t in \
 closed form (gauss), by Gauss-Hermite quadrature (rademacher) or by Monte Carlo from M data \
 rows (gmm); their variances are clipped with Eq. 11 only for unbounded data.\n\n\
