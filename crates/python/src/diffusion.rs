@@ -1083,7 +1083,8 @@ fn core_load(
 }
 
 fn core_cached_gamma(dir: &std::path::Path, meta: &CheckpointMeta) -> PyResult<Option<CoreGamma>> {
-    match pipeline::any_cached_gamma(dir, meta).map_err(from_diffusion_nn)? {
+    let n = meta.schedule.build().map_err(from_diffusion_nn)?.n_steps();
+    match pipeline::cached_gamma(dir, meta.step, n, None).map_err(from_diffusion_nn)? {
         Some(file) => Ok(Some(file.to_gamma().map_err(from_diffusion_nn)?)),
         None => Ok(None),
     }
@@ -1094,7 +1095,7 @@ fn core_checkpoint_plan_config(
     sampler: Sampler,
     purpose: Purpose,
 ) -> PlanConfig {
-    pipeline::plan_config(meta, sampler, purpose)
+    pipeline::plan_settings(meta.data.levels, purpose).with(sampler)
 }
 
 fn core_plan(
@@ -1157,15 +1158,15 @@ fn core_sample_continuous(
     seed: u64,
 ) -> diffusion::Result<Vec<f64>> {
     let sde = Sde::from_schedule(schedule);
-    let mut config = SolverConfig::new(sampler, steps);
-    config.time_scale = schedule.n_steps() as f64;
+    let config = SolverConfig::new(sampler, steps);
+    let retimed = diffusion::solvers::Retimed::new(predictor, schedule);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut x = start.unwrap_or_else(|| {
         let mut x = vec![0.0; n * predictor.dim()];
         sde.sample_prior(&mut rng, &mut x);
         x
     });
-    diffusion::sample_continuous(predictor, &sde, &config, &mut x, &mut rng)?;
+    diffusion::sample_continuous(&retimed, &sde, &config, &mut x, &mut rng)?;
     Ok(x)
 }
 
