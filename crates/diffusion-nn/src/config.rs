@@ -175,13 +175,27 @@ impl TrainOverrides {
         train.grad_clip = self.grad_clip.unwrap_or(train.grad_clip);
     }
 
-    /// A resumed run (ε-network or covariance head alike): `steps` (the new total) and
+    /// The settings of a resumed run of `what` (ε-network or covariance head alike), stored
+    /// as `stored` at step `step`: `steps` (the new total, which must exceed `step`) and
     /// `checkpoint_every` apply; any other value must equal the stored one, since changing it
     /// would break bit-identical resumption.
     ///
     /// # Errors
-    /// [`Error::Config`] naming the first flag that differs from the stored setting.
-    pub fn apply_on_resume(&self, train: &mut TrainConfig) -> Result<()> {
+    /// [`Error::Config`] naming the first flag that differs from the stored setting, or a total
+    /// of steps not above `step`.
+    pub fn resume(&self, stored: &TrainConfig, step: u64, what: &str) -> Result<TrainConfig> {
+        let mut train = stored.clone();
+        self.apply_on_resume(&mut train)?;
+        if train.steps <= step {
+            return Err(Error::config(
+                "steps",
+                format!("{what} is already at step {step}; pass --steps above it to train further"),
+            ));
+        }
+        Ok(train)
+    }
+
+    fn apply_on_resume(&self, train: &mut TrainConfig) -> Result<()> {
         let changed = |flag: &'static str, given: Option<String>, stored: String| match given {
             Some(v) if v != stored => Err(Error::config(
                 "resume",

@@ -296,7 +296,7 @@ fn load_head_train_state(
 
 /// The training settings of a head run: for [`Start::Fresh`] the defaults with `overrides`
 /// (no head of `kind` may exist yet), for [`Start::Resume`] the stored head's settings with
-/// `overrides` applied as [`TrainOverrides::apply_on_resume`] (as for ε-networks).
+/// `overrides` applied as [`TrainOverrides::resume`] (as for ε-networks).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for an existing head on a fresh run or a missing one on resume
@@ -335,22 +335,73 @@ pub fn head_train_config(
         )),
         Start::Resume => {
             let head = read_head_meta(dir, kind)?;
-            let mut train = head.train.clone();
-            overrides.apply_on_resume(&mut train)?;
-            if train.steps <= head.step {
-                return Err(Error::config(
-                    "steps",
-                    format!(
-                        "the {} head in {} is already at step {}; pass --steps above it to train \
-                         further",
-                        label(kind),
-                        dir.display(),
-                        head.step
-                    ),
-                ));
-            }
-            Ok(train)
+            let what = format!("the {} head in {}", label(kind), dir.display());
+            overrides.resume(&head.train, head.step, &what)
         }
+    }
+}
+
+/// What a `train-cov` run did, for reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeadReport {
+    /// The ε-checkpoint folder.
+    pub checkpoint: String,
+    /// `sn` or `npr`.
+    pub kind: &'static str,
+    /// First step of this run.
+    pub first_step: u64,
+    /// Last step (the head's step).
+    pub last_step: u64,
+    /// Wall time.
+    pub seconds: f64,
+    /// Steps per second.
+    pub steps_per_sec: f64,
+    /// Smoothed loss at the end.
+    pub smoothed_loss: f64,
+    /// Parameters of the head.
+    pub n_params: usize,
+    /// The three head files.
+    pub files: Vec<String>,
+}
+
+impl HeadReport {
+    /// The report of `report`, a run of the `kind` head in `dir`.
+    pub fn new(dir: &Path, kind: CovKind, report: &TrainReport) -> Self {
+        let (json, weights, train_file) = head_files(kind);
+        Self {
+            checkpoint: dir.display().to_string(),
+            kind: kind.name(),
+            first_step: report.first_step,
+            last_step: report.last_step,
+            seconds: report.seconds,
+            steps_per_sec: (report.last_step + 1 - report.first_step) as f64
+                / report.seconds.max(1e-9),
+            smoothed_loss: report.smoothed_loss,
+            n_params: report.n_params,
+            files: [json, weights, train_file]
+                .iter()
+                .map(|f| dir.join(f).display().to_string())
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Display for HeadReport {
+    /// One sentence: head, parameters, steps, time, loss, files.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "trained the {} head ({} parameters) steps {}..{} in {:.1}s ({:.1} steps/s), \
+             smoothed loss {:.4}; wrote {}",
+            self.kind.to_uppercase(),
+            self.n_params,
+            self.first_step,
+            self.last_step,
+            self.seconds,
+            self.steps_per_sec,
+            self.smoothed_loss,
+            self.files.join(", ")
+        )
     }
 }
 

@@ -51,7 +51,7 @@ pub mod train;
 pub use ckpt::{Checkpoint, GammaCache, GammaPolicy, OpenOptions, Reuse};
 pub use cov::{CovNet, NetCovPredictor};
 pub use error::{Error, Result};
-pub use model::{EpsNet, EpsNetConfig, MlpConfig, Model, UnetConfig};
+pub use model::{EpsNet, EpsNetConfig, MlpConfig, Model, NetKind, UnetConfig};
 pub use predictor::NetPredictor;
 
 pub use candle_core::Device;

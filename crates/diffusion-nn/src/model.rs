@@ -104,7 +104,57 @@ impl UnetConfig {
     }
 }
 
+/// Which ε-network a training run builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetKind {
+    /// The U-Net for images, the MLP for vectors.
+    Auto,
+    /// The MLP.
+    Mlp,
+    /// The U-Net (image data only).
+    Unet,
+}
+
 impl EpsNetConfig {
+    /// The reference network of `kind` for rows of `shape`, with the MLP's `hidden` width and
+    /// `depth`, or the U-Net's `base_channels`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a U-Net on vector data.
+    pub fn for_data(
+        kind: NetKind,
+        shape: crate::data::DataShape,
+        hidden: usize,
+        depth: usize,
+        base_channels: usize,
+    ) -> Result<Self> {
+        use crate::data::DataShape;
+        Ok(match (kind, shape) {
+            (
+                NetKind::Auto | NetKind::Unet,
+                DataShape::Image {
+                    channels,
+                    height,
+                    width,
+                },
+            ) => EpsNetConfig::Unet(UnetConfig {
+                base_channels,
+                ..UnetConfig::reference(channels, height, width)
+            }),
+            (NetKind::Unet, DataShape::Vector { .. }) => {
+                return Err(Error::config(
+                    "net",
+                    "the U-Net needs image data; this is a vector data set",
+                ));
+            }
+            (NetKind::Auto | NetKind::Mlp, _) => EpsNetConfig::Mlp(MlpConfig {
+                hidden,
+                depth,
+                ..MlpConfig::reference(shape.dim())
+            }),
+        })
+    }
+
     /// Data dimension d of one row.
     pub fn dim(&self) -> usize {
         match self {

@@ -119,6 +119,34 @@ pub fn write_npy(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     })
 }
 
+/// Checks that `path` can be written: its folder exists and it is not a folder itself.
+///
+/// # Errors
+/// [`Error::Config`] saying which.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::config(
+            "output",
+            format!(
+                "cannot write {}: folder {} does not exist",
+                path.display(),
+                parent.display()
+            ),
+        ));
+    }
+    if path.is_dir() {
+        return Err(Error::config(
+            "output",
+            format!("cannot write {}: it is a folder", path.display()),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,19 @@ pub struct GammaFile {
 }
 
 impl GammaFile {
+    /// Γ at n = 1, 10, 100, N/2 and N, e.g. `Γ_1 = 0.9981, Γ_10 = 0.9977, …`.
+    pub fn summary(&self) -> String {
+        let n = self.gamma.len();
+        let mut picks = vec![1, 10, 100, n / 2, n];
+        picks.retain(|&k| k >= 1 && k <= n);
+        picks.dedup();
+        picks
+            .iter()
+            .map(|&k| format!("Γ_{k} = {:.4}", self.gamma[k - 1]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The values as the core's [`Gamma`].
     ///
     /// # Errors

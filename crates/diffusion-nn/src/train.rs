@@ -77,25 +77,14 @@ pub struct TrainReport {
 }
 
 /// The setup of `--resume` in `out`: the stored network, schedule and training settings with
-/// `overrides` applied as [`TrainOverrides::apply_on_resume`], and the stored data spec.
+/// `overrides` applied as [`TrainOverrides::resume`], and the stored data spec.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when `out` holds no checkpoint; [`Error::Config`] for a changed
 /// setting or a total of steps not above the stored step.
 pub fn resume_setup(out: &Path, overrides: &TrainOverrides) -> Result<(TrainSetup, String)> {
     let meta = checkpoint::read_meta(out)?;
-    let mut train = meta.train.clone();
-    overrides.apply_on_resume(&mut train)?;
-    if train.steps <= meta.step {
-        return Err(Error::config(
-            "steps",
-            format!(
-                "{} is already at step {}; pass --steps above it to train further",
-                out.display(),
-                meta.step
-            ),
-        ));
-    }
+    let train = overrides.resume(&meta.train, meta.step, &out.display().to_string())?;
     let setup = TrainSetup {
         model: meta.model,
         schedule: meta.schedule,

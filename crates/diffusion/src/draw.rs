@@ -362,6 +362,34 @@ impl Draw {
     }
 }
 
+impl DrawSummary {
+    /// "N samples with S on the T trajectory of K steps (1.23s): mean […], variance […]"
+    /// (continuous samplers: "(K steps, NFE n)"), the first 4 dimensions shown.
+    pub fn sentence(&self, trajectory: TrajectoryKind, seconds: f64) -> String {
+        let what = match &self.trajectory {
+            Some(_) => format!(
+                "{} on the {trajectory} trajectory of {} steps",
+                self.sampler, self.steps
+            ),
+            None => format!(
+                "{} ({} steps, NFE {})",
+                self.sampler, self.n_steps, self.nfe
+            ),
+        };
+        let fmt = |v: &[f64]| {
+            let shown: Vec<String> = v.iter().take(4).map(|a| format!("{a:.4}")).collect();
+            let more = if v.len() > 4 { ", …" } else { "" };
+            format!("[{}{more}]", shown.join(", "))
+        };
+        format!(
+            "{} samples with {what} ({seconds:.2}s): mean {}, variance {}",
+            self.samples,
+            fmt(&self.mean),
+            fmt(&self.var)
+        )
+    }
+}
+
 /// Checks 1 ≤ K ≤ N.
 ///
 /// # Errors

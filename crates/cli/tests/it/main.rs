@@ -5,6 +5,7 @@ mod diffusion_cov;
 mod diffusion_flags;
 mod diffusion_golden;
 mod diffusion_lab;
+mod diffusion_library;
 mod diffusion_likelihood;
 mod diffusion_menu;
 mod diffusion_nn;

@@ -13,10 +13,8 @@ use diffusion_nn::data::{self, DataShape, DataSpec, Dataset};
 use diffusion_nn::pipeline::{self, EvalReport, EvalSpec, GammaFile};
 use diffusion_nn::train::{self, Start, TrainSetup};
 use diffusion_nn::{
-    Checkpoint, EpsNetConfig, GammaCache, GammaPolicy, MlpConfig, Model, OpenOptions, Reuse,
-    UnetConfig,
+    Checkpoint, EpsNetConfig, GammaCache, GammaPolicy, Model, NetKind, OpenOptions, Reuse,
 };
-use serde::Serialize;
 
 use super::{
     DeviceArg, bar, law_parser, open_law, print_json, sampler_parser, schedule_parser,
@@ -178,29 +176,14 @@ pub struct TrainArgs {
 }
 
 fn net_config(args: &TrainArgs, data: &Dataset) -> anyhow::Result<EpsNetConfig> {
-    let image = match data.shape {
-        DataShape::Image {
-            channels,
-            height,
-            width,
-        } => Some((channels, height, width)),
-        DataShape::Vector { .. } => None,
+    let kind = match args.net {
+        NetArg::Auto => NetKind::Auto,
+        NetArg::Mlp => NetKind::Mlp,
+        NetArg::Unet => NetKind::Unet,
     };
-    Ok(match (args.net, image) {
-        (NetArg::Auto | NetArg::Unet, Some((c, h, w))) => EpsNetConfig::Unet(UnetConfig {
-            base_channels: args.base_channels,
-            ..UnetConfig::reference(c, h, w)
-        }),
-        (NetArg::Unet, None) => bail!(
-            "--net unet needs image data; `{}` is a vector data set",
-            data.spec
-        ),
-        (NetArg::Auto | NetArg::Mlp, _) => EpsNetConfig::Mlp(MlpConfig {
-            hidden: args.hidden,
-            depth: args.depth,
-            ..MlpConfig::reference(data.dim())
-        }),
-    })
+    let (h, d, b) = (args.hidden, args.depth, args.base_channels);
+    EpsNetConfig::for_data(kind, data.shape, h, d, b)
+        .with_context(|| format!("--net, --data {}", data.spec))
 }
 
 /// Runs `kexue diffusion train`.
@@ -319,19 +302,6 @@ pub struct TrainCovArgs {
     json: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct TrainCovReport {
-    checkpoint: String,
-    kind: &'static str,
-    first_step: u64,
-    last_step: u64,
-    seconds: f64,
-    steps_per_sec: f64,
-    smoothed_loss: f64,
-    n_params: usize,
-    files: Vec<String>,
-}
-
 /// Runs `kexue diffusion train-cov`.
 pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
     let kind = match args.kind {
@@ -364,36 +334,11 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
             args.ckpt.display()
         )
     })?;
-    let (json, weights, train_file) = cov::head_files(kind);
-    let out = TrainCovReport {
-        checkpoint: args.ckpt.display().to_string(),
-        kind: kind.name(),
-        first_step: report.first_step,
-        last_step: report.last_step,
-        seconds: report.seconds,
-        steps_per_sec: steps_per_sec(&report),
-        smoothed_loss: report.smoothed_loss,
-        n_params: report.n_params,
-        files: [json, weights, train_file]
-            .iter()
-            .map(|f| args.ckpt.join(f).display().to_string())
-            .collect(),
-    };
+    let out = cov::HeadReport::new(&args.ckpt, kind, &report);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "trained the {} head ({} parameters) steps {}..{} in {:.1}s ({:.1} steps/s), smoothed \
-             loss {:.4}; wrote {}",
-            cov::label(kind),
-            out.n_params,
-            out.first_step,
-            out.last_step,
-            out.seconds,
-            out.steps_per_sec,
-            out.smoothed_loss,
-            out.files.join(", ")
-        );
+        println!("{out}");
     }
     Ok(())
 }
@@ -402,18 +347,6 @@ pub fn train_cov(args: TrainCovArgs) -> anyhow::Result<()> {
 fn gamma_with_bar(ck: &Checkpoint, policy: &GammaPolicy) -> anyhow::Result<(GammaFile, bool)> {
     let n = ck.schedule().n_steps() as u64;
     Ok(with_steps(n, "Γ", |on_time| ck.gamma(policy, on_time))?)
-}
-
-fn gamma_summary(file: &GammaFile) -> String {
-    let n = file.gamma.len();
-    let mut picks = vec![1, 10, 100, n / 2, n];
-    picks.retain(|&k| k >= 1 && k <= n);
-    picks.dedup();
-    picks
-        .iter()
-        .map(|&k| format!("Γ_{k} = {:.4}", file.gamma[k - 1]))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Arguments of `kexue diffusion gamma`.
@@ -471,28 +404,10 @@ pub fn gamma(args: GammaArgs) -> anyhow::Result<()> {
         file.m,
         file.checkpoint_step,
         file.seconds,
-        gamma_summary(&file),
+        file.summary(),
         above,
         ck.cache_dir().join(pipeline::GAMMA_FILE).display()
     );
-    Ok(())
-}
-
-fn check_writable(path: &Path) -> anyhow::Result<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        bail!(
-            "cannot write {}: folder {} does not exist",
-            path.display(),
-            parent.display()
-        );
-    }
-    if path.is_dir() {
-        bail!("cannot write {}: it is a folder", path.display());
-    }
     Ok(())
 }
 
@@ -599,7 +514,7 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         bail!("--samples must be ≥ 1");
     }
     for path in args.png.iter().chain(args.npy.iter()) {
-        check_writable(path)?;
+        diffusion_nn::output::check_writable(path)?;
     }
     let spec = DrawSpec {
         sampler: sampler_of(&args)?,
@@ -677,27 +592,9 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         v["seconds"] = serde_json::json!(started.elapsed().as_secs_f64());
         return print_json(&v);
     }
-    let what = match (args.sampler.is_continuous(), &summary.trajectory) {
-        (true, _) | (_, None) => format!(
-            "{} ({} steps, NFE {})",
-            summary.sampler, summary.n_steps, summary.nfe
-        ),
-        (false, Some(_)) => format!(
-            "{} on the {} trajectory of {} steps",
-            summary.sampler, args.trajectory, args.steps
-        ),
-    };
-    let fmt = |v: &[f64]| {
-        let shown: Vec<String> = v.iter().take(4).map(|a| format!("{a:.4}")).collect();
-        let more = if v.len() > 4 { ", …" } else { "" };
-        format!("[{}{more}]", shown.join(", "))
-    };
     println!(
-        "{} samples with {what} ({:.2}s): mean {}, variance {}{}{}",
-        summary.samples,
-        started.elapsed().as_secs_f64(),
-        fmt(&summary.mean),
-        fmt(&summary.var),
+        "{}{}{}",
+        summary.sentence(args.trajectory, started.elapsed().as_secs_f64()),
         reference
             .map(|(ed, name)| format!(", energy distance to {name} {ed:.5}"))
             .unwrap_or_default(),
@@ -798,7 +695,7 @@ fn eval_with_bar(
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     pipeline::check_eval_samplers(&args.samplers)?;
     if let Some(out) = &args.out {
-        check_writable(out)?;
+        diffusion_nn::output::check_writable(out)?;
     }
     let ck = open(&args.ckpt, args.raw_weights, args.device)?;
     let out = match &args.out {
@@ -903,7 +800,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         if cached { "cached" } else { "estimated" },
         gamma.m,
         gamma.seconds,
-        gamma_summary(&gamma)
+        gamma.summary()
     );
     let g = gamma.to_gamma()?;
     let mut written = Vec::new();
