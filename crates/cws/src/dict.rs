@@ -794,7 +794,10 @@ mod tests {
             let e = Dict::parse(text.as_bytes()).unwrap_err().to_string();
             assert!(e.contains("line 2"), "{bad}: {e}");
             let mut d = toy();
-            assert!(d.add_user(format!("坏 {bad}\n").as_bytes()).is_err(), "{bad}");
+            assert!(
+                d.add_user(format!("坏 {bad}\n").as_bytes()).is_err(),
+                "{bad}"
+            );
         }
         for empty in ["", "\n\n", "\u{feff}"] {
             let e = Dict::parse(empty.as_bytes()).unwrap_err().to_string();
@@ -818,7 +821,8 @@ mod tests {
             .to_string();
         assert!(e.contains("line 2") && e.contains("line 1"), "{e}");
         // The same line twice, or again without a tag, is not a conflict.
-        d.add_user("甲乙 5 n\n甲乙 5 n\n甲乙 5\n".as_bytes()).unwrap();
+        d.add_user("甲乙 5 n\n甲乙 5 n\n甲乙 5\n".as_bytes())
+            .unwrap();
         assert_eq!(d.tag("甲乙"), Some("n"));
     }
 

@@ -284,7 +284,8 @@ impl Segmenter {
             let byte = |offsets: &[usize], k: usize| offsets.get(k).copied().unwrap_or(piece.len());
             match &self.dict {
                 Some(d) if !d.user_words().is_empty() => {
-                    d.user_words().forced_spans(piece, &s.offsets, &mut s.forced)
+                    d.user_words()
+                        .forced_spans(piece, &s.offsets, &mut s.forced)
                 }
                 _ => s.forced.clear(),
             }

@@ -132,7 +132,10 @@ fn format_with(
         }
         Format::Text => {
             let mut first = true;
-            for t in tokens.iter().filter(|t| !t.word.chars().all(char::is_whitespace)) {
+            for t in tokens
+                .iter()
+                .filter(|t| !t.word.chars().all(char::is_whitespace))
+            {
                 if !first {
                     out.push(b' ');
                 }
@@ -170,7 +173,9 @@ pub fn run(
             rayon::ThreadPoolBuilder::new()
                 .num_threads(opts.threads)
                 .build()
-                .map_err(|e| Error::Invalid(format!("cannot start {} threads: {e}", opts.threads)))?,
+                .map_err(|e| {
+                    Error::Invalid(format!("cannot start {} threads: {e}", opts.threads))
+                })?,
         )
     } else {
         None

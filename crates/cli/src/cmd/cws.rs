@@ -244,7 +244,11 @@ fn seg(a: SegArgs) -> anyhow::Result<()> {
         } else {
             stream::Granularity::Words
         },
-        pos: if a.pos { stream::Pos::On } else { stream::Pos::Off },
+        pos: if a.pos {
+            stream::Pos::On
+        } else {
+            stream::Pos::Off
+        },
         threads: a.threads,
     };
     let stdout = std::io::stdout();

@@ -279,7 +279,11 @@ fn train_then_seg_with_the_trained_model() {
     let a = args("4");
     let out = kexue(&a.iter().map(String::as_str).collect::<Vec<_>>(), "");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("steps 1..=4 of 4"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("steps 1..=4 of 4"),
+        "{}",
+        stdout(&out)
+    );
     let current = cws::ckpt::resolve(&model).expect("a checkpoint");
     for f in [
         "config.json",
@@ -335,12 +339,22 @@ fn seg_rejects_flags_that_do_not_apply_and_keeps_bytes() {
     let empty = dir.join("empty.txt");
     std::fs::write(&empty, "\n").unwrap();
     let out = kexue(
-        &["cws", "seg", "--mode", "dict", "--dict", empty.to_str().unwrap()],
+        &[
+            "cws",
+            "seg",
+            "--mode",
+            "dict",
+            "--dict",
+            empty.to_str().unwrap(),
+        ],
         "好\n",
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(!err.contains("line 0") && err.contains("no entries"), "{err}");
+    assert!(
+        !err.contains("line 0") && err.contains("no entries"),
+        "{err}"
+    );
     let out = kexue(&["cws", "seg", "--mode", "dict"], "👍\u{200d} 你好\n");
     assert_eq!(stdout(&out), "👍\u{200d} 你好\n");
     let out = kexue(&["cws", "seg", "--mode", "dict", "--json"], "你好\r\n");
@@ -379,7 +393,10 @@ fn seg_user_dictionary_applies_in_the_default_mode() {
 
 #[test]
 fn seg_search_pos_and_threads() {
-    let out = kexue(&["cws", "seg", "--mode", "search"], "中华人民共和国成立了\n");
+    let out = kexue(
+        &["cws", "seg", "--mode", "search"],
+        "中华人民共和国成立了\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     let words: Vec<&str> = text.split_whitespace().collect();
@@ -387,9 +404,20 @@ fn seg_search_pos_and_threads() {
         assert!(words.contains(&w), "{text}");
     }
     let plain = kexue(&["cws", "seg"], "中华人民共和国成立了\n");
-    assert!(words.len() > stdout(&plain).split_whitespace().count(), "{text}");
-    let out = kexue(&["cws", "seg", "--mode", "dict", "--pos"], "我爱北京天安门\n");
-    assert_eq!(stdout(&out), "我/r 爱/v 北京/ns 天安门/ns\n", "{}", stderr(&out));
+    assert!(
+        words.len() > stdout(&plain).split_whitespace().count(),
+        "{text}"
+    );
+    let out = kexue(
+        &["cws", "seg", "--mode", "dict", "--pos"],
+        "我爱北京天安门\n",
+    );
+    assert_eq!(
+        stdout(&out),
+        "我/r 爱/v 北京/ns 天安门/ns\n",
+        "{}",
+        stderr(&out)
+    );
     let raw = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/cws-dev/raw.txt"),
     )
@@ -448,10 +476,17 @@ fn train_steps_is_a_new_total_and_finished_runs_say_so() {
     let out = kexue(&args_of(&train_args(&dict, &model, "3")), "");
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("nothing to do") && !text.contains("NaN"), "{text}");
+    assert!(
+        text.contains("nothing to do") && !text.contains("NaN"),
+        "{text}"
+    );
     let out = kexue(&args_of(&train_args(&dict, &model, "5")), "");
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stdout(&out).contains("steps 4..=5 of 5"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("steps 4..=5 of 5"),
+        "{}",
+        stdout(&out)
+    );
     let mut other = train_args(&dict, &model, "6");
     other.extend(["--lr".to_string(), "0.5".to_string()]);
     let out = kexue(&args_of(&other), "");
@@ -486,7 +521,10 @@ fn train_survives_kill_at_any_moment() {
         let _ = child.kill(); // SIGKILL on Unix
         let out = child.wait_with_output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!err.contains("error"), "a run failed before it was killed: {err}");
+        assert!(
+            !err.contains("error"),
+            "a run failed before it was killed: {err}"
+        );
         if let Some(cur) = cws::ckpt::resolve(&model) {
             let state: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(cur.join("state.json")).unwrap()).unwrap();
@@ -494,12 +532,22 @@ fn train_survives_kill_at_any_moment() {
         }
     }
     // Progress was made across kills, and the run always resumes to the end.
-    assert!(resumed_steps.windows(2).all(|w| w[0] <= w[1]), "{resumed_steps:?}");
+    assert!(
+        resumed_steps.windows(2).all(|w| w[0] <= w[1]),
+        "{resumed_steps:?}"
+    );
     let out = kexue(&args_of(&args), "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("NaN"), "{}", stdout(&out));
     let out = kexue(
-        &["cws", "seg", "--mode", "neural", "--model", model.to_str().unwrap()],
+        &[
+            "cws",
+            "seg",
+            "--mode",
+            "neural",
+            "--model",
+            model.to_str().unwrap(),
+        ],
         "结婚的和尚未结婚的\n",
     );
     assert!(out.status.success(), "{}", stderr(&out));
