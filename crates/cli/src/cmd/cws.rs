@@ -258,12 +258,14 @@ fn seg(a: SegArgs) -> anyhow::Result<()> {
     if a.files.is_empty() {
         let stdin = std::io::stdin();
         chars += stream::run(&segmenter, &opts, stdin.lock(), &mut out)
+            .map_err(plain_io)
             .context("segmenting stdin")?
             .chars;
     } else {
         for p in &a.files {
             let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
             chars += stream::run(&segmenter, &opts, BufReader::new(f), &mut out)
+                .map_err(plain_io)
                 .with_context(|| format!("segmenting {}", p.display()))?
                 .chars;
         }
@@ -280,6 +282,14 @@ fn seg(a: SegArgs) -> anyhow::Result<()> {
         eprintln!("{v}");
     }
     Ok(())
+}
+
+/// An I/O error as itself, so that `main` recognises a closed stdout (`BrokenPipe`) in the chain.
+fn plain_io(e: cws::Error) -> anyhow::Error {
+    match e {
+        cws::Error::Io(io) => io.into(),
+        e => e.into(),
+    }
 }
 
 fn read_text(p: &Path) -> anyhow::Result<String> {
