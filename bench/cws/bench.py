@@ -1,11 +1,15 @@
-"""Side-by-side benchmark of `kexue cws seg` (dict / neural / hybrid) and jieba (Python).
+"""Side-by-side benchmark of `kexue cws seg` (dict / neural / hybrid / search) against jieba
+(Python, HMM on) and jieba-rs (through its `rjieba` Python binding), in one run.
 
-Run from the repository root:  bench/cws/run.sh   (creates bench/.venv-cws with jieba 0.42.1)
+Run from the repository root:  bench/cws/run.sh
 
-- Quality: word-span F1 (and P, R, OOV/IV recall against data/dict.txt) on the hand-segmented
-  development set data/cws-dev/gold.txt, every system scored by `kexue cws score`.
+- Quality: word-span P/R/F1, OOV and IV recall (words with a Han character only; the word list is
+  data/dict.txt) on both hand-segmented splits, data/cws-dev (development) and data/cws-test
+  (held out), every system scored by `kexue cws score`. Search mode emits overlapping sub-words,
+  so it has no F1 (speed only).
 - Speed: characters per second on the development text repeated REPEAT times, measured inside
-  each process after loading (model/dictionary load excluded), single process.
+  each process after loading (model/dictionary load excluded), with 1 and 2 threads
+  (`--threads`; the Python segmenters are single-threaded, so they get one row).
 - Peak memory: maximum resident set size of each process (os.wait4), load included.
 """
 import json
@@ -17,16 +21,25 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 KEXUE = os.path.join(ROOT, "target", "release", "kexue")
 PY = sys.executable
-GOLD = os.path.join(ROOT, "data", "cws-dev", "gold.txt")
-RAW = os.path.join(ROOT, "data", "cws-dev", "raw.txt")
-REPEAT = int(os.environ.get("REPEAT", "400"))
+SPLITS = {"dev": os.path.join(ROOT, "data", "cws-dev"), "test": os.path.join(ROOT, "data", "cws-test")}
+WORDS = os.path.join(ROOT, "data", "dict.txt")
+REPEAT = int(os.environ.get("REPEAT", "200"))
+SEG = os.path.join(ROOT, "bench", "cws", "jieba_seg.py")
 
-SYSTEMS = {
-    "kexue dict": [KEXUE, "cws", "seg", "--mode", "dict", "--stats"],
-    "kexue neural": [KEXUE, "cws", "seg", "--mode", "neural", "--stats"],
-    "kexue hybrid": [KEXUE, "cws", "seg", "--mode", "hybrid", "--stats"],
-    "jieba (Python, HMM)": [PY, os.path.join(ROOT, "bench", "cws", "jieba_seg.py")],
-}
+
+def kexue(mode, threads):
+    return [KEXUE, "cws", "seg", "--mode", mode, "--stats", "--threads", str(threads)]
+
+
+SYSTEMS = [
+    # name, command for 1 thread, command for 2 threads (None: single-threaded), scored
+    ("kexue dict", kexue("dict", 1), kexue("dict", 2), True),
+    ("kexue neural", kexue("neural", 1), kexue("neural", 2), True),
+    ("kexue hybrid", kexue("hybrid", 1), kexue("hybrid", 2), True),
+    ("kexue search", kexue("search", 1), kexue("search", 2), False),
+    ("jieba (Python, HMM)", [PY, SEG, "jieba"], None, True),
+    ("jieba-rs (rjieba, HMM)", [PY, SEG, "rjieba"], None, True),
+]
 
 
 def run(cmd, inp, out):
@@ -44,27 +57,36 @@ def run(cmd, inp, out):
 def main():
     tmp = tempfile.mkdtemp(prefix="cws-bench-")
     big = os.path.join(tmp, "big.txt")
-    with open(RAW, encoding="utf-8") as f:
+    with open(os.path.join(SPLITS["dev"], "raw.txt"), encoding="utf-8") as f:
         raw = f.read()
     with open(big, "w", encoding="utf-8") as f:
         for _ in range(REPEAT):
             f.write(raw)
-    rows = []
-    for name, cmd in SYSTEMS.items():
-        pred = os.path.join(tmp, "pred.txt")
-        run(cmd, RAW, pred)
-        score = json.loads(subprocess.check_output(
-            [KEXUE, "cws", "score", GOLD, pred, "--words", os.path.join(ROOT, "data", "dict.txt"), "--json"]))
-        stats, rss = run(cmd, big, os.path.join(tmp, "big.out"))
-        rows.append((name, score, stats, rss))
-    print(f"dev set: {GOLD} ; speed text: dev text x{REPEAT} = {rows[0][2]['chars']} chars")
-    print("| system | P | R | F1 | OOV-R | IV-R | chars/s | peak RSS (MiB) |")
-    print("|---|---|---|---|---|---|---|---|")
-    jieba_speed = rows[-1][2]["chars_per_s"]
-    for name, s, st, rss in rows:
-        cps = st["chars_per_s"]
-        print(f"| {name} | {s['precision']:.4f} | {s['recall']:.4f} | {s['f1']:.4f} | "
-              f"{s['oov_recall']:.4f} | {s['iv_recall']:.4f} | {cps/1e6:.2f} M ({cps/jieba_speed:.1f}x jieba) | {rss:.0f} |")
+    print(f"speed text: data/cws-dev/raw.txt x{REPEAT}")
+    print("| system | dev F1 | dev OOV-R | dev IV-R | test F1 | test OOV-R | test IV-R | chars/s, 1 thread | chars/s, 2 threads | 2/1 | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    base = None
+    for name, cmd1, cmd2, scored in SYSTEMS:
+        cells = []
+        for split, d in SPLITS.items():
+            if not scored:
+                cells += ["–", "–", "–"]
+                continue
+            pred = os.path.join(tmp, "pred.txt")
+            run(cmd1, os.path.join(d, "raw.txt"), pred)
+            s = json.loads(subprocess.check_output(
+                [KEXUE, "cws", "score", os.path.join(d, "gold.txt"), pred, "--words", WORDS, "--json"]))
+            cells += [f"{s['f1']:.4f}", f"{s['oov_recall']:.4f}", f"{s['iv_recall']:.4f}"]
+        st1, rss1 = run(cmd1, big, os.path.join(tmp, "big.out"))
+        c1 = st1["chars_per_s"]
+        if cmd2:
+            st2, rss2 = run(cmd2, big, os.path.join(tmp, "big2.out"))
+            c2 = st2["chars_per_s"]
+            two, ratio = f"{c2/1e6:.2f} M", f"{c2/c1:.2f}x"
+            rss = max(rss1, rss2)
+        else:
+            two, ratio, rss = "–", "–", rss1
+        print(f"| {name} | " + " | ".join(cells) + f" | {c1/1e6:.2f} M | {two} | {ratio} | {rss:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 //! - a run of whitespace;
 //! - any other character (punctuation, emoji, control characters, kana, …) together with the
 //!   characters that glue to it: combining marks, variation selectors, emoji modifiers and tags,
-//!   a zero-width joiner and the character after it, the second regional indicator of a flag.
+//!   a zero-width joiner and the character after it (unless that is whitespace or a control
+//!   character), the second regional indicator of a flag.
 //!
 //! The pieces concatenate to the input exactly.
 
@@ -116,11 +117,15 @@ pub fn for_each_piece(text: &str, mut f: impl FnMut(PieceKind, Range<usize>)) {
                 }
                 end = b + d.len_utf8();
                 it.next();
-                // A joiner takes the character after it too.
+                // A joiner takes the character after it too, unless that is whitespace or a
+                // control character (they stay tokens of their own).
                 if d == ZWJ
-                    && let Some((b2, d2)) = it.next()
+                    && let Some(&(b2, d2)) = it.peek()
+                    && !d2.is_whitespace()
+                    && !d2.is_control()
                 {
                     end = b2 + d2.len_utf8();
+                    it.next();
                 }
             }
             PieceKind::Atom
@@ -150,5 +155,8 @@ mod tests {
         assert_eq!(split("1.2.3."), ["1.2.3", "."]);
         assert_eq!(split(""), Vec::<&str>::new());
         assert_eq!(split("\u{301}a\u{200d}"), ["\u{301}", "a", "\u{200d}"]);
+        // Issue 20 item 13: a joiner before a space does not swallow the space.
+        assert_eq!(split("👍\u{200d} 好"), ["👍\u{200d}", " ", "好"]);
+        assert_eq!(split("，\u{200d}\n"), ["，\u{200d}", "\n"]);
     }
 }

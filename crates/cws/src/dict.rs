@@ -24,13 +24,22 @@
 //!
 //! One entry per line, UTF-8: `word count [tag]`, fields separated by ASCII spaces or tabs
 //! (jieba's `dict.txt` and the note's tab-separated `word<TAB>count` both parse).
-//! A leading BOM is stripped, blank lines are skipped, a count must be a non-negative integer,
-//! the last duplicate wins and T is the sum of the counts that remain.
+//! A leading BOM is stripped, blank lines are skipped, a count must be a non-negative integer
+//! (digits only: `-5`, `1.5`, `nan`, `inf` are errors), a tag must be ASCII letters (jieba's
+//! `n`, `nr`, `vn`, …), the last duplicate wins and T is the sum of the counts that remain.
+//! Errors name the 1-based line.
 //! A count of 0 means "known but never emitted": the word is not a DAG edge.
-//! In a user dictionary the count may be missing; the word then gets jieba's suggested count,
-//! the smallest count that makes the word win over its current best split.
+//!
+//! # User dictionary
+//!
+//! `word [count] [tag]` per line ([`Dict::add_user`]): every word listed with no count or a
+//! positive count is **forced** (kept whole wherever it occurs, in dictionary and hybrid
+//! segmentation); without a count it gets jieba's suggested count, the smallest count that
+//! makes the word win over its current best split. `word 0` **deletes** a word (jieba's
+//! `del_word`): it is never a token of dictionary or hybrid segmentation. A word listed twice
+//! with different settings is an error naming both lines.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 
 use crate::{Error, Result};
@@ -40,8 +49,86 @@ use crate::{Error, Result};
 pub struct Dict {
     entries: Vec<(String, u64)>,
     index: HashMap<String, usize>,
+    /// Part-of-speech tag of each entry: an index into `tag_names`, or [`NO_TAG`].
+    tags: Vec<u16>,
+    tag_names: Vec<String>,
     total: u64,
     trie: Trie,
+    user: UserWords,
+}
+
+const NO_TAG: u16 = u16::MAX;
+
+/// Words a user dictionary forces (kept whole wherever they occur) or deletes (never a token
+/// of dictionary or hybrid segmentation).
+#[derive(Debug, Clone, Default)]
+pub struct UserWords {
+    forced: HashSet<String>,
+    deleted: HashSet<String>,
+    /// Longest forced or deleted word, in characters.
+    max_chars: usize,
+}
+
+impl UserWords {
+    /// Whether there are no forced and no deleted words.
+    pub fn is_empty(&self) -> bool {
+        self.forced.is_empty() && self.deleted.is_empty()
+    }
+
+    /// Whether `word` is forced.
+    pub fn is_forced(&self, word: &str) -> bool {
+        self.forced.contains(word)
+    }
+
+    /// Whether `word` is deleted.
+    pub fn is_deleted(&self, word: &str) -> bool {
+        self.deleted.contains(word)
+    }
+
+    /// Whether any word is deleted.
+    pub fn has_deleted(&self) -> bool {
+        !self.deleted.is_empty()
+    }
+
+    /// Longest forced or deleted word in characters.
+    pub fn max_chars(&self) -> usize {
+        self.max_chars
+    }
+
+    /// Non-overlapping occurrences of forced words in `text` (a run whose character `k` starts
+    /// at byte `offsets[k]`), as character ranges `(start, end)` in order: the set that covers
+    /// the most characters, ties to fewer (longer) words, then to the leftmost start.
+    pub fn forced_spans(&self, text: &str, offsets: &[usize], out: &mut Vec<(usize, usize)>) {
+        out.clear();
+        if self.forced.is_empty() {
+            return;
+        }
+        let n = offsets.len();
+        let byte = |k: usize| offsets.get(k).copied().unwrap_or(text.len());
+        // best[k] = (covered chars, -words, next) for the suffix starting at k.
+        let mut best: Vec<(usize, isize, usize, bool)> = vec![(0, 0, n, false); n + 1];
+        for k in (0..n).rev() {
+            let (c, w, _, _) = best[k + 1];
+            best[k] = (c, w, k + 1, false);
+            for len in 1..=self.max_chars.min(n - k) {
+                if self.forced.contains(&text[byte(k)..byte(k + len)]) {
+                    let (c2, w2, _, _) = best[k + len];
+                    let cand = (c2 + len, w2 - 1);
+                    if cand > (best[k].0, best[k].1) {
+                        best[k] = (cand.0, cand.1, k + len, true);
+                    }
+                }
+            }
+        }
+        let mut k = 0;
+        while k < n {
+            let (_, _, next, word) = best[k];
+            if word {
+                out.push((k, next));
+            }
+            k = next;
+        }
+    }
 }
 
 /// Which dictionary format a reader holds.
@@ -53,8 +140,23 @@ enum Kind {
     User,
 }
 
-/// One parsed line: word and count (`None` for a user word without one).
-type Line = (String, Option<u64>);
+/// One parsed line.
+#[derive(Debug, Clone)]
+struct Line {
+    word: String,
+    /// `None` for a user word without a count.
+    count: Option<u64>,
+    tag: Option<String>,
+    line: usize,
+}
+
+/// Whether `f` is a valid part-of-speech tag: ASCII letters only (jieba's `[a-z]+`, upper case
+/// allowed), and not a spelling of a non-finite number.
+fn is_tag(f: &str) -> bool {
+    !f.is_empty()
+        && f.bytes().all(|b| b.is_ascii_alphabetic())
+        && !["nan", "inf", "infinity"].contains(&f.to_ascii_lowercase().as_str())
+}
 
 fn parse_lines(reader: impl BufRead, kind: Kind) -> Result<Vec<Line>> {
     let mut out = Vec::new();
@@ -88,29 +190,47 @@ fn parse_lines(reader: impl BufRead, kind: Kind) -> Result<Vec<Line>> {
         if word.chars().any(char::is_whitespace) {
             return Err(err(format!("word {word:?} contains whitespace")));
         }
-        let count = match (kind, fields.get(1)) {
-            (_, Some(f)) if f.bytes().all(|b| b.is_ascii_digit()) => Some(
-                f.parse::<u64>()
-                    .map_err(|_| err(format!("count {f:?} is too large")))?,
+        let not_count = |f: &str| {
+            err(format!(
+                "count {f:?} is not a non-negative integer (a count is digits only; a \
+                 part-of-speech tag is ASCII letters only)"
+            ))
+        };
+        let (count, rest) = match (kind, fields.get(1)) {
+            (_, Some(f)) if f.bytes().all(|b| b.is_ascii_digit()) => (
+                Some(
+                    f.parse::<u64>()
+                        .map_err(|_| err(format!("count {f:?} is too large")))?,
+                ),
+                &fields[2..],
             ),
-            (Kind::Main, Some(f)) => {
-                return Err(err(format!("count {f:?} is not a non-negative integer")));
-            }
+            (Kind::User, Some(f)) if is_tag(f) => (None, &fields[1..]),
+            (_, Some(f)) => return Err(not_count(f)),
             (Kind::Main, None) => return Err(err(format!("word {word:?} has no count"))),
-            (Kind::User, _) => None,
+            (Kind::User, None) => (None, &fields[1..]),
         };
-        let max_fields = if count.is_some() || kind == Kind::Main {
-            3
-        } else {
-            2
+        let tag = match rest {
+            [] => None,
+            [t] if is_tag(t) => Some((*t).to_owned()),
+            [t] => {
+                return Err(err(format!(
+                    "part-of-speech tag {t:?} is malformed (expected ASCII letters, e.g. n, nr, \
+                     vn)"
+                )));
+            }
+            _ => {
+                return Err(err(format!(
+                    "expected `word count [tag]`, found {} fields",
+                    fields.len()
+                )));
+            }
         };
-        if fields.len() > max_fields {
-            return Err(err(format!(
-                "expected `word count [tag]`, found {} fields",
-                fields.len()
-            )));
-        }
-        out.push((word.to_owned(), count));
+        out.push(Line {
+            word: word.to_owned(),
+            count,
+            tag,
+            line: line_no,
+        });
     }
     Ok(out)
 }
@@ -120,48 +240,73 @@ impl Dict {
     ///
     /// # Errors
     /// [`Error::Dict`] with the 1-based line number for invalid UTF-8, a missing or non-integer
-    /// count, too many fields, or a total that overflows; [`Error::Io`] for read failures;
-    /// [`Error::Dict`] with line 0 if no word has a positive count.
+    /// count, a malformed part-of-speech tag, or too many fields; [`Error::Io`] for read
+    /// failures; [`Error::DictInvalid`] if no word has a positive count or the total overflows.
     pub fn parse(reader: impl BufRead) -> Result<Self> {
         let lines = parse_lines(reader, Kind::Main)?;
-        Self::from_entries(
-            lines
-                .into_iter()
-                .map(|(w, c)| (w, c.expect("main dictionary lines have counts"))),
-        )
-    }
-
-    /// Builds a dictionary from `(word, count)` pairs; the last duplicate wins.
-    ///
-    /// # Errors
-    /// [`Error::Dict`] (line 0) if no word has a positive count, an empty word is given, or the
-    /// total overflows `u64`.
-    pub fn from_entries(entries: impl IntoIterator<Item = (String, u64)>) -> Result<Self> {
-        let mut dict = Dict {
-            entries: Vec::new(),
-            index: HashMap::new(),
-            total: 0,
-            trie: Trie::default(),
-        };
-        for (word, count) in entries {
-            dict.insert(word, count)?;
+        let mut dict = Self::empty();
+        for l in lines {
+            let count = l.count.expect("main dictionary lines have counts");
+            dict.insert(l.word, count, l.tag.as_deref())?;
         }
         dict.rebuild()?;
         Ok(dict)
     }
 
-    fn insert(&mut self, word: String, count: u64) -> Result<()> {
-        if word.is_empty() {
-            return Err(Error::Dict {
-                line: 0,
-                msg: "empty word".into(),
-            });
+    fn empty() -> Self {
+        Dict {
+            entries: Vec::new(),
+            index: HashMap::new(),
+            tags: Vec::new(),
+            tag_names: Vec::new(),
+            total: 0,
+            trie: Trie::default(),
+            user: UserWords::default(),
         }
+    }
+
+    /// Builds a dictionary from `(word, count)` pairs; the last duplicate wins.
+    ///
+    /// # Errors
+    /// [`Error::DictInvalid`] if no word has a positive count, an empty word is given, or the
+    /// total overflows `u64`.
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, u64)>) -> Result<Self> {
+        let mut dict = Self::empty();
+        for (word, count) in entries {
+            dict.insert(word, count, None)?;
+        }
+        dict.rebuild()?;
+        Ok(dict)
+    }
+
+    fn tag_id(&mut self, tag: Option<&str>) -> Result<u16> {
+        let Some(tag) = tag else { return Ok(NO_TAG) };
+        if let Some(i) = self.tag_names.iter().position(|t| t == tag) {
+            return Ok(i as u16);
+        }
+        if self.tag_names.len() >= usize::from(NO_TAG) {
+            return Err(Error::DictInvalid("too many distinct tags".into()));
+        }
+        self.tag_names.push(tag.to_owned());
+        Ok((self.tag_names.len() - 1) as u16)
+    }
+
+    fn insert(&mut self, word: String, count: u64, tag: Option<&str>) -> Result<()> {
+        if word.is_empty() {
+            return Err(Error::DictInvalid("empty word".into()));
+        }
+        let tag = self.tag_id(tag)?;
         match self.index.get(&word) {
-            Some(&i) => self.entries[i].1 = count,
+            Some(&i) => {
+                self.entries[i].1 = count;
+                if tag != NO_TAG {
+                    self.tags[i] = tag;
+                }
+            }
             None => {
                 self.index.insert(word.clone(), self.entries.len());
                 self.entries.push((word, count));
+                self.tags.push(tag);
             }
         }
         Ok(())
@@ -170,36 +315,132 @@ impl Dict {
     fn rebuild(&mut self) -> Result<()> {
         let mut total = 0u64;
         for (_, c) in &self.entries {
-            total = total.checked_add(*c).ok_or_else(|| Error::Dict {
-                line: 0,
-                msg: "total count overflows u64".into(),
-            })?;
+            total = total
+                .checked_add(*c)
+                .ok_or_else(|| Error::DictInvalid("total count overflows u64".into()))?;
         }
         if total == 0 {
-            return Err(Error::Dict {
-                line: 0,
-                msg: "no word has a positive count".into(),
-            });
+            return Err(Error::DictInvalid(if self.entries.is_empty() {
+                "the dictionary has no entries".into()
+            } else {
+                "no word has a positive count".into()
+            }));
         }
         self.total = total;
         self.trie = Trie::build(&self.entries, total);
         Ok(())
     }
 
-    /// Adds a user dictionary (`word [count] [tag]` per line); T is recomputed (as jieba does).
+    /// Adds a user dictionary; T is recomputed (as jieba does).
+    ///
+    /// Lines are `word [count] [tag]`:
+    /// - `word` or `word tag`: the word is **forced**: added with jieba's suggested count
+    ///   ([`Dict::suggested_count`]) and kept whole wherever it occurs in dictionary and hybrid
+    ///   segmentation;
+    /// - `word count [tag]` with count ≥ 1: forced too, with that count;
+    /// - `word 0`: the word is **deleted** (jieba's `del_word`): it is no longer a dictionary
+    ///   word and never a token of dictionary or hybrid segmentation.
+    ///
+    /// A word listed twice with different settings is a conflict.
     ///
     /// # Errors
-    /// As [`Dict::parse`], with line numbers of the user file.
+    /// As [`Dict::parse`], with line numbers of the user file; [`Error::Dict`] naming both
+    /// lines for conflicting duplicates.
     pub fn add_user(&mut self, reader: impl BufRead) -> Result<()> {
         let lines = parse_lines(reader, Kind::User)?;
-        for (word, count) in lines {
-            let count = match count {
+        let mut seen: HashMap<&str, &Line> = HashMap::new();
+        for l in &lines {
+            if let Some(prev) = seen.get(l.word.as_str()) {
+                let same = prev.count == l.count
+                    && (prev.tag == l.tag || l.tag.is_none() || prev.tag.is_none());
+                if !same {
+                    return Err(Error::Dict {
+                        line: l.line,
+                        msg: format!(
+                            "{:?} conflicts with line {} (a word may be listed once, or again \
+                             with the same count and tag)",
+                            l.word, prev.line
+                        ),
+                    });
+                }
+            }
+            seen.entry(&l.word).or_insert(l);
+        }
+        for l in &lines {
+            let count = match l.count {
                 Some(c) => c,
-                None => self.suggested_count(&word),
+                None => self.suggested_count(&l.word),
             };
-            self.insert(word, count)?;
+            self.set_user_word(&l.word, count, l.tag.as_deref())?;
         }
         self.rebuild()
+    }
+
+    fn set_user_word(&mut self, word: &str, count: u64, tag: Option<&str>) -> Result<()> {
+        self.insert(word.to_owned(), count, tag)?;
+        if count == 0 {
+            self.user.forced.remove(word);
+            self.user.deleted.insert(word.to_owned());
+        } else {
+            self.user.deleted.remove(word);
+            self.user.forced.insert(word.to_owned());
+        }
+        self.user.max_chars = self.user.max_chars.max(word.chars().count());
+        Ok(())
+    }
+
+    /// Forces `word` (jieba's `add_word`): added with `count` (or the suggested count) and kept
+    /// whole wherever it occurs in dictionary and hybrid segmentation.
+    ///
+    /// # Errors
+    /// [`Error::DictInvalid`] for an empty word, a word with whitespace, a count of 0 (use
+    /// [`Dict::del_word`]), a malformed tag or an overflowing total.
+    pub fn add_word(&mut self, word: &str, count: Option<u64>, tag: Option<&str>) -> Result<()> {
+        if word.is_empty() || word.chars().any(char::is_whitespace) {
+            return Err(Error::DictInvalid(format!(
+                "{word:?}: a word is non-empty and has no whitespace"
+            )));
+        }
+        if let Some(t) = tag
+            && !is_tag(t)
+        {
+            return Err(Error::DictInvalid(format!(
+                "part-of-speech tag {t:?} is malformed"
+            )));
+        }
+        let count = match count {
+            Some(0) => {
+                return Err(Error::DictInvalid(
+                    "count 0 deletes a word: use del_word".into(),
+                ));
+            }
+            Some(c) => c,
+            None => self.suggested_count(word),
+        };
+        self.set_user_word(word, count, tag)?;
+        self.rebuild()
+    }
+
+    /// Deletes `word` (jieba's `del_word`): count 0, never a token of dictionary or hybrid
+    /// segmentation.
+    ///
+    /// # Errors
+    /// [`Error::DictInvalid`] for an empty word or if no word with a positive count remains.
+    pub fn del_word(&mut self, word: &str) -> Result<()> {
+        self.set_user_word(word, 0, None)?;
+        self.rebuild()
+    }
+
+    /// The forced and deleted user words.
+    pub fn user_words(&self) -> &UserWords {
+        &self.user
+    }
+
+    /// The part-of-speech tag of `word` from the dictionary's tag column, if any.
+    pub fn tag(&self, word: &str) -> Option<&str> {
+        let &i = self.index.get(word)?;
+        let t = self.tags[i];
+        (t != NO_TAG).then(|| self.tag_names[usize::from(t)].as_str())
     }
 
     /// jieba's `suggest_freq(word, tune=False)` without HMM: the smallest count that makes
@@ -531,6 +772,92 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("UTF-8"), "{e}");
         assert!(Dict::parse("好 0\n".as_bytes()).is_err());
         assert!(Dict::parse("好 99999999999999999999999\n".as_bytes()).is_err());
+        let e = Dict::parse("好 1 n\n坏 2 名词\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("tag"), "{e}");
+    }
+
+    // Issue 20 item 13: bad counts were read as tags; an empty dictionary said "line 0".
+    #[test]
+    fn bad_counts_and_tags_name_the_line() {
+        for bad in ["-5", "nan", "inf", "1.5", "+3", "1e3", "NaN", "Infinity"] {
+            let text = format!("好 1\n坏 {bad}\n");
+            let e = Dict::parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains("count"), "{bad}: {e}");
+            let mut d = toy();
+            let e = d.add_user(text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains("count"), "{bad}: {e}");
+        }
+        for bad in ["名词", "n1", "n-v", "nan"] {
+            let text = format!("好 1 n\n坏 2 {bad}\n");
+            let e = Dict::parse(text.as_bytes()).unwrap_err().to_string();
+            assert!(e.contains("line 2"), "{bad}: {e}");
+            let mut d = toy();
+            assert!(
+                d.add_user(format!("坏 {bad}\n").as_bytes()).is_err(),
+                "{bad}"
+            );
+        }
+        for empty in ["", "\n\n", "\u{feff}"] {
+            let e = Dict::parse(empty.as_bytes()).unwrap_err().to_string();
+            assert!(!e.contains("line 0") && e.contains("no entries"), "{e}");
+        }
+        let e = Dict::parse("好 0\n".as_bytes()).unwrap_err().to_string();
+        assert!(!e.contains("line 0") && e.contains("positive count"), "{e}");
+    }
+
+    #[test]
+    fn user_dictionary_conflicts_name_both_lines() {
+        let mut d = toy();
+        let e = d
+            .add_user("甲乙 5\n丙 3\n甲乙 7\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("line 1"), "{e}");
+        let e = d
+            .add_user("甲乙 5\n甲乙 0\n".as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("line 1"), "{e}");
+        // The same line twice, or again without a tag, is not a conflict.
+        d.add_user("甲乙 5 n\n甲乙 5 n\n甲乙 5\n".as_bytes())
+            .unwrap();
+        assert_eq!(d.tag("甲乙"), Some("n"));
+    }
+
+    #[test]
+    fn tags_forced_and_deleted_words() {
+        let mut d = Dict::parse("结婚 100 v\n的 1000 uj\n和尚 50 nr\n".as_bytes()).unwrap();
+        assert_eq!(d.tag("结婚"), Some("v"));
+        assert_eq!(d.tag("和尚"), Some("nr"));
+        assert_eq!(d.tag("没有"), None);
+        d.add_user("尚未 nz\n结婚 0\n".as_bytes()).unwrap();
+        assert!(d.user_words().is_forced("尚未") && d.user_words().is_deleted("结婚"));
+        assert_eq!(d.count("结婚"), Some(0));
+        assert_eq!(d.tag("尚未"), Some("nz"));
+        d.add_word("和尚未", Some(9), None).unwrap();
+        d.del_word("尚未").unwrap();
+        assert!(d.user_words().is_deleted("尚未") && !d.user_words().is_forced("尚未"));
+        assert!(d.add_word("a b", None, None).is_err());
+        assert!(d.add_word("好", Some(0), None).is_err());
+        let text = "和尚未结婚";
+        let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        let mut spans = Vec::new();
+        d.user_words().forced_spans(text, &offsets, &mut spans);
+        assert_eq!(spans, [(0, 3)]);
+    }
+
+    #[test]
+    fn forced_spans_cover_the_most_characters() {
+        let mut d = toy();
+        d.add_user("甲乙 5\n乙丙丁 5\n丁戊 5\n".as_bytes()).unwrap();
+        let text = "甲乙丙丁戊";
+        let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
+        let mut spans = Vec::new();
+        d.user_words().forced_spans(text, &offsets, &mut spans);
+        // 甲乙 + 丁戊 cover 4 characters, 乙丙丁 covers 3.
+        assert_eq!(spans, [(0, 2), (3, 5)]);
     }
 
     #[test]

@@ -11,6 +11,18 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
+    /// A dictionary that is unusable as a whole (no positive count, overflowing total, an
+    /// invalid word given through the API).
+    #[error("dictionary: {0}")]
+    DictInvalid(String),
+    /// Input that is not valid UTF-8 on a given line (1-based), with the byte offset in it.
+    #[error("line {line}: input is not valid UTF-8 (first bad byte at offset {offset})")]
+    Utf8Line {
+        /// 1-based line number.
+        line: usize,
+        /// Byte offset of the first invalid byte within the line.
+        offset: usize,
+    },
     /// Input that is not valid UTF-8 (byte offset of the first bad byte).
     #[error("input is not valid UTF-8 (first bad byte at offset {offset})")]
     Utf8 {

@@ -64,11 +64,20 @@ fn to_vec(t: &Tensor, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
 }
 
 impl FastTagger {
-    /// Loads a model directory (`config.json`, `vocab.txt`, `model.safetensors`).
+    /// Loads a model directory (`config.json`, `vocab.txt`, `model.safetensors`), or the
+    /// current checkpoint of a training output folder ([`crate::ckpt::resolve`]).
     ///
     /// # Errors
     /// Missing files, malformed JSON or vocabulary, weights of the wrong shape.
     pub fn load(dir: &Path) -> Result<Self> {
+        // A training output folder holds generations; use the current complete one.
+        let resolved = crate::ckpt::resolve(dir).ok_or_else(|| {
+            Error::Model(format!(
+                "{} holds no model (no config.json and no complete checkpoint)",
+                dir.display()
+            ))
+        })?;
+        let dir = resolved.as_path();
         let read = |name: &str| {
             std::fs::read(dir.join(name))
                 .map_err(|e| Error::Model(format!("cannot read {}: {e}", dir.join(name).display())))

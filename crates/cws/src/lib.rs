@@ -12,7 +12,10 @@
 //! [`viterbi::decode`] → [`Segmenter`] (atoms, Han runs, `Mode::{Neural, Dict, Hybrid}`).
 //! [`score`] computes word-span P/R/F1 with OOV and IV recall.
 //!
-//! The crate does not do part-of-speech tagging, keyword extraction or HMM new-word discovery.
+//! Besides words it gives tokens with character and byte offsets, search-engine sub-words
+//! (jieba's `cut_for_search`), part-of-speech tags from the dictionary's tag column ([`pos`]),
+//! and a line-parallel streaming driver ([`stream`]). It does not do keyword extraction or HMM
+//! new-word discovery.
 //!
 //! ```
 //! use cws::{Dict, Segmenter};
@@ -25,13 +28,16 @@
 
 pub mod builtin;
 pub mod chunk;
+pub mod ckpt;
 pub mod dict;
 mod error;
 pub mod infer;
 pub mod model;
+pub mod pos;
 pub mod sample;
 pub mod score;
 pub mod segment;
+pub mod stream;
 pub mod tag;
 pub mod train;
 pub mod viterbi;
@@ -40,7 +46,7 @@ pub mod vocab;
 pub use dict::Dict;
 pub use error::{Error, Result};
 pub use infer::FastTagger;
-pub use segment::{Mode, Scratch, Segmenter};
+pub use segment::{Mode, Scratch, Segmenter, Token};
 
 /// The candle device type (CPU, or CUDA with the `cuda` feature), re-exported for callers.
 pub use candle_core::Device;

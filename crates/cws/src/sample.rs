@@ -96,6 +96,20 @@ impl Sampler {
     /// # Errors
     /// [`Error::Invalid`] if the dictionary has no such word.
     pub fn new(dict: &Dict, vocab: &Vocab) -> Result<Self> {
+        Self::tempered(dict, vocab, 1.0)
+    }
+
+    /// As [`Sampler::new`], drawing words ∝ `count^temper` (1 = the note's ∝ frequency; a
+    /// smaller power shows the model rare words more often).
+    ///
+    /// # Errors
+    /// As [`Sampler::new`]; [`Error::Invalid`] unless `0 < temper ≤ 1`.
+    pub fn tempered(dict: &Dict, vocab: &Vocab, temper: f64) -> Result<Self> {
+        if !(temper > 0.0 && temper <= 1.0) {
+            return Err(Error::Invalid(format!(
+                "sampling temper must be in (0, 1], got {temper}"
+            )));
+        }
         let mut weights = Vec::new();
         let mut ids = Vec::new();
         let mut offsets = vec![0];
@@ -105,7 +119,7 @@ impl Sampler {
             }
             ids.extend(w.chars().map(|ch| vocab.id(ch)));
             offsets.push(ids.len());
-            weights.push(*c as f64);
+            weights.push((*c as f64).powf(temper));
         }
         if weights.is_empty() {
             return Err(Error::Invalid(
@@ -128,11 +142,23 @@ impl Sampler {
         ids: &mut Vec<u32>,
         tags: &mut Vec<Tag>,
     ) {
+        self.sentence_of(rng, MAX_WORDS, max_chars, ids, tags);
+    }
+
+    /// As [`Sampler::sentence`] with n ~ U{1, …, `max_words`} words.
+    pub fn sentence_of(
+        &self,
+        rng: &mut impl Rng,
+        max_words: usize,
+        max_chars: usize,
+        ids: &mut Vec<u32>,
+        tags: &mut Vec<Tag>,
+    ) {
         let base = ids.len();
         loop {
             ids.truncate(base);
             tags.truncate(base);
-            let n = rng.random_range(1..=MAX_WORDS);
+            let n = rng.random_range(1..=max_words.max(1));
             for _ in 0..n {
                 let k = self.table.sample(rng);
                 let w = &self.ids[self.offsets[k]..self.offsets[k + 1]];

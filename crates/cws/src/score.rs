@@ -3,7 +3,10 @@
 //! A segmentation of a string is turned into its set of character spans `[start, end)`.
 //! With `c = |gold ∩ pred|` summed over the corpus:
 //! `P = c / |pred|`, `R = c / |gold|`, `F1 = 2c / (|gold| + |pred|)` (micro-averaged).
-//! OOV recall is the recall over gold words not in a word list, IV recall over those in it.
+//! OOV recall is the recall over gold words not in a word list, IV recall over those in it;
+//! both count only words that contain a Han character. Punctuation, digit runs, Latin runs and
+//! other symbols are atoms that every mode gets right by construction, so they are counted
+//! apart (`other_gold`, `other_correct`) instead of inflating OOV recall.
 //! An empty corpus scores P = R = F1 = 1 by definition (nothing to get wrong).
 //! Lines are words separated by whitespace; whitespace itself is never a word.
 
@@ -28,6 +31,11 @@ pub struct Counts {
     pub iv_gold: u64,
     /// Of those, found by the prediction.
     pub iv_correct: u64,
+    /// Gold words without a Han character (punctuation, numbers, Latin, symbols): neither
+    /// OOV nor IV.
+    pub other_gold: u64,
+    /// Of those, found by the prediction.
+    pub other_correct: u64,
     /// Sentences (lines) scored.
     pub sentences: u64,
     /// Sentences segmented exactly like the gold.
@@ -96,7 +104,10 @@ impl Counts {
             let hit = p.contains(span);
             correct += u64::from(hit);
             if let Some(list) = words {
-                if list.contains(w.as_ref()) {
+                if !w.as_ref().chars().any(crate::chunk::is_han) {
+                    self.other_gold += 1;
+                    self.other_correct += u64::from(hit);
+                } else if list.contains(w.as_ref()) {
                     self.iv_gold += 1;
                     self.iv_correct += u64::from(hit);
                 } else {
@@ -184,6 +195,22 @@ mod tests {
         assert_eq!((c.oov_gold, c.oov_correct), (2, 1));
         assert_eq!(c.oov_recall(), Some(0.5));
         assert_eq!(c.iv_recall(), Some(1.0));
+    }
+
+    // Issue 20 item 21: punctuation, digits and Latin runs are neither OOV nor IV.
+    #[test]
+    fn atoms_are_not_oov() {
+        let words: HashSet<String> = ["扫描"].iter().map(|s| s.to_string()).collect();
+        let c = score_texts(
+            "扫描 2023 ， iPhone 二维码 。",
+            "扫描 2023 ， iPhone 二 维码 。",
+            Some(&words),
+        )
+        .unwrap();
+        assert_eq!((c.oov_gold, c.oov_correct), (1, 0));
+        assert_eq!((c.iv_gold, c.iv_correct), (1, 1));
+        assert_eq!((c.other_gold, c.other_correct), (4, 4));
+        assert_eq!(c.oov_recall(), Some(0.0));
     }
 
     #[test]

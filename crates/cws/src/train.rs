@@ -6,9 +6,13 @@
 //! masked cross-entropy of the B/M/E/S tags.
 //! The learning rate decays by a cosine from `lr` to `lr / 10`.
 //!
-//! Checkpoints are atomic (written to `*.tmp`, then renamed): `model.safetensors` first, then
-//! `state.json` with the step. Resuming reloads the weights and continues from the saved step
-//! with a sampler seeded by `(seed, step)`; the AdamW moments restart from zero.
+//! Checkpoints are crash-safe generations ([`crate::ckpt`]): each one is a complete folder
+//! `OUT/gen-<step>/` and the file `OUT/CURRENT` names the newest; a kill at any moment leaves
+//! a resumable checkpoint. Resuming reloads the weights and continues from the saved step with
+//! a sampler seeded by `(seed, step)`; the AdamW moments restart from zero. `steps` is the
+//! total: resuming with a larger `steps` continues to the new total (the cosine schedule is
+//! stretched to it), with a smaller or equal one there is nothing to do. Every other setting
+//! must match the checkpoint's.
 //! A non-finite loss stops training with [`Error::NonFinite`], leaving the last checkpoint.
 
 use std::path::Path;
@@ -18,6 +22,7 @@ use candle_nn::{Optimizer, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
+use crate::ckpt;
 use crate::dict::Dict;
 use crate::infer::{ModelFile, files};
 use crate::model::{Tagger, TaggerConfig};
@@ -53,6 +58,20 @@ pub struct TrainConfig {
     pub window: usize,
     /// Output convolution width (odd).
     pub out_window: usize,
+    /// Words are drawn ∝ `count^temper` (1 = the note's ∝ frequency).
+    #[serde(default = "one")]
+    pub temper: f64,
+    /// Most words per pseudo-sentence (the note: 16).
+    #[serde(default = "sixteen")]
+    pub max_words: usize,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn sixteen() -> usize {
+    crate::sample::MAX_WORDS
 }
 
 /// Whether to continue from a checkpoint found in the output directory.
@@ -90,29 +109,68 @@ pub struct State {
     pub config: TrainConfig,
 }
 
-const STATE: &str = "state.json";
+const STATE: &str = ckpt::STATE;
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)?;
+fn save(out: &Path, varmap: &VarMap, state: &State, file: &ModelFile, vocab: &Vocab) -> Result<()> {
+    let data = varmap
+        .data()
+        .lock()
+        .map_err(|_| Error::Model("poisoned var map".into()))?;
+    let tensors: Vec<(String, Tensor)> = data
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    drop(data);
+    let weights = safetensors_bytes(&tensors)?;
+    let config = serde_json::to_string_pretty(file)?;
+    let vocab = vocab.to_text();
+    let st = serde_json::to_string_pretty(state)?;
+    ckpt::write_generation(
+        out,
+        state.step as u64,
+        &[
+            (files::WEIGHTS, &weights),
+            (files::CONFIG, config.as_bytes()),
+            (files::VOCAB, vocab.as_bytes()),
+            (STATE, st.as_bytes()),
+        ],
+    )?;
     Ok(())
 }
 
-fn save(dir: &Path, varmap: &VarMap, state: &State, file: &ModelFile, vocab: &Vocab) -> Result<()> {
-    let tmp = dir.join("model.safetensors.tmp");
-    varmap.save(&tmp)?;
-    std::fs::rename(&tmp, dir.join(files::WEIGHTS))?;
-    write_atomic(
-        &dir.join(files::CONFIG),
-        serde_json::to_string_pretty(file)?.as_bytes(),
-    )?;
-    write_atomic(&dir.join(files::VOCAB), vocab.to_text().as_bytes())?;
-    write_atomic(
-        &dir.join(STATE),
-        serde_json::to_string_pretty(state)?.as_bytes(),
-    )?;
-    Ok(())
+/// Serialises named tensors in the safetensors format (in memory).
+fn safetensors_bytes(tensors: &[(String, Tensor)]) -> Result<Vec<u8>> {
+    let tmp = std::env::temp_dir().join(format!(
+        "cws-weights-{}-{:?}.safetensors",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let map: std::collections::HashMap<String, Tensor> = tensors.iter().cloned().collect();
+    candle_core::safetensors::save(&map, &tmp)?;
+    let bytes = std::fs::read(&tmp)?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(bytes)
+}
+
+/// The settings that differ between two configurations, named as `kexue cws train` flags
+/// (`steps`, the total, is not a difference).
+fn differing_flags(a: &TrainConfig, b: &TrainConfig) -> Result<Vec<String>> {
+    let (va, vb) = (serde_json::to_value(a)?, serde_json::to_value(b)?);
+    let (Some(ma), Some(mb)) = (va.as_object(), vb.as_object()) else {
+        return Ok(Vec::new());
+    };
+    Ok(ma
+        .iter()
+        .filter(|(k, v)| k.as_str() != "steps" && mb.get(*k) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "--{} (checkpoint {}, now {})",
+                k.replace('_', "-"),
+                v,
+                mb.get(k).cloned().unwrap_or_default()
+            )
+        })
+        .collect())
 }
 
 /// Builds one padded batch: ids `[B, T]`, targets `[B·T]` and mask `[B·T]`.
@@ -125,7 +183,7 @@ fn batch(
     let mut sents = Vec::with_capacity(cfg.batch);
     for _ in 0..cfg.batch {
         let (mut ids, mut tags) = (Vec::new(), Vec::new());
-        sampler.sentence(rng, cfg.max_chars, &mut ids, &mut tags);
+        sampler.sentence_of(rng, cfg.max_words, cfg.max_chars, &mut ids, &mut tags);
         for id in ids.iter_mut() {
             if rng.random::<f64>() < cfg.unk_rate {
                 *id = UNK;
@@ -211,7 +269,7 @@ pub fn train(
     }
     std::fs::create_dir_all(out)?;
     let vocab = Vocab::from_dict(dict, cfg.vocab_chars);
-    let sampler = Sampler::new(dict, &vocab)?;
+    let sampler = Sampler::tempered(dict, &vocab, cfg.temper)?;
     if sampler.longest_word() > cfg.max_chars {
         return Err(Error::Invalid(format!(
             "max chars {} is shorter than the longest word ({})",
@@ -238,17 +296,25 @@ pub fn train(
     let model = Tagger::new(&tcfg, vb)?;
     init_weights(&varmap, cfg.seed)?;
     let mut start = 0;
-    let state_path = out.join(STATE);
-    if resume == Resume::IfPresent && state_path.exists() {
+    let mut prev_state = None;
+    if resume == Resume::IfPresent
+        && let Some(gen_dir) = ckpt::resolve(out)
+        && gen_dir.join(STATE).is_file()
+    {
+        let state_path = gen_dir.join(STATE);
         let prev: State = serde_json::from_slice(&std::fs::read(&state_path)?)?;
-        if prev.config != *cfg {
+        let diff = differing_flags(&prev.config, cfg)?;
+        if !diff.is_empty() {
             return Err(Error::Invalid(format!(
-                "{} was written with another configuration; use a new --out or start over",
-                state_path.display()
+                "{} was written with other settings: {}; pass --restart to start over, or use \
+                 a new --out (only --steps may change: it is the new total)",
+                state_path.display(),
+                diff.join(", ")
             )));
         }
-        varmap.load(out.join(files::WEIGHTS))?;
+        varmap.load(gen_dir.join(files::WEIGHTS))?;
         start = prev.step;
+        prev_state = Some(prev);
     }
     let mut opt = candle_nn::AdamW::new(
         varmap.all_vars(),
@@ -260,7 +326,11 @@ pub fn train(
     )?;
     let mut rng =
         StdRng::seed_from_u64(cfg.seed ^ (start as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let (mut run_loss, mut run_acc) = (f32::NAN, f32::NAN);
+    // The running averages continue from the checkpoint's, so a resumed (or finished) run
+    // reports the checkpoint's loss rather than NaN.
+    let (mut run_loss, mut run_acc) = prev_state
+        .as_ref()
+        .map_or((f32::NAN, f32::NAN), |p| (p.loss, p.accuracy));
     let mut state = State {
         step: start,
         loss: run_loss,
@@ -313,7 +383,7 @@ pub fn train(
             accuracy: run_acc,
         });
     }
-    if start >= cfg.steps && !out.join(files::WEIGHTS).exists() {
+    if ckpt::resolve(out).is_none() {
         save(out, &varmap, &state, &file, &vocab)?;
     }
     Ok(state)
@@ -337,6 +407,8 @@ mod tests {
             hidden: 16,
             window: 3,
             out_window: 3,
+            temper: 1.0,
+            max_words: 16,
         }
     }
 
@@ -394,7 +466,7 @@ mod tests {
         assert!(state.loss < 0.5 * first, "{first} -> {}", state.loss);
         // The majority tag (S) alone scores 1600/2320 ≈ 0.69 on this dictionary.
         assert!(state.accuracy > 0.75, "{}", state.accuracy);
-        // Resuming with other settings is refused.
+        // Issue 20 item 11: `steps` is a new total, so a larger one continues the run ...
         let mut seen = Vec::new();
         let s2 = train(
             &dict,
@@ -403,26 +475,40 @@ mod tests {
             Resume::IfPresent,
             &Device::Cpu,
             |p| seen.push(p.step),
-        );
-        // The configuration differs (steps), so resuming is refused ...
-        assert!(s2.is_err());
-        let cfg = toy_cfg(200);
-        let s3 = train(&dict, &dir, &cfg, Resume::IfPresent, &Device::Cpu, |p| {
-            seen.push(p.step)
-        })?;
-        // ... and with the same configuration there is nothing left to do.
+        )?;
+        assert_eq!(seen, (201..=220).collect::<Vec<_>>());
+        assert_eq!(s2.step, 220);
+        // ... and resuming a finished run does nothing and reports the checkpoint's loss and
+        // accuracy (it printed NaN before).
+        seen.clear();
+        let s3 = train(
+            &dict,
+            &dir,
+            &toy_cfg(220),
+            Resume::IfPresent,
+            &Device::Cpu,
+            |p| seen.push(p.step),
+        )?;
         assert!(seen.is_empty());
-        assert_eq!(s3.step, 200);
-        // An interrupted run (checkpoint at step 180) continues with steps 181..=200 only.
-        let state_path = dir.join(STATE);
-        let mut st: State = serde_json::from_slice(&std::fs::read(&state_path)?)?;
-        st.step = 180;
-        std::fs::write(&state_path, serde_json::to_vec(&st)?)?;
-        let s4 = train(&dict, &dir, &cfg, Resume::IfPresent, &Device::Cpu, |p| {
-            seen.push(p.step)
-        })?;
-        assert_eq!(seen, (181..=200).collect::<Vec<_>>());
-        assert_eq!(s4.step, 200);
+        assert_eq!(s3.step, 220);
+        assert!(s3.loss.is_finite() && s3.accuracy.is_finite(), "{s3:?}");
+        assert_eq!((s3.loss, s3.accuracy), (s2.loss, s2.accuracy));
+        // Any other difference is refused, naming the flag.
+        let other = TrainConfig {
+            lr: 5e-3,
+            ..toy_cfg(240)
+        };
+        let err = train(&dict, &dir, &other, Resume::IfPresent, &Device::Cpu, |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--lr") && err.contains("--restart"), "{err}");
+        // Only the current generation and the previous one are kept.
+        let gens: Vec<String> = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("gen-"))
+            .collect();
+        assert_eq!(gens.len(), 2, "{gens:?}");
         let tagger = crate::FastTagger::load(&dir)?;
         let chars: Vec<char> = "结婚的和尚未结婚的".chars().collect();
         assert_eq!(tagger.tags(&chars).len(), 9);

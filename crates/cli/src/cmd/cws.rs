@@ -2,12 +2,12 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use cws::train::{Resume, TrainConfig};
-use cws::{Dict, FastTagger, Mode, Segmenter};
+use cws::{Dict, FastTagger, Mode, Segmenter, stream};
 
 /// Chinese word segmentation trained from a dictionary alone (kexue.fm/archives/4245).
 #[derive(Debug, clap::Args)]
@@ -21,8 +21,10 @@ enum Command {
     /// Train the character tagger on pseudo-sentences sampled from a dictionary.
     ///
     /// Sentences of 1..16 words are drawn with probability ∝ count (alias method), tagged
-    /// B/M/E/S and streamed into the model; nothing is written but the checkpoints. Training
-    /// resumes from OUT/state.json when present (same settings), and stops on a NaN loss.
+    /// B/M/E/S and streamed into the model; nothing is written but the checkpoints. Each
+    /// checkpoint is a complete folder OUT/gen-<step>/ and OUT/CURRENT names the newest, so a
+    /// kill at any moment leaves a resumable run. Training resumes from the current checkpoint
+    /// (same settings; --steps is the total and may grow), and stops on a NaN loss.
     Train(TrainArgs),
     /// Segment UTF-8 text, one output line per input line, words separated by spaces.
     ///
@@ -41,7 +43,7 @@ struct TrainArgs {
     /// Output model directory (config.json, vocab.txt, model.safetensors, state.json).
     #[arg(long)]
     out: PathBuf,
-    /// Optimiser steps.
+    /// Total optimiser steps; resuming with a larger value continues to the new total.
     #[arg(long, default_value_t = 6000)]
     steps: usize,
     /// Pseudo-sentences per step.
@@ -77,6 +79,13 @@ struct TrainArgs {
     /// Width of the output convolution (odd).
     #[arg(long, default_value_t = 3)]
     out_window: usize,
+    /// Words are drawn with probability ∝ count^temper (1 = ∝ frequency as in the note;
+    /// smaller values show rare words more often).
+    #[arg(long, default_value_t = 1.0)]
+    temper: f64,
+    /// Most words per pseudo-sentence (n ~ uniform on 1..=max-words).
+    #[arg(long, default_value_t = 16)]
+    max_words: usize,
     /// Ignore an existing checkpoint in --out and start over.
     #[arg(long)]
     restart: bool,
@@ -85,7 +94,7 @@ struct TrainArgs {
     cuda: bool,
 }
 
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum ModeArg {
     /// Neural tagger + constrained Viterbi.
     Neural,
@@ -93,6 +102,9 @@ enum ModeArg {
     Dict,
     /// Tagger scores + dictionary log-probabilities on a word lattice.
     Hybrid,
+    /// Hybrid words plus the 2- and 3-character dictionary words inside longer words, for
+    /// search-engine indexing (jieba's cut_for_search); tokens overlap.
+    Search,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,22 +112,37 @@ struct SegArgs {
     /// Segmentation mode.
     #[arg(long, value_enum, default_value = "hybrid")]
     mode: ModeArg,
-    /// Dictionary replacing the shipped one (dict and hybrid modes).
+    /// Dictionary replacing the shipped one (dict, hybrid and search modes).
     #[arg(long)]
     dict: Option<PathBuf>,
-    /// User dictionary adding words (`word [count] [tag]`; dict and hybrid modes).
+    /// User dictionary (dict, hybrid and search modes), one `word [count] [tag]` per line.
+    /// Every listed word is kept whole wherever it occurs (without a count it gets the count
+    /// that makes it win); `word 0` deletes a word (never a token). A word listed twice with
+    /// different settings is an error.
     #[arg(long)]
     user_dict: Option<PathBuf>,
-    /// Model directory replacing the shipped one (neural and hybrid modes).
+    /// Model directory replacing the shipped one (neural, hybrid and search modes); a
+    /// `cws train --out` folder works (its current checkpoint is used).
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Dictionary weight λ of the hybrid mode.
-    #[arg(long, default_value_t = cws::builtin::HYBRID_LAMBDA)]
-    lambda: f32,
-    /// Print each line's tokens as a JSON array instead, whitespace tokens included
-    /// (lossless: the tokens concatenate to the line).
+    /// Dictionary weight λ of the hybrid and search modes [default: see `cws::builtin`].
+    #[arg(long)]
+    lambda: Option<f32>,
+    /// Print each line's tokens as a JSON array of {"word", "start", "end", "byte_start",
+    /// "byte_end"} objects (character and byte offsets in the line; with --pos also "pos").
+    /// Whitespace tokens and the `\r` of CRLF line ends are included, so the words
+    /// concatenate to the line.
     #[arg(long)]
     json: bool,
+    /// Part-of-speech tags from the dictionary's tag column (`word/tag` in text output):
+    /// m for numbers, eng for Latin runs, x for punctuation and symbols; a word the
+    /// dictionary lacks gets the tag of its longest tagged suffix word, else x.
+    #[arg(long)]
+    pos: bool,
+    /// Worker threads segmenting lines in parallel (output order and bytes are the same as
+    /// with one thread).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Print throughput to stderr at the end as JSON (`chars`, `seconds`, `chars_per_s`;
     /// model and dictionary loading excluded).
     #[arg(long)]
@@ -173,41 +200,74 @@ fn load_tagger(dir: &Option<PathBuf>) -> anyhow::Result<FastTagger> {
 }
 
 fn seg(a: SegArgs) -> anyhow::Result<()> {
+    if a.threads == 0 {
+        anyhow::bail!("--threads must be at least 1");
+    }
+    if a.lambda.is_some() && !matches!(a.mode, ModeArg::Hybrid | ModeArg::Search) {
+        anyhow::bail!("--lambda applies to --mode hybrid or search only");
+    }
     let segmenter = match a.mode {
-        ModeArg::Dict => Segmenter::dict(load_dict(&a.dict, &a.user_dict)?),
+        ModeArg::Dict => {
+            if a.model.is_some() {
+                anyhow::bail!(
+                    "--model applies to --mode neural, hybrid or search; --mode dict uses no model"
+                );
+            }
+            Segmenter::dict(load_dict(&a.dict, &a.user_dict)?)
+        }
         ModeArg::Neural => {
             if a.dict.is_some() || a.user_dict.is_some() {
-                anyhow::bail!("--dict and --user-dict apply to --mode dict or hybrid, not neural");
+                anyhow::bail!(
+                    "--dict and --user-dict apply to --mode dict, hybrid or search, not neural"
+                );
             }
             Segmenter::neural(load_tagger(&a.model)?)
         }
-        ModeArg::Hybrid => Segmenter::hybrid(
+        ModeArg::Hybrid | ModeArg::Search => Segmenter::hybrid(
             load_tagger(&a.model)?,
             load_dict(&a.dict, &a.user_dict)?,
-            a.lambda,
+            a.lambda.unwrap_or(cws::builtin::HYBRID_LAMBDA),
         )?,
     };
     debug_assert!(matches!(
         segmenter.mode(),
         Mode::Dict | Mode::Neural | Mode::Hybrid
     ));
+    let opts = stream::Options {
+        format: if a.json {
+            stream::Format::Json
+        } else {
+            stream::Format::Text
+        },
+        granularity: if a.mode == ModeArg::Search {
+            stream::Granularity::Search
+        } else {
+            stream::Granularity::Words
+        },
+        pos: if a.pos {
+            stream::Pos::On
+        } else {
+            stream::Pos::Off
+        },
+        threads: a.threads,
+    };
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let start = std::time::Instant::now();
     let mut chars = 0u64;
     if a.files.is_empty() {
         let stdin = std::io::stdin();
-        chars += seg_stream(&segmenter, stdin.lock(), "stdin", a.json, &mut out)?;
+        chars += stream::run(&segmenter, &opts, stdin.lock(), &mut out)
+            .map_err(plain_io)
+            .context("segmenting stdin")?
+            .chars;
     } else {
         for p in &a.files {
             let f = File::open(p).with_context(|| format!("opening {}", p.display()))?;
-            chars += seg_stream(
-                &segmenter,
-                BufReader::new(f),
-                &p.display().to_string(),
-                a.json,
-                &mut out,
-            )?;
+            chars += stream::run(&segmenter, &opts, BufReader::new(f), &mut out)
+                .map_err(plain_io)
+                .with_context(|| format!("segmenting {}", p.display()))?
+                .chars;
         }
     }
     out.flush()?;
@@ -217,62 +277,18 @@ fn seg(a: SegArgs) -> anyhow::Result<()> {
             "chars": chars,
             "seconds": seconds,
             "chars_per_s": chars as f64 / seconds.max(1e-9),
+            "threads": a.threads,
         });
         eprintln!("{v}");
     }
     Ok(())
 }
 
-fn seg_stream(
-    segmenter: &Segmenter,
-    mut input: impl BufRead,
-    name: &str,
-    json: bool,
-    out: &mut impl Write,
-) -> anyhow::Result<u64> {
-    let mut buf = Vec::new();
-    let mut line_no = 0usize;
-    let mut chars = 0u64;
-    let mut scratch = cws::Scratch::default();
-    loop {
-        buf.clear();
-        if input
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("reading {name}"))?
-            == 0
-        {
-            return Ok(chars);
-        }
-        line_no += 1;
-        let mut line = &buf[..];
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l.strip_suffix(b"\r").unwrap_or(l);
-        }
-        let text = std::str::from_utf8(line)
-            .map_err(|e| cws::Error::Utf8 {
-                offset: e.valid_up_to(),
-            })
-            .with_context(|| format!("{name} line {line_no}"))?;
-        let mut tokens = Vec::new();
-        segmenter.segment_into(text, &mut scratch, &mut tokens);
-        // Characters = bytes that are not UTF-8 continuation bytes (vectorises well).
-        chars += text.bytes().filter(|&b| b & 0xC0 != 0x80).count() as u64;
-        if json {
-            serde_json::to_writer(&mut *out, &tokens)?;
-        } else {
-            let mut first = true;
-            for t in tokens
-                .iter()
-                .filter(|t| !t.chars().all(char::is_whitespace))
-            {
-                if !first {
-                    out.write_all(b" ")?;
-                }
-                out.write_all(t.as_bytes())?;
-                first = false;
-            }
-        }
-        out.write_all(b"\n")?;
+/// An I/O error as itself, so that `main` recognises a closed stdout (`BrokenPipe`) in the chain.
+fn plain_io(e: cws::Error) -> anyhow::Error {
+    match e {
+        cws::Error::Io(io) => io.into(),
+        e => e.into(),
     }
 }
 
@@ -371,6 +387,8 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         hidden: a.hidden,
         window: a.window,
         out_window: a.out_window,
+        temper: a.temper,
+        max_words: a.max_words,
     };
     let dev = if a.cuda {
         cws::Device::new_cuda(0).context("opening CUDA device 0")?
@@ -390,18 +408,33 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         .expect("static template")
         .progress_chars("=> "),
     );
+    let mut first_step = None;
     let state = cws::train::train(&dict, &a.out, &cfg, resume, &dev, |p| {
+        first_step.get_or_insert(p.step);
         bar.set_position(p.step as u64);
         bar.set_message(format!("loss {:.4} acc {:.4}", p.loss, p.accuracy));
     })
     .with_context(|| format!("training into {}", a.out.display()))?;
-    bar.finish();
-    println!(
-        "trained {} steps: loss {:.4}, tag accuracy {:.4}; model in {}",
-        state.step,
-        state.loss,
-        state.accuracy,
-        a.out.display()
-    );
+    bar.finish_and_clear();
+    match first_step {
+        Some(first) => println!(
+            "trained steps {first}..={} of {}: loss {:.4}, tag accuracy {:.4} (running means); \
+             model in {}",
+            state.step,
+            cfg.steps,
+            state.loss,
+            state.accuracy,
+            a.out.display()
+        ),
+        None => println!(
+            "nothing to do: {} already holds step {} of {} (loss {:.4}, tag accuracy {:.4} at \
+             that checkpoint); pass a larger --steps to train on, or --restart to start over",
+            a.out.display(),
+            state.step,
+            cfg.steps,
+            state.loss,
+            state.accuracy
+        ),
+    }
     Ok(())
 }
