@@ -153,13 +153,13 @@ fn bad_input_is_one_clean_line() {
             "--ckpt",
             s(&dir),
             "--sampler",
-            "euler",
+            "eulerian",
             "--steps",
             "5",
             "--png",
             s(&png),
         ],
-        "'euler'",
+        "'eulerian'",
     );
     let err = fails(&[
         "diffusion",
