@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::{OnceLock, RwLock};
 
 use cws::{Dict, FastTagger, Segmenter as CoreSegmenter};
-use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
@@ -32,7 +32,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// The segmentation modes of `cws`, plus jieba's search mode (not in the library yet).
+/// The segmentation modes of `cws` (search = hybrid words plus their dictionary sub-words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Dict,
@@ -83,12 +83,6 @@ impl State {
     }
 
     fn segmenter(&mut self, mode: Mode) -> PyResult<&CoreSegmenter> {
-        if mode == Mode::Search {
-            return Err(PyNotImplementedError::new_err(
-                "mode \"search\" needs the search mode of the cws library (kexue issue 18), \
-                 which this build does not have; use hybrid, dict or neural",
-            ));
-        }
         if self.built[mode.slot()].is_none() {
             if mode != Mode::Neural && self.dict.is_none() {
                 self.dict = Some(cws::builtin::dict().map_err(from_cws)?);
@@ -199,9 +193,10 @@ impl Segmenter {
         add_one_word(&mut *self.write()?, word, freq, tag)
     }
 
-    /// Removes a word from the dictionary (needs the cws library's deletion, kexue issue 18).
+    /// Removes a word from the dictionary: it is never a token of the dict, hybrid and search
+    /// modes afterwards (jieba's `del_word`).
     fn del_word(&self, word: &str) -> PyResult<()> {
-        del_one_word(word)
+        self.write()?.dict_mut()?.del_word(word).map_err(from_cws)
     }
 
     /// The default mode of `cut`.
@@ -231,24 +226,29 @@ impl Segmenter {
         py: Python<'_>,
         text: &str,
         mode: Option<&str>,
-    ) -> PyResult<Vec<(usize, usize)>> {
+    ) -> PyResult<Vec<Span>> {
         let mode = match mode {
             Some(m) => Mode::parse(m)?,
             None => self.mode,
         };
         py.detach(|| {
             let spans_of = |seg: &CoreSegmenter| {
-                let mut spans = Vec::new();
-                let mut at = 0;
-                for w in seg.segment(text) {
-                    spans.push((at, at + w.len()));
-                    at += w.len();
-                }
-                spans
+                let tokens = if mode == Mode::Search {
+                    seg.tokenize_search(text)
+                } else {
+                    seg.tokenize(text)
+                };
+                tokens
+                    .iter()
+                    .map(|t| Span {
+                        bytes: (t.byte_start, t.byte_end),
+                        chars: (t.start, t.end),
+                    })
+                    .collect::<Vec<_>>()
             };
             // Shared lock when the segmenter is built (concurrent calls run in parallel); the
             // exclusive one only to build it.
-            if mode != Mode::Search {
+            {
                 let state = self.state.read().map_err(|_| poisoned())?;
                 if let Some(seg) = &state.built[mode.slot()] {
                     return Ok(spans_of(seg));
@@ -258,6 +258,13 @@ impl Segmenter {
             Ok(spans_of(state.segmenter(mode)?))
         })
     }
+}
+
+/// One token's byte range and character range in the text (from the library's `Token`).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    bytes: (usize, usize),
+    chars: (usize, usize),
 }
 
 fn poisoned() -> PyErr {
@@ -289,21 +296,20 @@ impl Tokens {
 }
 
 impl Tokens {
-    fn words(py: Python<'_>, text: &str, spans: &[(usize, usize)]) -> Self {
+    fn words(py: Python<'_>, text: &str, spans: &[Span]) -> Self {
         let items = spans
             .iter()
-            .map(|&(a, b)| PyString::new(py, &text[a..b]).into_any().unbind())
+            .map(|s| PyString::new(py, &text[s.bytes.0..s.bytes.1]).into_any().unbind())
             .collect();
         Self { items, next: 0 }
     }
 
     /// `(word, start, end)` with character offsets (Python string indices).
-    fn triples(py: Python<'_>, text: &str, spans: &[(usize, usize)]) -> PyResult<Self> {
+    fn triples(py: Python<'_>, text: &str, spans: &[Span]) -> PyResult<Self> {
         let mut items = Vec::with_capacity(spans.len());
-        let mut start = 0usize;
-        for &(a, b) in spans {
-            let word = &text[a..b];
-            let end = start + word.chars().count();
+        for s in spans {
+            let word = &text[s.bytes.0..s.bytes.1];
+            let (start, end) = s.chars;
             items.push(
                 PyTuple::new(
                     py,
@@ -316,7 +322,6 @@ impl Tokens {
                 .into_any()
                 .unbind(),
             );
-            start = end;
         }
         Ok(Self { items, next: 0 })
     }
@@ -351,37 +356,12 @@ fn add_one_word(
     freq: Option<u64>,
     tag: Option<&str>,
 ) -> PyResult<()> {
-    if word.is_empty() || word.chars().any(char::is_whitespace) {
-        return Err(value_error(format!(
-            "word {word:?} is empty or contains whitespace"
-        )));
-    }
-    if let Some(t) = tag
-        && (t.is_empty() || t.chars().any(char::is_whitespace))
-    {
-        return Err(value_error(format!(
-            "tag {t:?} is empty or contains whitespace"
-        )));
-    }
-    let mut line = word.to_string();
-    if let Some(f) = freq {
-        line.push_str(&format!(" {f}"));
-    }
-    if let Some(t) = tag {
-        line.push_str(&format!(" {t}"));
-    }
     state
         .dict_mut()?
-        .add_user(line.as_bytes())
+        .add_word(word, freq, tag)
         .map_err(from_cws)
 }
 
-fn del_one_word(word: &str) -> PyResult<()> {
-    Err(PyNotImplementedError::new_err(format!(
-        "del_word({word:?}) needs user-dictionary deletion in the cws library (kexue issue 18), \
-         which this build does not have"
-    )))
-}
 
 /// The process-wide segmenter of the module functions (shipped dictionary and model).
 fn default_segmenter() -> &'static Segmenter {
@@ -431,8 +411,8 @@ fn add_word(word: &str, freq: Option<u64>, tag: Option<&str>) -> PyResult<()> {
     default_segmenter().add_word(word, freq, tag)
 }
 
-/// Removes a word from the default dictionary (needs the cws library's deletion, issue 18).
+/// Removes a word from the default segmenter's dictionary.
 #[pyfunction]
 fn del_word(word: &str) -> PyResult<()> {
-    del_one_word(word)
+    default_segmenter().del_word(word)
 }

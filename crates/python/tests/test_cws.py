@@ -67,7 +67,13 @@ def test_segmentation_equals_the_cli(kexue_bin):
     for mode in MODES:
         out = run_cli(kexue_bin, "cws", "seg", "--mode", mode, "--json", stdin="\n".join(lines) + "\n")
         rust = [json.loads(line) for line in out.splitlines()]
-        assert rust == [cws.lcut(line, mode=mode) for line in lines], mode
+        assert [[t["word"] for t in toks] for toks in rust] == [
+            cws.lcut(line, mode=mode) for line in lines
+        ], mode
+        # The CLI's character offsets are tokenize's.
+        assert [[(t["word"], t["start"], t["end"]) for t in toks] for toks in rust] == [
+            list(cws.tokenize(line, mode=mode)) for line in lines
+        ], mode
 
 
 def test_user_words_change_the_dictionary_segmentation(tmp_path):
@@ -116,9 +122,24 @@ def test_bad_inputs_raise_clear_errors(tmp_path):
         cws.Segmenter(lam=-1.0)
 
 
-def test_search_mode_and_del_word_wait_for_the_library():
-    # Not faked: the cws library has no search mode or deletion yet (kexue issue 18).
-    with pytest.raises(NotImplementedError, match="search"):
-        cws.lcut("中华人民共和国", mode="search")
-    with pytest.raises(NotImplementedError, match="del_word"):
-        cws.del_word("中华")
+def test_search_mode_matches_the_cli_and_its_offsets_slice_the_text(kexue_bin):
+    text = "中华人民共和国成立了"
+    words = cws.lcut(text, mode="search")
+    # jieba's cut_for_search shape: the sub-words come before the long word they are part of.
+    assert "中华人民共和国" in words and "共和国" in words and "中华" in words
+    assert words.index("共和国") < words.index("中华人民共和国")
+    for word, start, end in cws.tokenize(text, mode="search"):
+        assert text[start:end] == word
+    out = run_cli(kexue_bin, "cws", "seg", "--mode", "search", "--json", stdin=text + "\n")
+    assert [t["word"] for t in json.loads(out)] == words
+
+
+def test_del_word_removes_a_word_and_add_word_forces_one():
+    seg = cws.Segmenter(mode="dict")
+    assert "天气" in seg.lcut("今天天气很好")
+    seg.del_word("天气")
+    assert "天气" not in seg.lcut("今天天气很好")
+    seg.add_word("天气很好", 100000)
+    assert "天气很好" in seg.lcut("今天天气很好")
+    with pytest.raises(ValueError, match="whitespace"):
+        seg.del_word("两 个")
