@@ -221,12 +221,7 @@ impl Segmenter {
     }
 
     /// Byte ranges of the tokens of `text`, computed without the GIL.
-    fn spans(
-        &self,
-        py: Python<'_>,
-        text: &str,
-        mode: Option<&str>,
-    ) -> PyResult<Vec<Span>> {
+    fn spans(&self, py: Python<'_>, text: &str, mode: Option<&str>) -> PyResult<Vec<Span>> {
         let mode = match mode {
             Some(m) => Mode::parse(m)?,
             None => self.mode,
@@ -299,7 +294,11 @@ impl Tokens {
     fn words(py: Python<'_>, text: &str, spans: &[Span]) -> Self {
         let items = spans
             .iter()
-            .map(|s| PyString::new(py, &text[s.bytes.0..s.bytes.1]).into_any().unbind())
+            .map(|s| {
+                PyString::new(py, &text[s.bytes.0..s.bytes.1])
+                    .into_any()
+                    .unbind()
+            })
             .collect();
         Self { items, next: 0 }
     }
@@ -361,7 +360,6 @@ fn add_one_word(
         .add_word(word, freq, tag)
         .map_err(from_cws)
 }
-
 
 /// The process-wide segmenter of the module functions (shipped dictionary and model).
 fn default_segmenter() -> &'static Segmenter {
