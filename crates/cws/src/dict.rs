@@ -396,11 +396,7 @@ impl Dict {
     /// [`Error::DictInvalid`] for an empty word, a word with whitespace, a count of 0 (use
     /// [`Dict::del_word`]), a malformed tag or an overflowing total.
     pub fn add_word(&mut self, word: &str, count: Option<u64>, tag: Option<&str>) -> Result<()> {
-        if word.is_empty() || word.chars().any(char::is_whitespace) {
-            return Err(Error::DictInvalid(format!(
-                "{word:?}: a word is non-empty and has no whitespace"
-            )));
-        }
+        check_word(word)?;
         if let Some(t) = tag
             && !is_tag(t)
         {
@@ -425,8 +421,10 @@ impl Dict {
     /// segmentation.
     ///
     /// # Errors
-    /// [`Error::DictInvalid`] for an empty word or if no word with a positive count remains.
+    /// [`Error::DictInvalid`] for an empty word, a word with whitespace, or if no word with a
+    /// positive count remains.
     pub fn del_word(&mut self, word: &str) -> Result<()> {
+        check_word(word)?;
         self.set_user_word(word, 0, None)?;
         self.rebuild()
     }
@@ -645,6 +643,16 @@ impl Trie {
     }
 }
 
+/// A word of `add_word` / `del_word`: non-empty, without whitespace.
+fn check_word(word: &str) -> Result<()> {
+    if word.is_empty() || word.chars().any(char::is_whitespace) {
+        return Err(Error::DictInvalid(format!(
+            "{word:?}: a word is non-empty and has no whitespace"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -840,6 +848,7 @@ mod tests {
         d.del_word("尚未").unwrap();
         assert!(d.user_words().is_deleted("尚未") && !d.user_words().is_forced("尚未"));
         assert!(d.add_word("a b", None, None).is_err());
+        assert!(d.del_word("a b").is_err() && d.del_word("").is_err());
         assert!(d.add_word("好", Some(0), None).is_err());
         let text = "和尚未结婚";
         let offsets: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();

@@ -29,6 +29,7 @@ fn decide<'py>(py: Python<'py>, expr: &str, start: u64) -> PyResult<Bound<'py, P
     d.set_item("equivalent", &r.equivalent)?;
     d.set_item("justification", &r.justification)?;
     d.set_item("asymptotics", &r.asymptotics)?;
+    d.set_item("convergence", r.convergence.map(|c| c.to_string()))?;
     d.set_item("expr", expr)?;
     d.set_item("from", r.n0)?;
     d.set_item("warnings", PyList::new(py, &r.warnings)?)?;

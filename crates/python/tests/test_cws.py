@@ -136,10 +136,11 @@ def test_search_mode_matches_the_cli_and_its_offsets_slice_the_text(kexue_bin):
 
 def test_del_word_removes_a_word_and_add_word_forces_one():
     seg = cws.Segmenter(mode="dict")
-    assert "天气" in seg.lcut("今天天气很好")
-    seg.del_word("天气")
-    assert "天气" not in seg.lcut("今天天气很好")
-    seg.add_word("天气很好", 100000)
-    assert "天气很好" in seg.lcut("今天天气很好")
+    text = "我来到北京清华大学"
+    assert "清华大学" in seg.lcut(text)
+    seg.del_word("清华大学")
+    assert "清华大学" not in seg.lcut(text)
+    seg.add_word("北京清华", 10**9)
+    assert "北京清华" in seg.lcut(text)
     with pytest.raises(ValueError, match="whitespace"):
         seg.del_word("两 个")

@@ -124,18 +124,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let mut v: serde_json::Value = serde_json::from_str(&report_json(src, &r, None, None)?)?;
-        if let Some(s) = &value {
-            v["sum"] = serde_json::json!({
-                "value": s.value,
-                "lo": s.lo,
-                "hi": s.hi,
-                "digits": s.digits,
-                "terms": s.terms,
-                "method": s.method,
-            });
+        // The report's fields in their documented order (a round trip through
+        // `serde_json::Value` would sort them), then `sum` appended to the object.
+        let report = report_json(src, &r, None, None)?;
+        match &value {
+            None => writeln!(out, "{report}")?,
+            Some(s) => {
+                let sum = serde_json::json!({
+                    "value": s.value,
+                    "lo": s.lo,
+                    "hi": s.hi,
+                    "digits": s.digits,
+                    "terms": s.terms,
+                    "method": s.method,
+                });
+                let open = report.strip_suffix('}').unwrap_or(&report);
+                writeln!(out, "{open},\"sum\":{sum}}}")?;
+            }
         }
-        writeln!(out, "{v}")?;
         return Ok(());
     }
     writeln!(out, "{}", r.verdict)?;
