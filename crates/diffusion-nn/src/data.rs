@@ -145,6 +145,22 @@ pub enum DataSpec {
     Cifar10(PathBuf),
     /// A folder of PNG images of one size.
     Png(PathBuf),
+    /// A NumPy `.npy` array of 8-bit images, `uint8` of shape (n, C, H, W) or (n, H, W).
+    Npy(PathBuf),
+}
+
+impl DataSpec {
+    /// Discrete levels L of the data this spec loads, without loading it (17 for digits, 256
+    /// for the 8-bit image formats, `None` for the continuous toys).
+    pub fn levels(&self) -> Option<u32> {
+        match self {
+            DataSpec::Digits => Some(17),
+            DataSpec::Toy(_) => None,
+            DataSpec::Mnist(_) | DataSpec::Cifar10(_) | DataSpec::Png(_) | DataSpec::Npy(_) => {
+                Some(256)
+            }
+        }
+    }
 }
 
 impl FromStr for DataSpec {
@@ -170,12 +186,13 @@ impl FromStr for DataSpec {
                 Some(("mnist" | "fashion" | "fashion-mnist", p)) => DataSpec::Mnist(with_path(p)?),
                 Some(("cifar10", p)) => DataSpec::Cifar10(with_path(p)?),
                 Some(("png", p)) => DataSpec::Png(with_path(p)?),
+                Some(("npy", p)) => DataSpec::Npy(with_path(p)?),
                 _ => {
                     return Err(Error::config(
                         "data",
                         format!(
                             "unknown data `{s}` (expected digits, moons, 8gaussians, checkerboard, \
-                             swissroll, mnist:PATH, fashion:PATH, cifar10:PATH or png:PATH)"
+                             swissroll, mnist:PATH, fashion:PATH, cifar10:PATH, png:PATH or npy:PATH)"
                         ),
                     ));
                 }
@@ -192,6 +209,7 @@ impl std::fmt::Display for DataSpec {
             DataSpec::Mnist(p) => write!(f, "mnist:{}", p.display()),
             DataSpec::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
             DataSpec::Png(p) => write!(f, "png:{}", p.display()),
+            DataSpec::Npy(p) => write!(f, "npy:{}", p.display()),
         }
     }
 }
@@ -244,6 +262,7 @@ pub fn load(spec: &DataSpec) -> Result<Dataset> {
         DataSpec::Mnist(path) => mnist(path, spec),
         DataSpec::Cifar10(path) => cifar10(path, spec),
         DataSpec::Png(path) => png_folder(path, spec),
+        DataSpec::Npy(path) => npy_images(path, spec),
     }
 }
 
@@ -422,6 +441,89 @@ fn finish_images(
         train,
         test,
     })
+}
+
+/// Reads a `uint8` `.npy` array of images, (n, C, H, W) or (n, H, W), C-ordered; every 10th
+/// image is held out.
+fn npy_images(path: &Path, spec: &DataSpec) -> Result<Dataset> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let (shape, offset) = parse_npy_u8_header(&bytes, path)?;
+    let (n, c, h, w) = match shape[..] {
+        [n, h, w] => (n, 1, h, w),
+        [n, c, h, w] => (n, c, h, w),
+        _ => {
+            return Err(Error::data(
+                path,
+                format!("array of shape {shape:?}: expected (n, C, H, W) or (n, H, W) images"),
+            ));
+        }
+    };
+    let need = n * c * h * w;
+    if bytes.len() - offset != need || need == 0 {
+        return Err(Error::data(
+            path,
+            format!(
+                "{} data bytes for shape {shape:?} (expected {need})",
+                bytes.len() - offset
+            ),
+        ));
+    }
+    let rows: Vec<f32> = bytes[offset..]
+        .iter()
+        .map(|&v| to_unit(u32::from(v), 256))
+        .collect();
+    let (train, test) = split_every(&rows, c * h * w, 10);
+    finish_images(spec, c, h, w, train, test, path)
+}
+
+/// The shape and data offset of a version 1/2/3 `.npy` header with `descr` `|u1` (or `<u1`),
+/// C order.
+fn parse_npy_u8_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)> {
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(Error::data(path, "not a .npy file (no \\x93NUMPY magic)"));
+    }
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(Error::data(path, format!(".npy version {v} is not supported"))),
+    };
+    let header = bytes
+        .get(start..start + len)
+        .and_then(|h| std::str::from_utf8(h).ok())
+        .ok_or_else(|| Error::data(path, "truncated .npy header"))?;
+    let field = |key: &str| -> Option<&str> {
+        let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+        Some(header[at..].trim_start().trim_start_matches(':').trim_start())
+    };
+    let descr = field("descr").unwrap_or("");
+    if !(descr.starts_with("'|u1'") || descr.starts_with("'<u1'")) {
+        return Err(Error::data(
+            path,
+            format!(
+                "dtype {}: kexue reads 8-bit images (uint8); convert floats in [−1, 1] with \
+                 np.save(path, ((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8))",
+                descr.split(',').next().unwrap_or("?")
+            ),
+        ));
+    }
+    if field("fortran_order").is_some_and(|v| v.starts_with("True")) {
+        return Err(Error::data(path, "Fortran-ordered arrays are not supported"));
+    }
+    let shape_text = field("shape")
+        .and_then(|v| v.strip_prefix('('))
+        .and_then(|v| v.split(')').next())
+        .ok_or_else(|| Error::data(path, "no shape in the .npy header"))?;
+    let shape = shape_text
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse::<usize>())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|_| Error::data(path, format!("bad shape ({shape_text}) in the .npy header")))?;
+    Ok((shape, start + len))
 }
 
 /// Bytes of one CIFAR-10 binary record: a label byte and 3×32×32 pixels (CHW).

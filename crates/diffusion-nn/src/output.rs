@@ -23,6 +23,7 @@ fn to_byte(v: f64) -> u8 {
 /// [`Error::Config`] for rows that are neither images nor 2-D points; [`Error::Image`] or
 /// [`Error::Io`] when the file cannot be written.
 pub fn write_png(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
+    check_png_path(path)?;
     let dim = shape.dim();
     let n = rows.len() / dim;
     let img: image::DynamicImage = match shape {
@@ -119,6 +120,61 @@ pub fn write_npy(rows: &[f64], shape: DataShape, path: &Path) -> Result<()> {
     })
 }
 
+/// Checks that an image path ends in `.png` (any case): kexue writes PNG only, and PNG bytes
+/// under a `.jpg` name mislead every program that trusts the name.
+///
+/// # Errors
+/// [`Error::Config`] naming the extension and the fix.
+pub fn check_png_path(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("png") => Ok(()),
+        other => Err(Error::config(
+            "output",
+            format!(
+                "cannot write {}: images are written as PNG only, and the name ends in {}; \
+                 name the file .png",
+                path.display(),
+                other.map_or_else(|| "no extension".to_string(), |e| format!(".{e}"))
+            ),
+        )),
+    }
+}
+
+/// Bytes of memory the system can still give, from `/proc/meminfo` (`MemAvailable`), or
+/// `None` where that is not known.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Checks up front that `rows` rows of `dim` f64 values, held `copies` times at once, fit in
+/// the available memory (all of it counts when it is not known: only an overflow is refused),
+/// so that a huge `--samples` or `--m` is a clear error instead of an out-of-memory kill.
+///
+/// # Errors
+/// [`Error::Config`] naming `what` (the flag), the memory needed and the largest value that fits.
+pub fn check_memory(what: &'static str, rows: usize, dim: usize, copies: usize) -> Result<()> {
+    let per_row = (dim.max(1) as u128) * 8 * copies.max(1) as u128;
+    let need = rows as u128 * per_row;
+    let have = available_memory().map_or(u128::from(u64::MAX), u128::from);
+    if need > have {
+        let gb = |b: u128| b as f64 / 1e9;
+        return Err(Error::config(
+            what,
+            format!(
+                "--{what} {rows}: {rows} rows of {dim} values need about {:.1} GB, more than the \
+                 {:.1} GB of memory available; use at most {}",
+                gb(need),
+                gb(have),
+                have / per_row
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `path` can be written: its folder exists and it is not a folder itself.
 ///
 /// # Errors
@@ -150,6 +206,14 @@ pub fn check_writable(path: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_check_refuses_what_cannot_fit() {
+        assert!(check_memory("samples", 64, 3072, 4).is_ok());
+        let err = check_memory("samples", usize::MAX, 3072, 4).unwrap_err();
+        assert!(err.to_string().contains("--samples"), "{err}");
+        assert!(err.to_string().contains("use at most"), "{err}");
+    }
 
     #[test]
     fn npy_header_is_aligned_and_data_follows() {
@@ -191,6 +255,12 @@ mod tests {
         let img = image::open(&path).unwrap().to_rgb8();
         assert_eq!(img.get_pixel(256, 256).0, [20, 60, 160]);
         assert!(write_png(&[0.0; 3], DataShape::Vector { dim: 3 }, &path).is_err());
+        // A non-PNG name is refused (it used to get PNG bytes) and nothing is written.
+        let jpg = dir.join("g.jpg");
+        let err = write_png(&[0.0, 0.0], DataShape::Vector { dim: 2 }, &jpg).unwrap_err();
+        assert!(err.to_string().contains(".jpg"), "{err}");
+        assert!(!jpg.exists());
+        assert!(check_png_path(Path::new("a.PNG")).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,7 +11,9 @@
 //! For continuous data (2-D toys) nothing is clipped and the decoder is a Gaussian with
 //! variance β̃_{1|2}, so "bits/dim" is a differential entropy bound and can be negative.
 
+use std::cell::RefCell;
 use std::path::Path;
+use std::str::FromStr;
 use std::time::Instant;
 
 use diffusion::analytic::{DataRange, Gamma};
@@ -20,8 +22,8 @@ use diffusion::experiment::{Progress, TrajectoryReport, TrajectorySetup, compare
 use diffusion::likelihood::{Dequantization, LikelihoodConfig, LikelihoodReport, log_likelihood};
 use diffusion::solvers::Retimed;
 use diffusion::{
-    AnySampler, Draw, DrawSpec, EpsForm, FinalStep, PlanSettings, Sde, Sigma2Clip, TrajectoryKind,
-    X0Clip,
+    AnySampler, Draw, DrawSpec, EpsForm, EpsPredictor, FinalStep, NoiseLevel, PlanSettings, Sampler,
+    Schedule, Sde, Sigma2Clip, Step, TrajectoryKind, X0Clip,
 };
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -30,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::write_atomic;
 use crate::ckpt::{Checkpoint, GammaCache, GammaPolicy, Reuse};
 use crate::cov::{CovNet, NetCovPredictor};
+use crate::diffusers::{EpsView, learned_range_variance};
 use crate::{Error, Result};
 
 /// Name of the Γ cache beside a checkpoint.
@@ -52,6 +55,10 @@ pub struct GammaFile {
     pub seconds: f64,
     /// Γ_n for n = 1..=N (entry i is Γ_{i+1}).
     pub gamma: Vec<f64>,
+    /// The data Γ was estimated from when they are not the checkpoint's own (imported
+    /// diffusers folders, or `--data` given): remembered for later commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
 }
 
 impl GammaFile {
@@ -100,6 +107,7 @@ pub fn estimate_gamma(
             format!("need m ≥ 1 and training rows (m = {m}, rows = {n_rows})"),
         ));
     }
+    crate::output::check_memory("m", m, d, 2)?;
     let schedule = ck.schedule();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..n_rows).collect();
@@ -132,6 +140,7 @@ pub fn estimate_gamma(
             .iter()
             .map(|&n| gamma.require(n))
             .collect::<diffusion::Result<_>>()?,
+        data: ck.gamma_data_tag(),
     })
 }
 
@@ -248,6 +257,7 @@ pub fn draw_with_gamma(
     gamma: &Gamma,
     on_step: &mut dyn FnMut(usize),
 ) -> Result<Draw> {
+    crate::output::check_memory("samples", spec.n, ck.dim(), 4)?;
     let spec = DrawSpec {
         settings: ck.plan_settings(Purpose::Sampling),
         ..*spec
@@ -267,6 +277,202 @@ pub fn draw_with_gamma(
         &spec,
         on_step,
     )?)
+}
+
+/// A sampler of `sample` and `eval` on a checkpoint: one of the core's [`AnySampler`]s, or
+/// `learned-ddpm`, the network's own learned reverse variance (improved DDPM's
+/// `learned_range`), which only a model with `out_channels` = 2·`in_channels` has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NetSampler {
+    /// A sampler of the core.
+    Core(AnySampler),
+    /// DDPM posterior means with the per-pixel variance the network predicts:
+    /// σ² = exp(f·ln β_{t|s} + (1 − f)·ln β̃_{s|t}), f = (v + 1)/2.
+    LearnedDdpm,
+}
+
+impl NetSampler {
+    /// The name of [`NetSampler::LearnedDdpm`].
+    pub const LEARNED_DDPM: &'static str = "learned-ddpm";
+    /// Its `--help` line.
+    pub const LEARNED_HELP: &'static str = "DDPM means with the network's learned per-pixel \
+        variance (improved DDPM's learned_range; models with out_channels = 2·in_channels)";
+
+    /// Whether the NELBO is finite (learned-ddpm: yes, a per-pixel variance).
+    pub fn has_nelbo(self) -> bool {
+        match self {
+            NetSampler::Core(s) => s.has_nelbo(),
+            NetSampler::LearnedDdpm => true,
+        }
+    }
+}
+
+impl From<AnySampler> for NetSampler {
+    fn from(s: AnySampler) -> Self {
+        NetSampler::Core(s)
+    }
+}
+
+impl std::fmt::Display for NetSampler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetSampler::Core(s) => write!(f, "{s}"),
+            NetSampler::LearnedDdpm => f.write_str(Self::LEARNED_DDPM),
+        }
+    }
+}
+
+impl FromStr for NetSampler {
+    type Err = diffusion::Error;
+    fn from_str(s: &str) -> diffusion::Result<Self> {
+        if s == Self::LEARNED_DDPM {
+            Ok(NetSampler::LearnedDdpm)
+        } else {
+            s.parse().map(NetSampler::Core)
+        }
+    }
+}
+
+/// A learned-variance network as an ε-predictor that keeps the variance half of its last
+/// output, read by the variance hook of the same step (one network call per step).
+struct Learned<'a> {
+    view: EpsView<'a>,
+    last: RefCell<Vec<f64>>,
+}
+
+impl EpsPredictor for Learned<'_> {
+    fn dim(&self) -> usize {
+        self.view.dim()
+    }
+
+    fn predict_eps(
+        &self,
+        x_t: &[f64],
+        level: NoiseLevel,
+        eps: &mut [f64],
+    ) -> diffusion::Result<()> {
+        let mut last = self.last.borrow_mut();
+        last.resize(x_t.len(), 0.0);
+        self.view
+            .predict_eps_and_variance(x_t, level, eps, &mut last)
+    }
+}
+
+impl Learned<'_> {
+    /// The per-pixel σ² of each step from the stored output; 0 at a last step that returns
+    /// the mean (`final_mean`).
+    fn fill(
+        &self,
+        schedule: &Schedule,
+        final_mean: bool,
+        step: &Step,
+        out: &mut [f64],
+    ) -> diffusion::Result<()> {
+        if final_mean && step.s == 0 {
+            out.fill(0.0);
+            return Ok(());
+        }
+        for (o, &v) in out.iter_mut().zip(self.last.borrow().iter()) {
+            *o = learned_range_variance(schedule, step.s, step.t, v);
+        }
+        Ok(())
+    }
+}
+
+/// The learned-variance view of `ck`, or an error naming what the model lacks.
+fn learned_view(ck: &Checkpoint) -> Result<Learned<'_>> {
+    let view = ck.learned_variance(MAX_BATCH).ok_or_else(|| {
+        Error::config(
+            "sampler",
+            format!(
+                "learned-ddpm needs a diffusers model with a learned variance (out_channels = \
+                 2·in_channels); {} has none: use analytic-ddpm, whose variance comes from Γ",
+                ck.dir().display()
+            ),
+        )
+    })?;
+    Ok(Learned {
+        view,
+        last: RefCell::new(Vec::new()),
+    })
+}
+
+/// Draws with `learned-ddpm` (`spec.sampler` is not read; steps, trajectory, n and seed are):
+/// the DDPM posterior means of `ddpm-tilde` on the checkpoint's sampling settings, with the
+/// network's learned variance per pixel, x_N and the noise from one RNG seeded by `spec.seed`.
+///
+/// # Errors
+/// [`Error::Config`] for a model without a learned variance; K out of range; predictor errors.
+pub fn draw_learned(
+    ck: &Checkpoint,
+    spec: &DrawSpec,
+    gamma: &Gamma,
+    on_step: &mut dyn FnMut(usize),
+) -> Result<Draw> {
+    let learned = learned_view(ck)?;
+    let schedule = ck.schedule();
+    diffusion::draw::check_steps(spec.steps, schedule)?;
+    if spec.n == 0 {
+        return Err(Error::config("samples", "need at least 1 sample"));
+    }
+    crate::output::check_memory("samples", spec.n, ck.dim(), 4)?;
+    let settings = ck.plan_settings(Purpose::Sampling);
+    let trajectory = spec.trajectory.build(schedule, spec.steps, gamma)?;
+    let steps = diffusion::plan(
+        schedule,
+        &trajectory,
+        &settings.with(Sampler::DdpmTilde),
+        gamma,
+    )?;
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    let mut x = vec![0.0; spec.n * ck.dim()];
+    diffusion::standard_normal(&mut rng, &mut x);
+    let final_mean = settings.final_step == FinalStep::Mean;
+    diffusion::sample_with_variance(
+        &learned,
+        &steps,
+        &mut x,
+        &mut rng,
+        on_step,
+        &mut |_, step, _, _, out| learned.fill(schedule, final_mean, step, out),
+    )?;
+    if x.iter().any(|v| !v.is_finite()) {
+        return Err(Error::config(
+            "sampler",
+            "learned-ddpm produced non-finite values (NaN or infinite weights?)",
+        ));
+    }
+    Ok(Draw {
+        x,
+        nfe: steps.len(),
+        n_steps: steps.len(),
+        trajectory: Some(trajectory),
+    })
+}
+
+/// [`draw_with_gamma`] or [`draw_learned`], by `sampler` (which replaces `spec.sampler`).
+///
+/// # Errors
+/// As those.
+pub fn draw_net(
+    ck: &Checkpoint,
+    sampler: NetSampler,
+    spec: &DrawSpec,
+    gamma: &Gamma,
+    on_step: &mut dyn FnMut(usize),
+) -> Result<Draw> {
+    match sampler {
+        NetSampler::Core(s) => draw_with_gamma(
+            ck,
+            &DrawSpec {
+                sampler: s,
+                ..*spec
+            },
+            gamma,
+            on_step,
+        ),
+        NetSampler::LearnedDdpm => draw_learned(ck, spec, gamma, on_step),
+    }
 }
 
 /// One row of the NELBO table.
@@ -363,6 +569,8 @@ pub struct EvalSpec {
     pub limit: Option<usize>,
     /// Seed of the Monte-Carlo terms.
     pub seed: u64,
+    /// Also a `learned-ddpm` row per K (models with a learned variance), after the samplers.
+    pub learned_ddpm: bool,
 }
 
 impl Default for EvalSpec {
@@ -379,6 +587,7 @@ impl Default for EvalSpec {
             trajectory: TrajectoryKind::Even,
             limit: None,
             seed: 0,
+            learned_ddpm: false,
         }
     }
 }
@@ -423,6 +632,11 @@ pub fn nelbo_table(
         .iter()
         .map(|s| s.cov_kind().map(|k| ck.cov_head(k)).transpose())
         .collect::<Result<_>>()?;
+    let learned = if spec.learned_ddpm {
+        Some(learned_view(ck)?)
+    } else {
+        None
+    };
     let data = ck.held_out(spec.limit.unwrap_or(usize::MAX))?;
     let g = gamma.to_gamma()?;
     let decoder = ck.decoder();
@@ -465,6 +679,31 @@ pub fn nelbo_table(
             };
             let row = EvalRow {
                 sampler: sampler.to_string(),
+                steps: k,
+                bpd: nelbo.bits_per_dim(),
+                std_err: nelbo.std_err / std::f64::consts::LN_2,
+                seconds: started.elapsed().as_secs_f64(),
+            };
+            on_row(&row);
+            rows.push(row);
+        }
+        if let Some(learned) = &learned {
+            let started = Instant::now();
+            let mut rng = StdRng::seed_from_u64(spec.seed ^ k as u64);
+            let steps =
+                diffusion::plan(schedule, &trajectory, &settings.with(Sampler::DdpmTilde), &g)?;
+            let nelbo = diffusion::nelbo::nelbo_with_variance(
+                learned,
+                schedule,
+                &steps,
+                &data,
+                decoder,
+                &mut rng,
+                &mut |_| {},
+                &mut |_, step, _, _, out| learned.fill(schedule, false, step, out),
+            )?;
+            let row = EvalRow {
+                sampler: NetSampler::LEARNED_DDPM.to_string(),
                 steps: k,
                 bpd: nelbo.bits_per_dim(),
                 std_err: nelbo.std_err / std::f64::consts::LN_2,
@@ -518,9 +757,7 @@ pub fn trajectories(
     let predictor = ck.predictor();
     let setup = TrajectorySetup {
         data: format!("{} ({})", ck.data_spec(), ck.dir().display()),
-        schedule_name: ck
-            .meta()
-            .map_or_else(String::new, |m| m.schedule.kind.to_string()),
+        schedule_name: ck.schedule_name(),
         schedule: ck.schedule().clone(),
         predictor: &*predictor,
         gamma: file.to_gamma()?,

@@ -78,6 +78,21 @@ impl<'a> EpsView<'a> {
         })
     }
 
+    /// The view with labels already checked against the model (by [`crate::Checkpoint`]).
+    pub(crate) fn new_checked(
+        unet: &'a UNet2D,
+        prediction: PredictionType,
+        labels: &ClassLabels,
+        max_batch: usize,
+    ) -> Self {
+        EpsView {
+            unet,
+            prediction,
+            labels: labels.clone(),
+            max_batch: max_batch.max(1),
+        }
+    }
+
     /// ε̂ as [`EpsPredictor::predict_eps`], and the network's learned-variance half (improved
     /// DDPM's v ∈ [−1, 1], one per value) into `variance`.
     ///

@@ -61,6 +61,18 @@ pub enum BetaSchedule {
     Trained(Vec<f64>),
 }
 
+impl BetaSchedule {
+    /// The diffusers name (`trained_betas` for listed β's).
+    pub fn name(&self) -> &'static str {
+        match self {
+            BetaSchedule::Linear => "linear",
+            BetaSchedule::ScaledLinear => "scaled_linear",
+            BetaSchedule::SquaredCosCapV2 => "squaredcos_cap_v2",
+            BetaSchedule::Trained(_) => "trained_betas",
+        }
+    }
+}
+
 /// What the network predicts (`prediction_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PredictionType {

@@ -77,14 +77,15 @@ where
     })
 }
 
-/// `--sampler`: the names of [`AnySampler::ALL`].
-fn sampler_parser() -> impl TypedValueParser<Value = AnySampler> {
-    one_of(
-        AnySampler::ALL
-            .iter()
-            .map(|s| (s.name(), s.help()))
-            .collect(),
-    )
+/// `--sampler` of the commands on a checkpoint: [`AnySampler::ALL`] and `learned-ddpm`.
+fn net_sampler_parser() -> impl TypedValueParser<Value = diffusion_nn::pipeline::NetSampler> {
+    use diffusion_nn::pipeline::NetSampler;
+    let mut values: Vec<(&'static str, &'static str)> = AnySampler::ALL
+        .iter()
+        .map(|s| (s.name(), s.help()))
+        .collect();
+    values.push((NetSampler::LEARNED_DDPM, NetSampler::LEARNED_HELP));
+    one_of(values)
 }
 
 /// `--trajectory`.

@@ -10,15 +10,15 @@ use diffusion_nn::checkpoint::{self, Weights};
 use diffusion_nn::config::{ScheduleConfig, TrainConfig, TrainOverrides};
 use diffusion_nn::cov;
 use diffusion_nn::data::{self, DataShape, DataSpec, Dataset};
-use diffusion_nn::pipeline::{self, EvalReport, EvalSpec, GammaFile};
+use diffusion_nn::pipeline::{self, EvalReport, EvalSpec, GammaFile, NetSampler};
 use diffusion_nn::train::{self, Start, TrainSetup};
 use diffusion_nn::{
     Checkpoint, EpsNetConfig, GammaCache, GammaPolicy, Model, NetKind, OpenOptions, Reuse,
 };
 
 use super::{
-    DeviceArg, bar, law_parser, open_law, print_json, sampler_parser, schedule_parser,
-    trajectory_parser, with_steps,
+    DeviceArg, bar, net_sampler_parser, open_law, print_json, schedule_parser, trajectory_parser,
+    with_steps,
 };
 
 /// The checkpoint shipped with the repository (trained with `kexue diffusion train --data digits`).
@@ -51,7 +51,26 @@ fn load_data(spec: &str) -> anyhow::Result<Dataset> {
     data::load(&spec).with_context(|| format!("loading data `{spec}`"))
 }
 
-fn open(dir: &Path, raw_weights: bool, device: DeviceArg) -> anyhow::Result<Checkpoint> {
+/// The flags of the commands that open a checkpoint for Γ, sampling or the NELBO.
+#[derive(Debug, clap::Args)]
+pub struct NetFlags {
+    /// Images for Γ, the NELBO and --energy instead of the checkpoint's own data (needed once
+    /// for a diffusers model folder, which holds none; remembered with its Γ cache):
+    /// png:FOLDER, cifar10:PATH, mnist:PATH; checked against in_channels × sample_size.
+    #[arg(long = "data", value_name = "DATA")]
+    data: Option<String>,
+    /// Class of a class-conditional diffusers model (num_class_embeds): required for one,
+    /// refused for other models.
+    #[arg(long = "class", value_name = "N")]
+    class: Option<u32>,
+}
+
+fn open(
+    dir: &Path,
+    raw_weights: bool,
+    device: DeviceArg,
+    net: &NetFlags,
+) -> anyhow::Result<Checkpoint> {
     let options = OpenOptions {
         weights: if raw_weights {
             Weights::Raw
@@ -59,6 +78,13 @@ fn open(dir: &Path, raw_weights: bool, device: DeviceArg) -> anyhow::Result<Chec
             Weights::Ema
         },
         device: device.choice(),
+        data: net
+            .data
+            .as_deref()
+            .map(str::parse::<DataSpec>)
+            .transpose()
+            .context("--data")?,
+        class: net.class,
     };
     Checkpoint::open_with(dir, options)
         .with_context(|| format!("loading checkpoint {}", dir.display()))
@@ -377,11 +403,13 @@ pub struct GammaArgs {
     /// Device.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
+    #[command(flatten)]
+    net: NetFlags,
 }
 
 /// Runs `kexue diffusion gamma`.
 pub fn gamma(args: GammaArgs) -> anyhow::Result<()> {
-    let ck = open(&args.ckpt, false, args.device)?;
+    let ck = open(&args.ckpt, false, args.device, &args.net)?;
     let policy = GammaPolicy {
         m: args.m,
         seed: args.seed,
@@ -427,23 +455,24 @@ Example:\n  kexue diffusion sample --ckpt models/digits --sampler analytic-ddpm 
 --png grid.png"
 )]
 pub struct SampleArgs {
-    /// Checkpoint folder.
-    #[arg(
-        long,
-        value_name = "DIR",
-        required_unless_present = "data",
-        conflicts_with = "data"
-    )]
+    /// Checkpoint folder: a kexue checkpoint, a diffusers model folder or a diffusers
+    /// pipeline folder.
+    #[arg(long, value_name = "DIR", required_unless_present = "data")]
     ckpt: Option<PathBuf>,
-    /// Instead of a checkpoint, a data law with an exact ε-predictor.
-    #[arg(long, value_name = "LAW", value_parser = law_parser())]
-    data: Option<LawName>,
+    /// Without --ckpt: a data law with an exact ε-predictor (gauss, gmm, rademacher). With
+    /// --ckpt: the images for Γ and --energy (png:FOLDER, cifar10:PATH, mnist:PATH; needed
+    /// once for a diffusers folder, which holds none).
+    #[arg(long, value_name = "LAW|DATA")]
+    data: Option<String>,
     /// Mixture for `--data gmm` (JSON, as in `lab`).
-    #[arg(long, value_name = "FILE", requires = "data")]
+    #[arg(long, value_name = "FILE", requires = "data", conflicts_with = "ckpt")]
     gmm_file: Option<PathBuf>,
+    /// Class of a class-conditional diffusers model (num_class_embeds).
+    #[arg(long = "class", value_name = "N", requires = "ckpt")]
+    class: Option<u32>,
     /// Sampler.
-    #[arg(long, value_parser = sampler_parser())]
-    sampler: AnySampler,
+    #[arg(long, value_parser = net_sampler_parser())]
+    sampler: NetSampler,
     /// Number of steps K (1 ≤ K ≤ N; for ode-rk45 ignored, the step size is adaptive).
     #[arg(long, value_name = "K")]
     steps: usize,
@@ -495,17 +524,23 @@ pub struct SampleArgs {
 }
 
 /// `--sampler` with `--eta` and the menu's `--sigmas/--spacing/--order` applied.
-fn sampler_of(args: &SampleArgs) -> anyhow::Result<AnySampler> {
+fn sampler_of(args: &SampleArgs) -> anyhow::Result<NetSampler> {
+    let NetSampler::Core(sampler) = args.sampler else {
+        if args.eta.is_some() || args.sigmas.is_some() || args.spacing.is_some() {
+            bail!("learned-ddpm takes none of --eta, --sigmas, --spacing");
+        }
+        return Ok(args.sampler);
+    };
     let sampler = match args.eta {
-        Some(eta) => args.sampler.with_eta(eta).context("--eta")?,
-        None => args.sampler,
+        Some(eta) => sampler.with_eta(eta).context("--eta")?,
+        None => sampler,
     };
     let options = diffusion::draw::MenuOptions {
         sigmas: args.sigmas,
         spacing: args.spacing,
         order: args.order,
     };
-    Ok(sampler.with_menu_options(options)?)
+    Ok(NetSampler::Core(sampler.with_menu_options(options)?))
 }
 
 /// Runs `kexue diffusion sample`.
@@ -516,8 +551,15 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     for path in args.png.iter().chain(args.npy.iter()) {
         diffusion_nn::output::check_writable(path)?;
     }
+    if let Some(png) = &args.png {
+        diffusion_nn::output::check_png_path(png)?;
+    }
+    let sampler = sampler_of(&args)?;
     let spec = DrawSpec {
-        sampler: sampler_of(&args)?,
+        sampler: match sampler {
+            NetSampler::Core(s) => s,
+            NetSampler::LearnedDdpm => AnySampler::Discrete(Sampler::DdpmTilde),
+        },
         steps: args.steps,
         trajectory: args.trajectory,
         n: args.samples,
@@ -525,14 +567,21 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
         settings: PlanSettings::EXACT,
     };
     let started = Instant::now();
-    let (draw, shape, reference) = match (&args.ckpt, args.data) {
-        (Some(dir), None) => {
-            let ck = open(dir, args.raw_weights, args.device)?;
+    let (draw, shape, reference) = match (&args.ckpt, &args.data) {
+        (Some(dir), data) => {
+            let net = NetFlags {
+                data: data.clone(),
+                class: args.class,
+            };
+            let ck = open(dir, args.raw_weights, args.device, &net)?;
             diffusion::draw::check_steps(args.steps, ck.schedule())?;
+            diffusion_nn::output::check_memory("samples", args.samples, ck.dim(), 4)?;
+            diffusion_nn::output::check_memory("m", args.m, ck.dim(), 2)?;
             check_png(&args, ck.shape())?;
             let policy = pipeline::sampling_gamma_policy(args.m, args.trajectory);
             let n = ck.schedule().n_steps() as u64;
-            let gamma = if spec.sampler.needs_gamma() || spec.trajectory.needs_gamma() {
+            let needs_gamma = sampler == NetSampler::Core(spec.sampler) && spec.sampler.needs_gamma();
+            let gamma = if needs_gamma || spec.trajectory.needs_gamma() {
                 with_steps(n, "Γ", |on| ck.gamma(&policy, on))?
                     .0
                     .to_gamma()?
@@ -540,9 +589,9 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
                 diffusion::analytic::Gamma::unknown(ck.schedule().n_steps())
             };
             let draw = with_steps(args.steps as u64, "sampling", |on| {
-                pipeline::draw_with_gamma(&ck, &spec, &gamma, on)
+                pipeline::draw_net(&ck, sampler, &spec, &gamma, on)
             })
-            .with_context(|| format!("sampler {}", spec.sampler))?;
+            .with_context(|| format!("sampler {sampler}"))?;
             let reference = if args.energy {
                 let rows = ck.held_out(1000)?;
                 if rows.len() < 2 * ck.dim() {
@@ -559,7 +608,17 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
             (draw, ck.shape(), reference)
         }
         (None, Some(name)) => {
+            let name: LawName = name.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "--data {name}: without --ckpt, --data is a law with an exact ε-predictor \
+                     (gauss, gmm, rademacher)"
+                )
+            })?;
+            if sampler == NetSampler::LearnedDdpm {
+                bail!("learned-ddpm needs a --ckpt diffusers model with a learned variance");
+            }
             let law = open_law(name, args.gmm_file.as_deref())?;
+            diffusion_nn::output::check_memory("samples", args.samples, law.dim(), 4)?;
             let shape = DataShape::Vector { dim: law.dim() };
             check_png(&args, shape)?;
             let schedule = diffusion::Schedule::linear(1000)?;
@@ -577,7 +636,8 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
     if let Some(npy) = &args.npy {
         diffusion_nn::output::write_npy(&draw.x, shape, npy)?;
     }
-    let summary = draw.summary(&spec, shape.dim());
+    let mut summary = draw.summary(&spec, shape.dim());
+    summary.sampler = sampler.to_string();
     let files: Vec<String> = args
         .png
         .iter()
@@ -643,9 +703,9 @@ pub struct EvalArgs {
         long,
         value_delimiter = ',',
         default_value = "ddpm-tilde,ddpm-beta,analytic-ddpm",
-        value_parser = sampler_parser()
+        value_parser = net_sampler_parser()
     )]
-    samplers: Vec<AnySampler>,
+    samplers: Vec<NetSampler>,
     /// Trajectory (`optimal` is the DP optimum for Analytic-DDPM given Γ, used for every sampler).
     #[arg(long, default_value = "even", value_parser = trajectory_parser())]
     trajectory: TrajectoryKind,
@@ -671,6 +731,8 @@ pub struct EvalArgs {
     /// Device.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
+    #[command(flatten)]
+    net: NetFlags,
 }
 
 /// The NELBO table under a bar of sampler × K rows.
@@ -680,7 +742,7 @@ fn eval_with_bar(
     spec: &EvalSpec,
 ) -> anyhow::Result<EvalReport> {
     let pb = bar(
-        (spec.samplers.len() * spec.ks.len()) as u64,
+        ((spec.samplers.len() + usize::from(spec.learned_ddpm)) * spec.ks.len()) as u64,
         "NELBO {bar:30} {pos}/{len} rows {msg}",
     );
     let report = pipeline::nelbo_table(ck, gamma, spec, &mut |r| {
@@ -693,11 +755,19 @@ fn eval_with_bar(
 
 /// Runs `kexue diffusion eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
-    pipeline::check_eval_samplers(&args.samplers)?;
+    let samplers: Vec<AnySampler> = args
+        .samplers
+        .iter()
+        .filter_map(|s| match s {
+            NetSampler::Core(s) => Some(*s),
+            NetSampler::LearnedDdpm => None,
+        })
+        .collect();
+    pipeline::check_eval_samplers(&samplers)?;
     if let Some(out) = &args.out {
         diffusion_nn::output::check_writable(out)?;
     }
-    let ck = open(&args.ckpt, args.raw_weights, args.device)?;
+    let ck = open(&args.ckpt, args.raw_weights, args.device, &args.net)?;
     let out = match &args.out {
         Some(out) => out.clone(),
         None => {
@@ -717,11 +787,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     };
     let (gamma, _) = gamma_with_bar(&ck, &policy)?;
     let spec = EvalSpec {
-        samplers: args.samplers.clone(),
+        samplers,
         ks: args.steps.clone(),
         trajectory: args.trajectory,
         limit: args.limit,
         seed: args.seed,
+        learned_ddpm: args.samplers.contains(&NetSampler::LearnedDdpm),
     };
     let report = eval_with_bar(&ck, &gamma, &spec)?;
     let json = serde_json::to_string_pretty(&report)?;
@@ -777,7 +848,15 @@ fn shipped_ckpt() -> PathBuf {
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = args.ckpt.clone().unwrap_or_else(shipped_ckpt);
-    let ck = open(&dir, false, args.device)?;
+    let ck = open(
+        &dir,
+        false,
+        args.device,
+        &NetFlags {
+            data: None,
+            class: None,
+        },
+    )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     println!(
