@@ -140,6 +140,9 @@ pub struct TrajectoryArgs {
     /// Device of the network (--ckpt).
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
+    /// Class of a class-conditional diffusers model (--ckpt).
+    #[arg(long = "class", value_name = "N", requires = "ckpt")]
+    class: Option<u32>,
 }
 
 /// Runs `kexue diffusion trajectory`.
@@ -148,6 +151,7 @@ pub fn trajectory(args: TrajectoryArgs) -> anyhow::Result<()> {
         Some(dir) => {
             let options = OpenOptions {
                 device: args.device.choice(),
+                class: args.class,
                 ..OpenOptions::default()
             };
             let ck = Checkpoint::open_with(dir, options)
@@ -250,6 +254,9 @@ pub struct LikelihoodArgs {
     /// Device of the network (--ckpt).
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
+    /// Class of a class-conditional diffusers model (--ckpt).
+    #[arg(long = "class", value_name = "N", requires = "ckpt")]
+    class: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -297,6 +304,7 @@ pub fn likelihood(args: LikelihoodArgs) -> anyhow::Result<()> {
         (None, Some(dir)) => {
             let options = OpenOptions {
                 device: args.device.choice(),
+                class: args.class,
                 ..OpenOptions::default()
             };
             let ck = Checkpoint::open_with(dir, options)
