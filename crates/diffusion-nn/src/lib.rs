@@ -46,6 +46,7 @@ pub mod model;
 pub mod output;
 pub mod pipeline;
 pub mod predictor;
+pub mod shipped;
 pub mod train;
 
 pub use ckpt::{Checkpoint, GammaCache, GammaPolicy, OpenOptions, Reuse};

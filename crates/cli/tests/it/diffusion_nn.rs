@@ -249,10 +249,46 @@ fn bad_input_is_one_clean_line() {
     assert!(err.contains("corrupt or truncated"), "{err}");
 }
 
+/// `KEXUE_MODELS` names where the shipped models are; a folder without them is a clear error.
+#[test]
+fn demo_names_a_wrong_models_folder() {
+    let out = scratch("demo-env");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kexue"))
+        .args(["diffusion", "demo", "--out", s(&out)])
+        .env("KEXUE_MODELS", &out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{err}");
+    assert!(err.contains("KEXUE_MODELS"), "{err}");
+}
+
 #[test]
 fn demo_runs_on_the_shipped_checkpoint() {
+    // Issue 20 item 17: run where no models/ folder exists and the compiled-in source path is
+    // not consulted: the demo unpacks the embedded checkpoint into the user cache and says so.
     let out = scratch("demo");
-    let text = ok(&["diffusion", "demo", "--out", s(&out)]);
+    let cache = out.join("xdg-cache");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kexue"))
+        .args(["diffusion", "demo", "--out", s(&out)])
+        .current_dir(&out)
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("KEXUE_MODELS")
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    let unpacked = cache.join("kexue/models/digits");
+    assert!(
+        text.starts_with(&format!("checkpoint {} (step", unpacked.display())),
+        "{text}"
+    );
+    assert!(!text.contains("crates/cli"), "{text}");
+    assert!(unpacked.join("model.safetensors").is_file());
     for sampler in [
         "ddpm-beta",
         "ddpm-tilde",

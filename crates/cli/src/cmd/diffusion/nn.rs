@@ -21,9 +21,6 @@ use super::{
     with_steps,
 };
 
-/// The checkpoint shipped with the repository (trained with `kexue diffusion train --data digits`).
-const SHIPPED_CKPT: &str = "models/digits";
-
 /// Runs a training loop under a bar of `steps` steps showing the smoothed loss and speed.
 fn with_train_bar<T>(steps: u64, run: impl FnOnce(&mut dyn FnMut(&train::Progress)) -> T) -> T {
     let pb = bar(
@@ -810,14 +807,17 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 /// Arguments of `kexue diffusion demo`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Uses the digits checkpoint shipped in models/digits (an MLP ε-network trained \
+    after_help = "Uses the digits checkpoint shipped with kexue (an MLP ε-network trained \
 with `kexue diffusion train --data digits --net mlp`), estimates Γ, writes a PNG grid of 64 \
 samples per sampler at K = 10 and K = 100, and the NELBO table (bits/dim on the 359 held-out \
 digits) for K = 10, 25, 50, 100. Nothing is downloaded; the shipped checkpoint is not modified \
-(Γ is cached in --out)."
+(Γ is cached in --out).\n\n\
+The checkpoint is looked up in $KEXUE_MODELS/digits (when KEXUE_MODELS is set), then \
+models/digits under the working directory, then the copy compiled into the binary, unpacked \
+once to $XDG_CACHE_HOME/kexue/models/digits (default ~/.cache/kexue/models/digits)."
 )]
 pub struct DemoArgs {
-    /// Checkpoint folder (default: the shipped models/digits).
+    /// Checkpoint folder (default: the shipped digits checkpoint, looked up as below).
     #[arg(long, value_name = "DIR")]
     ckpt: Option<PathBuf>,
     /// Output folder.
@@ -834,20 +834,13 @@ pub struct DemoArgs {
     device: DeviceArg,
 }
 
-fn shipped_ckpt() -> PathBuf {
-    let local = PathBuf::from(SHIPPED_CKPT);
-    if local.join(checkpoint::META_FILE).is_file() {
-        return local;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .join(SHIPPED_CKPT)
-}
-
 /// Runs `kexue diffusion demo`.
 pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let dir = args.ckpt.clone().unwrap_or_else(shipped_ckpt);
+    let dir = match &args.ckpt {
+        Some(dir) => dir.clone(),
+        None => diffusion_nn::shipped::digits_dir()?,
+    };
     let ck = open(
         &dir,
         false,
