@@ -104,6 +104,7 @@ impl GammaPolicy {
 }
 
 /// The network behind a checkpoint.
+#[allow(clippy::large_enum_variant)] // one value per opened checkpoint
 enum Network {
     /// An ε-network trained by kexue (`checkpoint.json` + `model.safetensors`).
     EpsNet { meta: CheckpointMeta, model: Model },

@@ -488,7 +488,12 @@ fn parse_npy_u8_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)>
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
-        v => return Err(Error::data(path, format!(".npy version {v} is not supported"))),
+        v => {
+            return Err(Error::data(
+                path,
+                format!(".npy version {v} is not supported"),
+            ));
+        }
     };
     let header = bytes
         .get(start..start + len)
@@ -496,7 +501,12 @@ fn parse_npy_u8_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)>
         .ok_or_else(|| Error::data(path, "truncated .npy header"))?;
     let field = |key: &str| -> Option<&str> {
         let at = header.find(&format!("'{key}'"))? + key.len() + 2;
-        Some(header[at..].trim_start().trim_start_matches(':').trim_start())
+        Some(
+            header[at..]
+                .trim_start()
+                .trim_start_matches(':')
+                .trim_start(),
+        )
     };
     let descr = field("descr").unwrap_or("");
     if !(descr.starts_with("'|u1'") || descr.starts_with("'<u1'")) {
@@ -510,7 +520,10 @@ fn parse_npy_u8_header(bytes: &[u8], path: &Path) -> Result<(Vec<usize>, usize)>
         ));
     }
     if field("fortran_order").is_some_and(|v| v.starts_with("True")) {
-        return Err(Error::data(path, "Fortran-ordered arrays are not supported"));
+        return Err(Error::data(
+            path,
+            "Fortran-ordered arrays are not supported",
+        ));
     }
     let shape_text = field("shape")
         .and_then(|v| v.strip_prefix('('))

@@ -22,8 +22,8 @@ use diffusion::experiment::{Progress, TrajectoryReport, TrajectorySetup, compare
 use diffusion::likelihood::{Dequantization, LikelihoodConfig, LikelihoodReport, log_likelihood};
 use diffusion::solvers::Retimed;
 use diffusion::{
-    AnySampler, Draw, DrawSpec, EpsForm, EpsPredictor, FinalStep, NoiseLevel, PlanSettings, Sampler,
-    Schedule, Sde, Sigma2Clip, Step, TrajectoryKind, X0Clip,
+    AnySampler, Draw, DrawSpec, EpsForm, EpsPredictor, FinalStep, NoiseLevel, PlanSettings,
+    Sampler, Schedule, Sde, Sigma2Clip, Step, TrajectoryKind, X0Clip,
 };
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -690,8 +690,12 @@ pub fn nelbo_table(
         if let Some(learned) = &learned {
             let started = Instant::now();
             let mut rng = StdRng::seed_from_u64(spec.seed ^ k as u64);
-            let steps =
-                diffusion::plan(schedule, &trajectory, &settings.with(Sampler::DdpmTilde), &g)?;
+            let steps = diffusion::plan(
+                schedule,
+                &trajectory,
+                &settings.with(Sampler::DdpmTilde),
+                &g,
+            )?;
             let nelbo = diffusion::nelbo::nelbo_with_variance(
                 learned,
                 schedule,

@@ -47,7 +47,10 @@ fn fails_in(cwd: &Path, args: &[&str], needle: &str) -> String {
     assert!(!err.contains("panicked"), "kexue {args:?} panicked: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one error line, got {err}");
-    assert!(err.contains(needle), "kexue {args:?}: expected `{needle}` in {err}");
+    assert!(
+        err.contains(needle),
+        "kexue {args:?}: expected `{needle}` in {err}"
+    );
     err
 }
 
@@ -136,7 +139,11 @@ fn model_folder_runs_every_command() {
     let (m, d) = (s(&model), format!("npy:{}", s(&data)));
 
     // Γ needs data; without any it says how to give them.
-    fails_in(&root, &["diffusion", "gamma", "--ckpt", m, "--m", "4"], "--data");
+    fails_in(
+        &root,
+        &["diffusion", "gamma", "--ckpt", m, "--m", "4"],
+        "--data",
+    );
     let g = json(&ok_in(
         &root,
         &[
@@ -361,7 +368,10 @@ fn class_conditional_learned_variance_model() {
         ],
     ));
     let rows = eval["rows"].as_array().unwrap();
-    let names: Vec<&str> = rows.iter().map(|r| r["sampler"].as_str().unwrap()).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["sampler"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["analytic-ddpm", "learned-ddpm"]);
     for r in rows {
         let bpd = r["bpd"].as_f64().unwrap();
@@ -489,7 +499,10 @@ fn pipeline_folder_and_untouched_fixtures() {
 fn huge_sizes_are_refused_up_front() {
     let root = scratch("imported", "sizes");
     let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits");
-    for (flag, value) in [("--samples", "1000000000000000"), ("--m", "1000000000000000")] {
+    for (flag, value) in [
+        ("--samples", "1000000000000000"),
+        ("--m", "1000000000000000"),
+    ] {
         fails_in(
             &root,
             &[

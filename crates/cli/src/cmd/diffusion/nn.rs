@@ -577,7 +577,8 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
             check_png(&args, ck.shape())?;
             let policy = pipeline::sampling_gamma_policy(args.m, args.trajectory);
             let n = ck.schedule().n_steps() as u64;
-            let needs_gamma = sampler == NetSampler::Core(spec.sampler) && spec.sampler.needs_gamma();
+            let needs_gamma =
+                sampler == NetSampler::Core(spec.sampler) && spec.sampler.needs_gamma();
             let gamma = if needs_gamma || spec.trajectory.needs_gamma() {
                 with_steps(n, "Γ", |on| ck.gamma(&policy, on))?
                     .0
