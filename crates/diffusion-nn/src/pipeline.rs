@@ -475,6 +475,66 @@ pub fn draw_net(
     }
 }
 
+/// What [`sample_checkpoint`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRun {
+    /// The samples.
+    pub draw: Draw,
+    /// The energy distance to (up to 1000 rows of) the held-out split, when asked for.
+    pub energy_distance: Option<f64>,
+}
+
+/// `kexue diffusion sample --ckpt`: checks K and the sizes against memory, gets Γ when the
+/// sampler or trajectory needs it ([`sampling_gamma_policy`] with `m` rows; `on_gamma` follows
+/// an estimate), draws with `sampler` ([`draw_net`]) and, when `energy` is set, measures the
+/// energy distance to the held-out rows.
+///
+/// # Errors
+/// K out of range, sizes that do not fit in memory, Γ, head, draw and data errors;
+/// [`Error::Config`] for `energy` with fewer than 2 held-out rows.
+pub fn sample_checkpoint(
+    ck: &Checkpoint,
+    sampler: NetSampler,
+    spec: &DrawSpec,
+    m: usize,
+    energy: bool,
+    on_gamma: &mut dyn FnMut(usize),
+    on_step: &mut dyn FnMut(usize),
+) -> Result<SampleRun> {
+    let schedule = ck.schedule();
+    diffusion::draw::check_steps(spec.steps, schedule)?;
+    crate::output::check_memory("samples", spec.n, ck.dim(), 4)?;
+    crate::output::check_memory("m", m, ck.dim(), 2)?;
+    let needs_gamma = matches!(sampler, NetSampler::Core(s) if s.needs_gamma());
+    let gamma = if needs_gamma || spec.trajectory.needs_gamma() {
+        let policy = sampling_gamma_policy(m, spec.trajectory);
+        ck.gamma(&policy, on_gamma)?.0.to_gamma()?
+    } else {
+        Gamma::unknown(schedule.n_steps())
+    };
+    let draw = draw_net(ck, sampler, spec, &gamma, on_step)?;
+    let energy_distance = if energy {
+        let rows = ck.held_out(1000)?;
+        if rows.len() < 2 * ck.dim() {
+            return Err(Error::config(
+                "energy",
+                format!("{} has fewer than 2 held-out rows", ck.data_spec()),
+            ));
+        }
+        Some(diffusion::metrics::energy_distance(
+            &draw.x,
+            &rows,
+            ck.dim(),
+        ))
+    } else {
+        None
+    };
+    Ok(SampleRun {
+        draw,
+        energy_distance,
+    })
+}
+
 /// One row of the NELBO table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalRow {

@@ -200,6 +200,29 @@ fn with_steps<T>(len: u64, what: &str, run: impl FnOnce(&mut dyn FnMut(usize)) -
     out
 }
 
+/// Runs `run` with two bars in turn (length, message), each fed by a `FnMut(i)` callback and
+/// shown from its first step; both cleared when it returns.
+fn with_two_bars<T>(
+    first: (u64, &str),
+    second: (u64, &str),
+    run: impl FnOnce(&mut dyn FnMut(usize), &mut dyn FnMut(usize)) -> T,
+) -> T {
+    let template = "{msg} {bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}]";
+    let bars = [bar(first.0, template), bar(second.0, template)];
+    let feed = |pb: &indicatif::ProgressBar, what: &str, i: usize| {
+        if pb.message().is_empty() {
+            pb.set_message(what.to_string());
+        }
+        pb.set_position(i as u64 + 1);
+    };
+    let out = run(&mut |i| feed(&bars[0], first.1, i), &mut |i| {
+        feed(&bars[1], second.1, i)
+    });
+    bars.iter()
+        .for_each(indicatif::ProgressBar::finish_and_clear);
+    out
+}
+
 /// Prints `value` as one line of JSON.
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(value)?);

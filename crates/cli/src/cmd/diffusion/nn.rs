@@ -18,7 +18,7 @@ use diffusion_nn::{
 
 use super::{
     DeviceArg, bar, net_sampler_parser, open_law, print_json, schedule_parser, trajectory_parser,
-    with_steps,
+    with_steps, with_two_bars,
 };
 
 /// Runs a training loop under a bar of `steps` steps showing the smoothed loss and speed.
@@ -571,38 +571,14 @@ pub fn sample(args: SampleArgs) -> anyhow::Result<()> {
                 class: args.class,
             };
             let ck = open(dir, args.raw_weights, args.device, &net)?;
-            diffusion::draw::check_steps(args.steps, ck.schedule())?;
-            diffusion_nn::output::check_memory("samples", args.samples, ck.dim(), 4)?;
-            diffusion_nn::output::check_memory("m", args.m, ck.dim(), 2)?;
             check_png(&args, ck.shape())?;
-            let policy = pipeline::sampling_gamma_policy(args.m, args.trajectory);
             let n = ck.schedule().n_steps() as u64;
-            let needs_gamma =
-                sampler == NetSampler::Core(spec.sampler) && spec.sampler.needs_gamma();
-            let gamma = if needs_gamma || spec.trajectory.needs_gamma() {
-                with_steps(n, "Γ", |on| ck.gamma(&policy, on))?
-                    .0
-                    .to_gamma()?
-            } else {
-                diffusion::analytic::Gamma::unknown(ck.schedule().n_steps())
-            };
-            let draw = with_steps(args.steps as u64, "sampling", |on| {
-                pipeline::draw_net(&ck, sampler, &spec, &gamma, on)
+            let run = with_two_bars((n, "Γ"), (args.steps as u64, "sampling"), |g, st| {
+                pipeline::sample_checkpoint(&ck, sampler, &spec, args.m, args.energy, g, st)
             })
             .with_context(|| format!("sampler {sampler}"))?;
-            let reference = if args.energy {
-                let rows = ck.held_out(1000)?;
-                if rows.len() < 2 * ck.dim() {
-                    bail!(
-                        "--energy: {} has fewer than 2 held-out rows",
-                        ck.data_spec()
-                    );
-                }
-                let ed = diffusion::metrics::energy_distance(&draw.x, &rows, ck.dim());
-                Some((ed, "the held-out split"))
-            } else {
-                None
-            };
+            let reference = run.energy_distance.map(|ed| (ed, "the held-out split"));
+            let draw = run.draw;
             (draw, ck.shape(), reference)
         }
         (None, Some(name)) => {
