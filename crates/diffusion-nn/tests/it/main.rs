@@ -5,6 +5,7 @@ mod cov;
 mod data;
 mod diffusers;
 mod fused;
+mod imported;
 mod support;
 mod train;
 
