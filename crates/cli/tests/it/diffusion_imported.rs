@@ -104,7 +104,7 @@ fn short_fixture(root: &Path, name: &str) -> PathBuf {
 fn write_images(path: &Path, n: usize, c: usize, h: usize, w: usize) {
     let mut header =
         format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, {c}, {h}, {w}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');

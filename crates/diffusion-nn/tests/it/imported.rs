@@ -121,7 +121,7 @@ fn data_of_another_shape_is_refused_at_open() {
     std::fs::create_dir_all(&dir).unwrap();
     let npy = dir.join("x.npy");
     let mut header = "{'descr': '|u1', 'fortran_order': False, 'shape': (20, 8, 8), }".to_string();
-    while (10 + header.len() + 1) % 64 != 0 {
+    while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
