@@ -18,7 +18,7 @@ use diffusion_nn::{
 
 use super::{
     DeviceArg, bar, net_sampler_parser, open_law, print_json, schedule_parser, trajectory_parser,
-    with_steps, with_two_bars,
+    with_progress, with_steps, with_two_bars,
 };
 
 /// Runs a training loop under a bar of `steps` steps showing the smoothed loss and speed.
@@ -827,8 +827,6 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
             class: None,
         },
     )?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     println!(
         "checkpoint {} (step {}, {} parameters, data {}, N = {})",
         dir.display(),
@@ -837,61 +835,23 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<()> {
         ck.data_spec(),
         ck.schedule().n_steps()
     );
-    let policy = GammaPolicy {
-        m: args.m,
-        seed: args.seed,
-        reuse: Reuse::Exact,
-        cache: GammaCache::In(args.out.clone()),
-    };
-    let (gamma, cached) = gamma_with_bar(&ck, &policy)?;
+    let run = with_progress(|p| pipeline::demo(&ck, &args.out, args.m, args.seed, p))
+        .with_context(|| format!("demo into {}", args.out.display()))?;
+    let (gamma, cached) = &run.gamma;
     println!(
         "Γ ({} with M = {} in {:.1}s): {}",
-        if cached { "cached" } else { "estimated" },
+        if *cached { "cached" } else { "estimated" },
         gamma.m,
         gamma.seconds,
         gamma.summary()
     );
-    let g = gamma.to_gamma()?;
-    let mut written = Vec::new();
-    for k in [10usize, 100] {
-        for sampler in Sampler::LAB.map(AnySampler::Discrete) {
-            let spec = DrawSpec {
-                sampler,
-                steps: k,
-                trajectory: TrajectoryKind::Even,
-                n: 64,
-                seed: args.seed,
-                settings: PlanSettings::EXACT,
-            };
-            let path = args.out.join(format!("{sampler}-k{k}.png"));
-            let draw = with_steps(k as u64, sampler.name(), |on| {
-                pipeline::draw_with_gamma(&ck, &spec, &g, on)
-            })?;
-            diffusion_nn::output::write_png(&draw.x, ck.shape(), &path)?;
-            written.push(path);
-        }
-    }
     println!(
         "wrote {} sample grids (64 samples each, K = 10 and 100)",
-        written.len()
+        run.grids.len()
     );
-    let spec = EvalSpec {
-        seed: args.seed,
-        ..EvalSpec::default()
-    };
-    let report = eval_with_bar(&ck, &gamma, &spec)?;
-    let table = report.table();
-    print!("{table}");
-    let json_path = args.out.join("eval.json");
-    std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")
-        .with_context(|| format!("writing {}", json_path.display()))?;
-    let md_path = args.out.join("nelbo.md");
-    std::fs::write(&md_path, &table).with_context(|| format!("writing {}", md_path.display()))?;
+    print!("{}", run.eval.table());
     println!("files in {}:", args.out.display());
-    for p in written
-        .iter()
-        .chain([&json_path, &md_path, &args.out.join(pipeline::GAMMA_FILE)])
-    {
+    for p in &run.files {
         println!("  {}", p.display());
     }
     println!("demo finished in {:.1}s", started.elapsed().as_secs_f64());
