@@ -890,6 +890,46 @@ pub fn nelbo_table(
     })
 }
 
+/// `kexue diffusion eval`: checks every K, takes Γ from any cache of this checkpoint (else
+/// estimates it from `m` rows with seed 0 and caches it beside the checkpoint), measures
+/// [`nelbo_table`] and writes it as pretty JSON to `out` (default: `eval.json` in
+/// [`Checkpoint::cache_dir`]). Returns the report and the file written.
+///
+/// # Errors
+/// K out of range, Γ, [`nelbo_table`] and I/O errors.
+pub fn eval(
+    ck: &Checkpoint,
+    spec: &EvalSpec,
+    m: usize,
+    out: Option<&Path>,
+    on_gamma: &mut dyn FnMut(usize),
+    on_row: &mut dyn FnMut(&EvalRow),
+) -> Result<(EvalReport, std::path::PathBuf)> {
+    check_eval_samplers(&spec.samplers)?;
+    let out = match out {
+        Some(out) => out.to_path_buf(),
+        None => {
+            let dir = ck.cache_dir();
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            dir.join("eval.json")
+        }
+    };
+    for &k in &spec.ks {
+        diffusion::draw::check_steps(k, ck.schedule())?;
+    }
+    let policy = GammaPolicy {
+        m,
+        seed: 0,
+        reuse: Reuse::Any,
+        cache: GammaCache::Beside,
+    };
+    let (gamma, _) = ck.gamma(&policy, on_gamma)?;
+    let report = nelbo_table(ck, &gamma, spec, on_row)?;
+    let json = serde_json::to_string_pretty(&report).expect("reports always serialise");
+    std::fs::write(&out, format!("{json}\n")).map_err(|e| Error::io(&out, e))?;
+    Ok((report, out))
+}
+
 /// `kexue diffusion trajectory --ckpt`: Γ under `gamma` (any cache of this step beside the
 /// checkpoint, else estimated and cached), NELBO on the first `samples` held-out rows with the
 /// likelihood settings, then [`compare_trajectories`].

@@ -10,7 +10,7 @@ use diffusion_nn::checkpoint::{self, Weights};
 use diffusion_nn::config::{ScheduleConfig, TrainConfig, TrainOverrides};
 use diffusion_nn::cov;
 use diffusion_nn::data::{self, DataShape, DataSpec, Dataset};
-use diffusion_nn::pipeline::{self, EvalReport, EvalSpec, GammaFile, NetSampler};
+use diffusion_nn::pipeline::{self, EvalSpec, GammaFile, NetSampler};
 use diffusion_nn::train::{self, Start, TrainSetup};
 use diffusion_nn::{
     Checkpoint, EpsNetConfig, GammaCache, GammaPolicy, Model, NetKind, OpenOptions, Reuse,
@@ -709,24 +709,6 @@ pub struct EvalArgs {
     net: NetFlags,
 }
 
-/// The NELBO table under a bar of sampler × K rows.
-fn eval_with_bar(
-    ck: &Checkpoint,
-    gamma: &GammaFile,
-    spec: &EvalSpec,
-) -> anyhow::Result<EvalReport> {
-    let pb = bar(
-        ((spec.samplers.len() + usize::from(spec.learned_ddpm)) * spec.ks.len()) as u64,
-        "NELBO {bar:30} {pos}/{len} rows {msg}",
-    );
-    let report = pipeline::nelbo_table(ck, gamma, spec, &mut |r| {
-        pb.inc(1);
-        pb.set_message(format!("{} K={}: {:.3}", r.sampler, r.steps, r.bpd));
-    });
-    pb.finish_and_clear();
-    Ok(report?)
-}
-
 /// Runs `kexue diffusion eval`.
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let samplers: Vec<AnySampler> = args
@@ -742,24 +724,6 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         diffusion_nn::output::check_writable(out)?;
     }
     let ck = open(&args.ckpt, args.raw_weights, args.device, &args.net)?;
-    let out = match &args.out {
-        Some(out) => out.clone(),
-        None => {
-            let dir = ck.cache_dir();
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            dir.join("eval.json")
-        }
-    };
-    for &k in &args.steps {
-        diffusion::draw::check_steps(k, ck.schedule())?;
-    }
-    let policy = GammaPolicy {
-        m: args.m,
-        seed: 0,
-        reuse: Reuse::Any,
-        cache: GammaCache::Beside,
-    };
-    let (gamma, _) = gamma_with_bar(&ck, &policy)?;
     let spec = EvalSpec {
         samplers,
         ks: args.steps.clone(),
@@ -768,10 +732,26 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         learned_ddpm: args.samplers.contains(&NetSampler::LearnedDdpm),
     };
-    let report = eval_with_bar(&ck, &gamma, &spec)?;
+    let pb = bar(
+        ((spec.samplers.len() + usize::from(spec.learned_ddpm)) * spec.ks.len()) as u64,
+        "NELBO {bar:30} {pos}/{len} rows {msg}",
+    );
+    let run = with_steps(ck.schedule().n_steps() as u64, "Γ", |on_gamma| {
+        pipeline::eval(
+            &ck,
+            &spec,
+            args.m,
+            args.out.as_deref(),
+            on_gamma,
+            &mut |r| {
+                pb.inc(1);
+                pb.set_message(format!("{} K={}: {:.3}", r.sampler, r.steps, r.bpd));
+            },
+        )
+    });
+    pb.finish_and_clear();
+    let (report, out) = run?;
     let json = serde_json::to_string_pretty(&report)?;
-    std::fs::write(&out, format!("{json}\n"))
-        .with_context(|| format!("writing {}", out.display()))?;
     if args.json {
         println!("{json}");
     } else {
