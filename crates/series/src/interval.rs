@@ -383,7 +383,7 @@ pub fn eval(e: &Expr, x: Iv) -> Option<Iv> {
         }
         Expr::E => Iv::out(std::f64::consts::E, std::f64::consts::E, 1)?,
         Expr::Pi => Iv::out(std::f64::consts::PI, std::f64::consts::PI, 1)?,
-        Expr::Param(_) => crate::param::enclosure()?,
+        Expr::Param(name) => crate::param::enclosure(name)?,
         Expr::Neg(a) => eval(a, x)?.neg(),
         Expr::Add(a, b) => eval(a, x)?.add(eval(b, x)?)?,
         Expr::Sub(a, b) => eval(a, x)?.sub(eval(b, x)?)?,
