@@ -31,6 +31,9 @@ EXAMPLES
   kexue series \"-ln(cos(1/n))\"                  a leading '-' belongs to the term
   kexue series \"1/n^p\" --param p                diverges for p <= 1, converges for p > 1
   kexue series \"x^n/n^2\" --param x --json       interval of convergence [-1, 1], as JSON
+  kexue series \"1/(n^p*ln(n)^q)\" --from 2 --param p,q
+                                                p > 1 converges, p < 1 diverges; at p = 1:
+                                                q > 1 converges, q <= 1 diverges (Bertrand)
   kexue series \"1/(n*ln(n)^2)\" --from 2 --sum   value 2.109742801... with a proved enclosure
   kexue series \"(-1)^n/n\" --sum --digits 15     -ln 2 (alternating remainder, Euler transform)
   kexue series \"n!/n^n\" --sum --json            ratio-test tail; JSON field \"sum\"")]
@@ -51,8 +54,10 @@ pub struct Args {
     pub file: Option<PathBuf>,
     /// Treat this identifier in the term as a real parameter and print the set of its values
     /// where the series converges, as intervals with the deciding test on each piece (e.g.
-    /// `"1/n^p" --param p`, `"x^n/n^2" --param x`). One parameter.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["file", "sum"])]
+    /// `"1/n^p" --param p`, `"x^n/n^2" --param x`). Two parameters: `--param p,q` gives
+    /// pieces in p, and pieces in q inside a p-piece whose verdict depends on q
+    /// (`"1/(n^p*ln(n)^q)" --param p,q`); JSON nests them as {"param": "q", "pieces": [...]}.
+    #[arg(long, value_name = "NAME[,NAME]", conflicts_with_all = ["file", "sum"])]
     pub param: Option<String>,
     /// Also print the value of a convergent series with a rigorous enclosure: a partial sum in
     /// interval arithmetic plus a proved tail enclosure from the integral test (exactly c/n^p,
@@ -176,7 +181,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match &value {
         Some(Ok(s)) => {
             let short = if s.digits < args.digits {
-                format!(" of {} requested: the tail bound allows no more", args.digits)
+                format!(
+                    " of {} requested: the tail bound allows no more",
+                    args.digits
+                )
             } else {
                 String::new()
             };
@@ -197,32 +205,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--param`: the pieces of the parameter line with their verdicts.
-fn run_param(src: &str, name: &str, n0: u64, json: bool) -> anyhow::Result<()> {
-    let r = series::param::analyze_param(src, name, n0)
-        .with_context(|| format!("cannot decide \"{src}\" with the parameter {name}"))?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        let pieces: Vec<serde_json::Value> = r
-            .pieces
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "interval": p.interval,
-                    "verdict": p.verdict.to_string(),
-                    "test": p.test,
-                    "convergence": p.convergence.map(|c| c.to_string()),
-                    "reason": p.reason,
-                })
-            })
-            .collect();
-        let v = serde_json::json!({"expr": src, "from": n0, "param": r.param, "pieces": pieces});
-        writeln!(out, "{v}")?;
-        return Ok(());
+fn piece_json(p: &series::param::Piece) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "interval": p.interval,
+        "verdict": p.verdict_text(),
+        "test": p.test,
+        "convergence": p.convergence.map(|c| c.to_string()),
+        "reason": p.reason,
+    });
+    if let Some(sub) = &p.sub {
+        v["param"] = serde_json::Value::String(sub.param.clone());
+        v["pieces"] = sub.pieces.iter().map(piece_json).collect();
     }
-    writeln!(out, "{}", r.summary())?;
+    v
+}
+
+fn write_pieces(
+    out: &mut impl Write,
+    r: &series::param::ParamReport,
+    indent: usize,
+) -> anyhow::Result<()> {
+    let pad = " ".repeat(indent);
     for p in &r.pieces {
         let conv = p.convergence.map(|c| format!(" ({c})")).unwrap_or_default();
+        if let Some(sub) = &p.sub {
+            writeln!(
+                out,
+                "{pad}{} in {}: {}",
+                r.param,
+                p.interval,
+                p.verdict_text()
+            )?;
+            write_pieces(out, sub, indent + 2)?;
+            continue;
+        }
         let why = if p.verdict == series::Verdict::Unknown {
             format!("reason: {}", p.reason)
         } else {
@@ -230,10 +246,39 @@ fn run_param(src: &str, name: &str, n0: u64, json: bool) -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "{} in {}: {}{conv}; {why}",
-            name, p.interval, p.verdict
+            "{pad}{} in {}: {}{conv}; {why}",
+            r.param, p.interval, p.verdict
         )?;
     }
+    Ok(())
+}
+
+/// `--param`: the pieces of the parameter line (or of the first of two parameters, with
+/// pieces in the second where the verdict depends on it) with their verdicts.
+fn run_param(src: &str, names: &str, n0: u64, json: bool) -> anyhow::Result<()> {
+    let list: Vec<&str> = names.split(',').map(str::trim).collect();
+    if list.iter().any(|n| n.is_empty()) || list.len() > 2 {
+        anyhow::bail!(
+            "--param takes one name or two separated by a comma (e.g. p or p,q), not '{names}'"
+        );
+    }
+    let r = series::param::analyze_params(src, &list, n0)
+        .with_context(|| format!("cannot decide \"{src}\" with the parameter(s) {names}"))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let pieces: Vec<serde_json::Value> = r.pieces.iter().map(piece_json).collect();
+        let v = serde_json::json!({
+            "expr": src,
+            "from": n0,
+            "param": r.param,
+            "params": list,
+            "pieces": pieces,
+        });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "{}", r.summary())?;
+    write_pieces(&mut out, &r, 0)?;
     Ok(())
 }
 
