@@ -40,6 +40,7 @@ use crate::expr::{Expr, Func};
 use crate::interval::{self, Iv};
 use crate::oscillating::{self, is_alternating_sign};
 use crate::rat::Rat;
+use crate::trigpoly::{ConstTerm, TrigPoly};
 use crate::{Error, Result, Verdict, analyze_expr, parse};
 
 /// A certified enclosure of Σ_{n≥n0} a_n.
@@ -257,6 +258,16 @@ enum Method {
         names: String,
         inner: Box<Method>,
     },
+    /// a_n = P(n)·b_n, P a trigonometric polynomial with constant term c0 and Abel bound
+    /// `abel` on the partial sums of P − c0, b completely monotone: tail = c0·(tail of b)
+    /// + [−abel·b_N, abel·b_N].
+    Dirichlet {
+        c0: Iv,
+        abel: f64,
+        b: Expr,
+        inner: Option<Box<Method>>,
+        names: String,
+    },
 }
 
 /// Terms J of the Euler transform of the alternating tail.
@@ -299,6 +310,17 @@ impl Method {
                 Some(if sign * parity > 0.0 { t } else { t.neg() })
             }
             Method::Bounded { h, inner, .. } => h.mul(inner.tail(n)?),
+            Method::Dirichlet {
+                c0, abel, b, inner, ..
+            } => {
+                let bn = interval::eval(b, Iv::point(n as f64))?;
+                let r = Iv::point(*abel).mul(Iv::point(bn.hi))?.hi;
+                let osc = Iv::new(-r, r)?;
+                match inner {
+                    Some(m) => c0.mul(m.tail(n)?)?.add(osc),
+                    None => Some(osc),
+                }
+            }
         }
     }
 
@@ -310,6 +332,10 @@ impl Method {
             Method::Bounded { inner, .. } => {
                 format!("comparison (bounded factor) + {}", inner.test())
             }
+            Method::Dirichlet { inner, .. } => match inner {
+                Some(m) => format!("Abel summation (trigonometric factor) + {}", m.test()),
+                None => "Abel summation (trigonometric factor)".into(),
+            },
         }
     }
 
@@ -329,6 +355,23 @@ impl Method {
             Method::Alternating { .. } => format!(
                 "a_n = ±(-1)^n b_n with b completely monotone on [N, inf) (structural proof); the tail is ±(-1)^N T with T = sum_(j<{EULER_TERMS}) (Delta^j b)_N/2^(j+1) + R, 0 <= R <= (Delta^{EULER_TERMS} b)_N/2^{EULER_TERMS} (Euler transform; Leibniz bracket on the completely monotone differences), N = {n}"
             ),
+            Method::Dirichlet {
+                c0,
+                abel,
+                inner,
+                names,
+                ..
+            } => format!(
+                "a_n = P(n)·b_n with P = {names} a trigonometric polynomial (constant term c0 in [{:.6}, {:.6}]) and b completely monotone on [N, inf) (structural proof), so b decreases to 0; the partial sums of P - c0 over any range are at most {:.6} in absolute value (sum |c_j|/|sin(w_j/2)|, interval arithmetic), so by Abel's inequality |sum_(n>=N) (P(n) - c0) b_n| <= {:.6}·b_N{}",
+                c0.lo,
+                c0.hi,
+                abel,
+                abel,
+                match inner {
+                    Some(m) => format!("; plus c0 times the tail of b: {}", m.describe(n)),
+                    None => ", and c0 = 0".into(),
+                }
+            ),
             Method::Bounded { h, names, inner } => format!(
                 "a_n = h_n·b_n with h_n = {names} in [{:.6}, {:.6}] and b_n > 0, so the tail lies in [{:.6}, {:.6}] times the tail of b: {}",
                 h.lo,
@@ -347,6 +390,8 @@ impl Method {
             Method::Ratio { .. } => (8, 1 << 12),
             Method::Alternating { .. } => (32, 1 << 16),
             Method::Bounded { inner, .. } => return inner.schedule(n0),
+            // The Abel bound decays like b_N: as far as the integral-test schedule.
+            Method::Dirichlet { .. } => (1024, MAX_TERMS),
         };
         let first = n0.max(2);
         let mut out = Vec::new();
@@ -665,6 +710,33 @@ fn choose_method(e: &Expr) -> std::result::Result<Method, String> {
             "alternating series: no structural proof that b_n = {} is completely monotone, so no rigorous remainder bound",
             b.infix()
         ));
+    }
+    // Abel summation: a trigonometric polynomial times a completely monotone b_n.
+    let osc_product = bounds::product(&osc);
+    let b = bounds::product(&rest);
+    if let Some(p) = TrigPoly::of(&osc_product)
+        && let (Some(c0), Some(abel)) = (p.constant_term(), p.abel_bound())
+        && class(&b, 16.0).cm
+    {
+        let c0 = match c0 {
+            ConstTerm::Exact(r) => rat_iv(r),
+            ConstTerm::Enclosed(i) => i,
+        };
+        let exact_zero = c0.lo == 0.0 && c0.hi == 0.0;
+        let inner = if exact_zero {
+            None
+        } else {
+            positive_method(&b).ok().map(Box::new)
+        };
+        if exact_zero || inner.is_some() {
+            return Ok(Method::Dirichlet {
+                c0,
+                abel,
+                b,
+                inner,
+                names: osc_product.infix(),
+            });
+        }
     }
     // Comparison: bounded oscillating factors times a positive b_n with a known tail.
     let mut h = Iv::point(1.0);

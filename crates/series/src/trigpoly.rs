@@ -215,6 +215,22 @@ impl TrigPoly {
         Some((s_min, m))
     }
 
+    /// An upper bound of |Σ_{k=N..M} (P − c₀)(k)| over all N ≤ M: Σ |c_j|/|sin(ω_j/2)| over
+    /// the non-constant terms (certified), when every such frequency is off 2πℤ.
+    pub fn abel_bound(&self) -> Option<f64> {
+        let mut total = Iv::point(0.0);
+        for t in self.terms.iter().filter(|t| !TrigPoly::is_constant_freq(t)) {
+            let half =
+                rat_iv(t.q * Rat::new(1, 2)).add(rat_iv(t.p * Rat::new(1, 2)).mul(pi_iv())?)?;
+            let s = half.sin()?.abs();
+            if s.lo <= 0.0 {
+                return None;
+            }
+            total = total.add(rat_iv(t.c.abs()).div(Iv::point(s.lo))?)?;
+        }
+        Some(total.hi)
+    }
+
     /// Whether P has any non-constant frequency.
     pub fn oscillates(&self) -> bool {
         self.terms.iter().any(|t| !TrigPoly::is_constant_freq(t))
