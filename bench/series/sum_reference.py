@@ -88,6 +88,19 @@ def more_cases():
         v, w = direct(f, 1, 400), direct(f, 1, 300)
         assert abs(v - w) < mp.mpf(10) ** -35, (src, v, w)
         out.append((src, 1, v, 10))
+    # Power-log terms (integral test with power majorants): sum ln(n)/n^2 = -zeta'(2);
+    # sum_{n>=2} 1/(n^2 ln n) by a partial sum plus Euler-Maclaurin (quadrature for the
+    # integral), checked at two lengths.
+    out.append(("ln(n)/n^2", 1, -mp.zeta(2, derivative=1), 6))
+    def em(f, n0, N):
+        s = mp.fsum(f(mp.mpf(k)) for k in range(n0, N))
+        t = mp.quad(f, [N, mp.inf]) + f(mp.mpf(N)) / 2 - mp.diff(f, N) / 12
+        t += mp.diff(f, N, 3) / 720 - mp.diff(f, N, 5) / 30240
+        return s + t
+    g = lambda x: 1 / (x ** 2 * mp.log(x))
+    v, w = em(g, 2, 3000), em(g, 2, 1500)
+    assert abs(v - w) < mp.mpf(10) ** -28, (v, w)
+    out.append(("1/(n^2*ln(n))", 2, v, 6))
     # A leading minus.
     out.append(("-1/n^2", 1, -mp.zeta(2), 10))
     # Trigonometric factor times a completely monotone b_n: Abel's inequality bounds the

@@ -11,6 +11,7 @@
 //! | method | terms | tail enclosure (n ≥ N) |
 //! |---|---|---|
 //! | integral test | exactly c·n^(−p) (p > 1) or c/(n (ln n)^q) (q > 1) | f convex decreasing: [F(N) + f(N)/2, F(N − ½)], F(A) = ∫_A^∞ f |
+//! | integral test with power bounds | exactly c·n^(−p)(ln n)^(−q), p > 1, q ≠ 0 | q > 0: [∫_N^{N²} with (ln x)^(−q) ≥ (2 ln N)^(−q), ∫_{N−½}^∞ with (ln x)^(−q) ≤ (ln(N−½))^(−q)]; q = −s < 0: (ln N)^s ≤ (ln x)^s ≤ (ln N)^s (x/N)^(s/ln N) (ln ln is concave), so the tail is between ∫_N^∞ (ln N)^s x^(−p) and ∫_{N−½}^∞ of the power majorant |
 //! | ratio test | products of constants, c^(αn+β), (αn+β)^r, (αn+β)!, (2n+β)!!, n^n (and powers) | a_{n+1}/a_n ∈ [r₋, r₊] ⊂ [0, 1) for all n ≥ N: a_N·[1/(1 − r₋), 1/(1 − r₊)] |
 //! | alternating series | σ·(−1)^n·b_n with b completely monotone (structurally) | Euler transform with a signed remainder (below) |
 //! | comparison | h_n·b_n, h a bounded oscillating factor in [m, M], b_n > 0 one of the above | [m, M]·(tail of b) |
@@ -131,6 +132,9 @@ impl Family {
 
     /// The tail Σ_{n≥N} f(n) (N ≥ 2).
     fn tail(&self, n: u64) -> Option<Iv> {
+        if self.is_power_log() {
+            return self.power_log_tail(n);
+        }
         let nn = Iv::point(n as f64);
         let lo = self
             .unit_integral(nn)?
@@ -140,11 +144,63 @@ impl Family {
     }
 
     fn describe(&self) -> String {
+        if self.is_power_log() {
+            return format!(
+                "c/(n^{} (ln n)^{}) bounded by power majorants/minorants (see the crate docs)",
+                self.p, self.q
+            );
+        }
         if self.q.is_zero() {
             format!("c/n^{}", self.p)
         } else {
             format!("c/(n (ln n)^{})", self.q)
         }
+    }
+
+    /// p > 1 and q ≠ 0: no closed-form tail integral.
+    fn is_power_log(&self) -> bool {
+        self.p > Rat::ONE && !self.q.is_zero()
+    }
+
+    /// The tail of c·n^(−p)(ln n)^(−q), p > 1, q ≠ 0, N ≥ 3 (module docs).
+    fn power_log_tail(&self, n: u64) -> Option<Iv> {
+        let nn = Iv::point(n as f64);
+        let half = Iv::point(n as f64 - 0.5);
+        let one = Iv::point(1.0);
+        let pm1 = rat_iv(self.p - Rat::ONE);
+        let ln_n = nn.ln()?;
+        let (lo, hi) = if self.q > Rat::ZERO {
+            // Upper: ∫_{N−½}^∞ f ≤ (ln(N−½))^(−q)·(N−½)^(1−p)/(p−1).
+            let hi = half
+                .ln()?
+                .powf(rat_iv(-self.q))?
+                .mul(half.powf(pm1.neg())?)?
+                .div(pm1)?;
+            // Lower: ∫_N^{N²} f ≥ (2 ln N)^(−q)·(N^(1−p) − N^(2(1−p)))/(p−1).
+            let a = nn.powf(pm1.neg())?;
+            let lo = ln_n
+                .mul(Iv::point(2.0))?
+                .powf(rat_iv(-self.q))?
+                .mul(a.sub(a.mul(a)?)?)?
+                .div(pm1)?;
+            (lo.lo.max(0.0), hi.hi)
+        } else {
+            // s = −q > 0: (ln x)^s ≤ (ln N)^s (x/N)^(s/ln N) for x ≥ N (ln ln is concave), so
+            // f ≤ A·x^(−p') with p' = p − s/ln N, A = c-free (ln N)^s N^(−s/ln N).
+            let sv = rat_iv(-self.q);
+            let e = sv.div(ln_n)?;
+            let pp = rat_iv(self.p).sub(e)?;
+            let ppm1 = pp.sub(one)?;
+            if ppm1.lo <= 0.0 {
+                return None;
+            }
+            let a = ln_n.powf(sv)?.mul(nn.powf(e.neg())?)?;
+            let hi = a.mul(half.powf(ppm1.neg())?)?.div(ppm1)?;
+            // Lower: (ln x)^s ≥ (ln N)^s on [N, ∞): ∫_N^∞ ≥ (ln N)^s N^(1−p)/(p−1).
+            let lo = ln_n.powf(sv)?.mul(nn.powf(pm1.neg())?)?.div(pm1)?;
+            (lo.lo, hi.hi)
+        };
+        self.c.mul(Iv::new(lo, hi)?)
     }
 }
 
@@ -326,6 +382,7 @@ impl Method {
 
     fn test(&self) -> String {
         match self {
+            Method::Integral(f) if f.is_power_log() => "integral test (power bounds)".into(),
             Method::Integral(_) => "integral test".into(),
             Method::Ratio { .. } => "ratio test".into(),
             Method::Alternating { .. } => "alternating series".into(),
@@ -420,7 +477,7 @@ fn unsupported(why: &str) -> Error {
     Error::Unsupported(format!("--sum: {why}"))
 }
 
-const FAMILY_ONLY: &str = "not exactly c/n^p (p > 1) or c/(n ln(n)^q) (q > 1)";
+const FAMILY_ONLY: &str = "not exactly c/(n^p ln(n)^q) with p > 1, or p = 1 and q > 1";
 
 /// The integral-test family, when `e` is exactly c·n^(−p)(ln n)^(−q) with p > 1, q = 0 or
 /// p = 1, q > 1.
@@ -439,7 +496,7 @@ fn family_of(e: &Expr) -> std::result::Result<Family, String> {
         return Err("iterated logarithms have no closed-form tail integral here".into());
     }
     let (p, q) = (-lm.0[0], -lm.0[1]);
-    let ok = (p > Rat::ONE && q.is_zero()) || (p == Rat::ONE && q > Rat::ONE);
+    let ok = p > Rat::ONE || (p == Rat::ONE && q > Rat::ONE);
     if !ok {
         return Err(FAMILY_ONLY.into());
     }
