@@ -362,7 +362,7 @@ impl Method {
                 // Remainder T(Δ^J b)/2^J ∈ [0, (Δ^J b)_N / 2^J].
                 let rem = Iv::new(0.0, d[0].hi.max(0.0) * 2.0 * scale)?;
                 let t = s.add(rem)?;
-                let parity = if n % 2 == 0 { 1.0 } else { -1.0 };
+                let parity = if n.is_multiple_of(2) { 1.0 } else { -1.0 };
                 Some(if sign * parity > 0.0 { t } else { t.neg() })
             }
             Method::Bounded { h, inner, .. } => h.mul(inner.tail(n)?),
@@ -664,8 +664,11 @@ fn class(e: &Expr, lo: f64) -> Class {
             let int = r.is_integer();
             let pos = r > Rat::ZERO;
             let mut c = bern(x.bern && pos && r <= Rat::ONE);
-            c.rcm |= (x.bern && x.rcm && pos) || (x.rcm && int && pos) || (x.cm && int && !pos);
-            c.cm = (x.bern && x.rcm && !pos) || (x.cm && int && pos) || (x.rcm && int && !pos);
+            // B^r (B > 0 Bernstein, any r) and (1/CM)^k: reciprocal CM for r > 0, CM for r < 0;
+            // CM^k: CM for k > 0, reciprocal CM for k < 0.
+            let base_rcm = x.rcm && (x.bern || int);
+            c.rcm |= (pos && base_rcm) || (!pos && int && x.cm);
+            c.cm = (!pos && base_rcm) || (pos && int && x.cm);
             c
         }
         Expr::Pow(c, x) if !c.has_n() => {
@@ -706,8 +709,11 @@ fn class(e: &Expr, lo: f64) -> Class {
     }
 }
 
+/// Factors with `true` when they divide (as [`bounds::factors`]).
+type Factors = Vec<(Expr, bool)>;
+
 /// Splits a_n into its oscillating factors (those whose expansion oscillates) and the rest.
-fn split_oscillating(e: &Expr) -> (Vec<(Expr, bool)>, Vec<(Expr, bool)>) {
+fn split_oscillating(e: &Expr) -> (Factors, Factors) {
     bounds::factors(e)
         .into_iter()
         .partition(|(f, _)| f.has_n() && matches!(expand(f), Err(Error::Oscillation(_))))
