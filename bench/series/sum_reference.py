@@ -7,7 +7,7 @@ Run once from the repository root with mpmath (e.g. /work/venv-torch/bin/python)
     python bench/series/sum_reference.py
 Format of each line: n0 | a_n | value | d, where d is the number of significant digits that
 `sum(.., digits = 10)` must guarantee (fewer than 10 where the tail bound is honestly wide, e.g.
-Abel's bound ~B/N on the tail of sin(n)/n).
+the power bounds on ln(n)/n^2, or a bounded factor such as exp(cos n) compared with 1/n^2).
 Method, at 40 working digits: p-series by mpmath.zeta (Hurwitz zeta for n0 > 1); Bertrand
 series 1/(n ln^q n) by a partial sum to N - 1 plus the Euler-Maclaurin tail from N (closed-form
 integral (ln N)^(1-q)/(q-1), f(N)/2, -f'(N)/12, +f'''(N)/720), checked at N = 5000 and 20000.
@@ -106,15 +106,16 @@ def more_cases():
     # Trigonometric factor times a completely monotone b_n: Abel's inequality bounds the
     # oscillating part of the tail by B·b_N, the constant term goes with b's own tail.
     # sum sin(n)/n^2 = Cl_2(1) (Clausen); sum cos(2n)/n^2 = Cl-cos(2, 2);
-    # sum sin(nx)/n = (pi - x)/2 for 0 < x < 2 pi. With b_n = 1/n the bound B/N leaves ~6
-    # digits after 2^21 terms (honestly wide); with 1/n^2 about 12.
+    # sum sin(nx)/n = (pi - x)/2 for 0 < x < 2 pi.
     out.append(("(2 + sin(n))/n^2", 1, 2 * mp.zeta(2) + mp.clsin(2, 1), 10))
     out.append(("sin(n)^2/n^2", 1, (mp.zeta(2) - mp.clcos(2, 2)) / 2, 10))
     out.append(("sin(n)/n^2", 1, mp.clsin(2, 1), 10))
-    out.append(("sin(n)/n", 1, (mp.pi - 1) / 2, 5))
-    out.append(("sin(n)*cos(n)/n", 1, (mp.pi - 2) / 4, 5))
+    out.append(("sin(n)/n", 1, (mp.pi - 1) / 2, 10))
+    out.append(("sin(n)*cos(n)/n", 1, (mp.pi - 2) / 4, 10))
+    # sum cos(nx)/n = -ln(2 sin(x/2)): x = 2 gives -ln(2 sin 1).
+    out.append(("cos(2*n)/n", 1, -mp.log(2 * mp.sin(1)), 10))
     # (-1)^n sin n = sin((1 + pi) n): -2 ln 2 + (pi - 1 - pi)/2.
-    out.append(("(-1)^n*(2 + sin(n))/n", 1, -2 * mp.log(2) - mp.mpf(1) / 2, 5))
+    out.append(("(-1)^n*(2 + sin(n))/n", 1, -2 * mp.log(2) - mp.mpf(1) / 2, 10))
     # (2 + cos n)/2^n = 2 + Re sum (e^i/2)^n.
     z = mp.exp(1j) / 2
     out.append(("(2 + cos(n))/2^n", 1, 2 + mp.re(z / (1 - z)), 10))

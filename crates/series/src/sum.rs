@@ -320,10 +320,61 @@ enum Method {
     Dirichlet {
         c0: Iv,
         abel: f64,
+        waves: Vec<(Iv, Iv, Iv)>,
         b: Expr,
         inner: Option<Box<Method>>,
         names: String,
     },
+}
+
+/// Summations by parts in the Abel tail of a trigonometric factor.
+const ABEL_STEPS: usize = 8;
+
+/// Σ_{n≥N} (Σ_j c_j cos(ω_j n + φ_j))·b_n for a completely monotone b tending to 0: for each
+/// term t_0 = c cos(ωn + φ), J summations by parts with the exact antidifference
+/// T_{i+1}(n) = c_{i+1} cos(ωn + φ_{i+1}), c_{i+1} = c_i/(2 sin(ω/2)), φ_{i+1} = φ_i + ω/2 − π/2
+/// (T(n) − T(n−1) = t(n)) give Σ t_0 b = −Σ_{i<J} T_{i+1}(N−1)(Δ^i b)_N + Σ_{n≥N} T_J(n)(Δ^J b)_n,
+/// and Abel's inequality bounds the last sum by |c_J|/|sin(ω/2)|·(Δ^J b)_N (Δ^J b ≥ 0 decreasing).
+fn abel_tail(waves: &[(Iv, Iv, Iv)], b: &Expr, n: u64) -> Option<Iv> {
+    let mut d: Vec<Iv> = (0..=ABEL_STEPS as u64)
+        .map(|i| interval::eval(b, Iv::point((n + i) as f64)))
+        .collect::<Option<_>>()?;
+    let mut diffs = Vec::with_capacity(ABEL_STEPS + 1);
+    for _ in 0..=ABEL_STEPS {
+        diffs.push(d[0]);
+        d = d
+            .windows(2)
+            .map(|w| w[0].sub(w[1]))
+            .collect::<Option<_>>()?;
+    }
+    let half = Iv::point(0.5);
+    let half_pi = Iv {
+        lo: std::f64::consts::FRAC_PI_2.next_down(),
+        hi: std::f64::consts::FRAC_PI_2.next_up(),
+    };
+    let m = Iv::point((n - 1) as f64);
+    let mut total = Iv::point(0.0);
+    for &(c, w, phi) in waves {
+        let s2 = w.mul(half)?.sin()?;
+        if s2.contains_zero() {
+            return None;
+        }
+        let step = w.mul(half)?.sub(half_pi)?;
+        let (mut coef, mut ph) = (c, phi);
+        for dib in diffs.iter().take(ABEL_STEPS) {
+            coef = coef.div(s2.mul(Iv::point(2.0))?)?;
+            ph = ph.add(step)?;
+            let t = coef.mul(w.mul(m)?.add(ph)?.cos()?)?;
+            total = total.sub(t.mul(*dib)?)?;
+        }
+        let r = coef
+            .abs()
+            .div(s2.abs())?
+            .mul(Iv::point(diffs[ABEL_STEPS].hi.max(0.0)))?
+            .hi;
+        total = total.add(Iv::new(-r, r)?)?;
+    }
+    Some(total)
 }
 
 /// Terms J of the Euler transform of the alternating tail.
@@ -367,11 +418,13 @@ impl Method {
             }
             Method::Bounded { h, inner, .. } => h.mul(inner.tail(n)?),
             Method::Dirichlet {
-                c0, abel, b, inner, ..
+                c0,
+                waves,
+                b,
+                inner,
+                ..
             } => {
-                let bn = interval::eval(b, Iv::point(n as f64))?;
-                let r = Iv::point(*abel).mul(Iv::point(bn.hi))?.hi;
-                let osc = Iv::new(-r, r)?;
+                let osc = abel_tail(waves, b, n)?;
                 match inner {
                     Some(m) => c0.mul(m.tail(n)?)?.add(osc),
                     None => Some(osc),
@@ -419,7 +472,7 @@ impl Method {
                 names,
                 ..
             } => format!(
-                "a_n = P(n)·b_n with P = {names} a trigonometric polynomial (constant term c0 in [{:.6}, {:.6}]) and b completely monotone on [N, inf) (structural proof), so b decreases to 0; the partial sums of P - c0 over any range are at most {:.6} in absolute value (sum |c_j|/|sin(w_j/2)|, interval arithmetic), so by Abel's inequality |sum_(n>=N) (P(n) - c0) b_n| <= {:.6}·b_N{}",
+                "a_n = P(n)·b_n with P = {names} a trigonometric polynomial (constant term c0 in [{:.6}, {:.6}]) and b completely monotone on [N, inf) (structural proof), so b decreases to 0; the partial sums of P - c0 over any range are at most {:.6} in absolute value (sum |c_j|/|sin(w_j/2)|, interval arithmetic), so sum_(n>=N) (P(n) - c0) b_n is enclosed by {ABEL_STEPS} summations by parts with the exact antidifferences of cos(w n + phi) (explicit boundary terms T_(i+1)(N-1)·(Delta^i b)_N) and Abel's inequality on the rest (|.| <= |c_J|/|sin(w/2)|·(Delta^J b)_N; a single step would give {:.6}·b_N){}",
                 c0.lo,
                 c0.hi,
                 abel,
@@ -447,8 +500,9 @@ impl Method {
             Method::Ratio { .. } => (8, 1 << 12),
             Method::Alternating { .. } => (32, 1 << 16),
             Method::Bounded { inner, .. } => return inner.schedule(n0),
-            // The Abel bound decays like b_N: as far as the integral-test schedule.
-            Method::Dirichlet { .. } => (1024, MAX_TERMS),
+            Method::Dirichlet { inner: Some(m), .. } => return m.schedule(n0),
+            // J summations by parts: the error is ~(Δ^J b)_N, tiny after a few hundred terms.
+            Method::Dirichlet { inner: None, .. } => (64, 1 << 14),
         };
         let first = n0.max(2);
         let mut out = Vec::new();
@@ -795,6 +849,9 @@ fn choose_method(e: &Expr) -> std::result::Result<Method, String> {
             return Ok(Method::Dirichlet {
                 c0,
                 abel,
+                waves: p
+                    .waves()
+                    .ok_or("trigonometric factor: cannot enclose the frequencies")?,
                 b,
                 inner,
                 names: osc_product.infix(),
@@ -840,6 +897,10 @@ fn choose_method(e: &Expr) -> std::result::Result<Method, String> {
 
 /// Significant digits of the midpoint guaranteed by [lo, hi], and the midpoint so rounded.
 fn digits_of(lo: f64, hi: f64, want: u32) -> (u32, String) {
+    if lo <= 0.0 && hi >= 0.0 {
+        // No significant digit: say how small the value is instead.
+        return (0, format!("0 ± {:.1e}", lo.abs().max(hi.abs())));
+    }
     let mid = 0.5 * (lo + hi);
     let half = 0.5 * (hi - lo);
     if mid == 0.0 || !mid.is_finite() {
@@ -967,6 +1028,15 @@ mod tests {
     fn no_tail_bound_is_an_error() {
         assert!(sum("1/n", 1, 10).is_err());
         assert!(sum("1/(n^2 + 1)", 1, 10).is_err());
+    }
+
+    #[test]
+    fn an_enclosure_around_zero_has_no_digits() {
+        // Σ cos(πn/3)/n = −ln(2 sin(π/6)) = 0.
+        let v = sum("cos(pi*n/3)/n", 1, 10).unwrap();
+        assert!(v.lo <= 0.0 && v.hi >= 0.0 && v.hi - v.lo < 1e-12, "{v:?}");
+        assert_eq!(v.digits, 0);
+        assert!(v.value.starts_with("0 ± "), "{v:?}");
     }
 
     #[test]

@@ -231,6 +231,18 @@ impl TrigPoly {
         Some(total.hi)
     }
 
+    /// The non-constant terms as enclosures (c_j, ω_j, φ_j) of c_j·cos(ω_j n + φ_j).
+    pub fn waves(&self) -> Option<Vec<(Iv, Iv, Iv)>> {
+        self.terms
+            .iter()
+            .filter(|t| !TrigPoly::is_constant_freq(t))
+            .map(|t| {
+                let w = rat_iv(t.q).add(rat_iv(t.p).mul(pi_iv())?)?;
+                Some((rat_iv(t.c), w, phase(t)?))
+            })
+            .collect()
+    }
+
     /// Whether P has any non-constant frequency.
     pub fn oscillates(&self) -> bool {
         self.terms.iter().any(|t| !TrigPoly::is_constant_freq(t))
