@@ -80,6 +80,8 @@ def more_cases():
     out.append(("n/2^n", 1, mp.mpf(2), 10))
     out.append(("n^2/2^n", 1, mp.mpf(6), 10))
     out.append(("1/(2*n)!", 1, mp.cosh(1) - 1, 10))
+    # sum sqrt(n)/2^n = Li_{-1/2}(1/2).
+    out.append(("sqrt(n)/2^n", 1, mp.polylog(-0.5, 0.5), 10))
     out.append(("n!^2/(2*n)!", 1, mp.mpf(1) / 3 + 2 * mp.pi * mp.sqrt(3) / 27, 10))
     for src, f in [
         ("n!/n^n", lambda x: fact(x) / x ** x),

@@ -625,6 +625,7 @@ fn factor_ratio(f: &Expr) -> Option<RatioForm> {
             r.k = rat_iv(l.n).exp()?;
             Some(r)
         }
+        Expr::Call(Func::Sqrt, a) => factor_ratio(a)?.pow(Rat::new(1, 2)),
         Expr::Fact(a) => {
             // (αn+β)! with a positive integer α: ratio Π_{m=1..α} (αn + β + m).
             let (al, be) = lin_n(a)?;
