@@ -36,6 +36,8 @@ TRUTH_FOR_UNKNOWN_ROWS = {
     "sin(n^2)/n": "C",  # known (Weyl sums), not by the tests here
     "sin(sqrt(n))/n": "C",  # known (Euler-Maclaurin on sin(sqrt x)/x)
     "(sin(1)^2 + cos(1)^2 - 1)/n": "C",  # identically zero
+    "sin(n)*sin(n^2)/n": None,  # not established here
+    "abs(sin(n))*cos(n)/n": None,  # |sin x| cos x has mean 0 but is no trig polynomial: not proved here
     "sin(pi*n)^2/n^2 + sin(n)/n": "C",  # 0 + Dirichlet
 }
 
