@@ -674,8 +674,8 @@ impl Engine {
             Expr::N => Ok(Series::term(Const::one(), Mono::level_pow(0, Rat::ONE)?)),
             Expr::E => Ok(Series::constant(Const::e())),
             Expr::Pi => Ok(Series::constant(Const::pi())),
-            Expr::Param(name) => Ok(Series::constant(match crate::param::region() {
-                Some((_, crate::param::Region::Point(c))) => c,
+            Expr::Param(name) => Ok(Series::constant(match crate::param::region_of(name) {
+                Some(crate::param::Region::Point(c)) => c,
                 Some(_) => Const::param(name),
                 None => {
                     return Err(Error::Unsupported(format!(

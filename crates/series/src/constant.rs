@@ -436,12 +436,12 @@ impl Const {
         // a·X + b = a·(X − X0) with X0 = −b/a.
         let x0 = b.neg().mul(&a.inv()?);
         let s = match kind {
-            Atom::Param(_) => crate::param::sign_around(&x0, true)?,
+            Atom::Param(name) => crate::param::sign_around(&name, &x0, true)?,
             Atom::LnParam(name) => match Const::param(&name).sign()? {
                 // ln p − X0 has the sign of p − e^X0.
-                Ordering::Greater => crate::param::sign_around(&x0.exp()?, true)?,
+                Ordering::Greater => crate::param::sign_around(&name, &x0.exp()?, true)?,
                 // ln(−p) − X0 has the sign of −p − e^X0, decreasing in p.
-                Ordering::Less => crate::param::sign_around(&x0.exp()?.neg(), false)?,
+                Ordering::Less => crate::param::sign_around(&name, &x0.exp()?.neg(), false)?,
                 Ordering::Equal => return Err(unsupported()),
             },
             _ => return Err(unsupported()),

@@ -359,6 +359,10 @@ fn factorial(a: Iv) -> Option<Iv> {
         }
         p
     };
+    if a.lo == a.hi && a.lo.fract() == 0.0 {
+        // An integer point: 0! = 1! = 1, else the product, rounded outwards.
+        return Iv::new(fact_down(a.lo), fact_up(a.lo));
+    }
     let lo = if a.lo >= 1.0 { fact_down(a.lo) } else { 0.88 };
     let hi = if a.hi <= 1.0 { 1.0 } else { fact_up(a.hi) };
     Iv::new(lo, hi)
@@ -379,7 +383,7 @@ pub fn eval(e: &Expr, x: Iv) -> Option<Iv> {
         }
         Expr::E => Iv::out(std::f64::consts::E, std::f64::consts::E, 1)?,
         Expr::Pi => Iv::out(std::f64::consts::PI, std::f64::consts::PI, 1)?,
-        Expr::Param(_) => crate::param::enclosure()?,
+        Expr::Param(name) => crate::param::enclosure(name)?,
         Expr::Neg(a) => eval(a, x)?.neg(),
         Expr::Add(a, b) => eval(a, x)?.add(eval(b, x)?)?,
         Expr::Sub(a, b) => eval(a, x)?.sub(eval(b, x)?)?,
@@ -389,11 +393,22 @@ pub fn eval(e: &Expr, x: Iv) -> Option<Iv> {
             if let Some(k) = const_int(b) {
                 return eval(a, x)?.powi(k);
             }
+            let ex = eval(b, x)?;
+            // An integer exponent known exactly (n at an integer point): exact sign and
+            // repeated multiplication instead of exp(y ln x).
+            let int_point = (ex.lo == ex.hi && ex.lo.fract() == 0.0 && ex.lo.abs() < 9.0e15)
+                .then_some(ex.lo as i64);
             if is_minus_one(a) {
-                return Some(Iv { lo: -1.0, hi: 1.0 });
+                return Some(match int_point {
+                    Some(k) if k % 2 == 0 => Iv::point(1.0),
+                    Some(_) => Iv::point(-1.0),
+                    None => Iv { lo: -1.0, hi: 1.0 },
+                });
             }
             let base = eval(a, x)?;
-            let ex = eval(b, x)?;
+            if let Some(k) = int_point.filter(|k| k.abs() <= 4096) {
+                return base.powi(k);
+            }
             if base.lo > 0.0 {
                 base.powf(ex)?
             } else if base.lo >= 0.0 && ex.lo > 0.0 {

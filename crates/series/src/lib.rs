@@ -36,6 +36,7 @@ pub mod rat;
 pub mod scale;
 mod signed;
 pub mod sum;
+pub mod trigpoly;
 
 use std::cmp::Ordering;
 

@@ -10,6 +10,7 @@ use crate::oscillating::{
     dirichlet_bound, is_alternating_sign, monotonicity, nonneg, pairing_bound, trig_linear,
 };
 use crate::scale::Mono;
+use crate::trigpoly::TrigPoly;
 
 /// A decision on an oscillating series.
 pub struct Outcome {
@@ -75,7 +76,8 @@ pub fn oscillation_case(h: &[Expr], b: &Expr, m0: &Mono, db: &Decision) -> Resul
         });
     }
     if alternating {
-        return Err("a sign (-1)^n times another oscillating factor".into());
+        return trig_case(h, b, m0, db)
+            .unwrap_or_else(|| Err("a sign (-1)^n times another oscillating factor".into()));
     }
     if let [single] = others.as_slice()
         && let Some((f, l)) = trig_linear(single)
@@ -174,5 +176,107 @@ pub fn oscillation_case(h: &[Expr], b: &Expr, m0: &Mono, db: &Decision) -> Resul
             convergence: None,
         });
     }
-    Err("no test for this oscillating factor".into())
+    trig_case(h, b, m0, db).unwrap_or_else(|| Err("no test for this oscillating factor".into()))
+}
+
+/// The factors h as one trigonometric polynomial P (see [`crate::trigpoly`]): diverges when
+/// its constant term c0 ≠ 0, converges (conditionally when P² has a positive constant term)
+/// when c0 = 0; `None` when h is not such a polynomial.
+fn trig_case(h: &[Expr], b: &Expr, m0: &Mono, db: &Decision) -> Option<Result<Outcome, String>> {
+    let hh = product(&h.iter().collect::<Vec<_>>());
+    let p = TrigPoly::of(&hh)?;
+    if !p.oscillates() {
+        // h is constant on the integers: a_n = c0·b_n.
+        let c0 = p.constant_term()?;
+        return (c0.sign()? != 0).then(|| {
+            Ok(Outcome {
+                verdict: Verdict::Diverges,
+                test: "trigonometric expansion".into(),
+                steps: vec![format!(
+                    "h = {} equals the constant {c0} != 0 on the integers (product-to-sum, frequencies reduced mod 2*pi), so a_n = c0·b_n and sum b_n diverges ({})",
+                    hh.infix(),
+                    db.test
+                )],
+                convergence: None,
+            })
+        });
+    }
+    Some(trig_outcome(&hh, &p, b, m0, db))
+}
+
+fn trig_outcome(
+    hh: &Expr,
+    p: &TrigPoly,
+    b: &Expr,
+    m0: &Mono,
+    db: &Decision,
+) -> Result<Outcome, String> {
+    if m0.tendency().ok() != Some(Ordering::Less) {
+        return Err("trigonometric expansion: b_n does not tend to 0".into());
+    }
+    if monotonicity(b) != Some(Ordering::Greater) {
+        return Err(
+            "trigonometric expansion: cannot show that b_n is eventually decreasing".into(),
+        );
+    }
+    let Some((s, m)) = p.dirichlet() else {
+        return Err("trigonometric expansion: a frequency may lie in 2*pi*Z".into());
+    };
+    let c0 = p
+        .constant_term()
+        .ok_or("trigonometric expansion: the constant term cannot be enclosed")?;
+    let Some(sign) = c0.sign() else {
+        return Err(format!(
+            "trigonometric expansion: the sign of the constant term {c0} is not certified"
+        ));
+    };
+    let mut steps = vec![
+        format!(
+            "h = {} is the trigonometric polynomial P(n) = c0 + sum_j c_j cos(w_j n + phi_j) with {} terms (product-to-sum, exact rational coefficients, frequencies reduced mod 2*pi on the integers); constant term c0 = {c0}",
+            hh.infix(),
+            p.len()
+        ),
+        format!(
+            "every other frequency w_j is off 2*pi*Z: |sin(w_j/2)| >= {} (interval arithmetic), so the partial sums of P - c0 are bounded",
+            fmt(s)
+        ),
+        "b_n -> 0 and b_n - b_(n+1) has a positive leading term, so b_n decreases to 0 eventually; by Dirichlet sum (P(n) - c0)·b_n converges".into(),
+    ];
+    if sign != 0 {
+        steps.push(format!(
+            "sum a_n = c0·sum b_n + sum (P(n) - c0)·b_n with c0 != 0 and sum b_n divergent ({}), so the series diverges",
+            db.test
+        ));
+        return Ok(Outcome {
+            verdict: Verdict::Diverges,
+            test: "trigonometric expansion + Dirichlet test".into(),
+            steps,
+            convergence: None,
+        });
+    }
+    steps.push("c0 = 0, so sum a_n = sum (P(n) - c0)·b_n converges".into());
+    let sq = p.square().and_then(|q| {
+        let (_, _) = q.dirichlet()?;
+        let c = q.constant_term()?;
+        (c.sign() == Some(1)).then_some(c)
+    });
+    let convergence = match sq {
+        Some(c) => {
+            steps.push(format!(
+                "|a_n| >= P(n)^2·b_n/M with M = {} >= sup|P|, and P^2 has constant term {c} > 0, so sum P^2 b_n diverges by the same argument and sum |a_n| diverges: the convergence is conditional",
+                fmt(m * 1.0001 + 1e-4)
+            ));
+            Some(Convergence::Conditional)
+        }
+        None => {
+            steps.push("whether sum |a_n| converges was not decided".into());
+            None
+        }
+    };
+    Ok(Outcome {
+        verdict: Verdict::Converges,
+        test: "trigonometric expansion + Dirichlet test".into(),
+        steps,
+        convergence,
+    })
 }

@@ -31,7 +31,12 @@ EXAMPLES
   kexue series \"-ln(cos(1/n))\"                  a leading '-' belongs to the term
   kexue series \"1/n^p\" --param p                diverges for p <= 1, converges for p > 1
   kexue series \"x^n/n^2\" --param x --json       interval of convergence [-1, 1], as JSON
-  kexue series \"1/(n*ln(n)^2)\" --from 2 --sum   value 2.109742801... with a proved enclosure")]
+  kexue series \"1/(n^p*ln(n)^q)\" --from 2 --param p,q
+                                                p > 1 converges, p < 1 diverges; at p = 1:
+                                                q > 1 converges, q <= 1 diverges (Bertrand)
+  kexue series \"1/(n*ln(n)^2)\" --from 2 --sum   value 2.109742801... with a proved enclosure
+  kexue series \"(-1)^n/n\" --sum --digits 15     -ln 2 (alternating remainder, Euler transform)
+  kexue series \"n!/n^n\" --sum --json            ratio-test tail; JSON field \"sum\"")]
 pub struct Args {
     /// The term a_n, e.g. "1/(n*ln(n)^2)"; a leading '-' is part of the term ("-ln(cos(1/n))").
     #[arg(required_unless_present = "file", allow_hyphen_values = true)]
@@ -49,15 +54,21 @@ pub struct Args {
     pub file: Option<PathBuf>,
     /// Treat this identifier in the term as a real parameter and print the set of its values
     /// where the series converges, as intervals with the deciding test on each piece (e.g.
-    /// `"1/n^p" --param p`, `"x^n/n^2" --param x`). One parameter.
-    #[arg(long, value_name = "NAME", conflicts_with_all = ["file", "sum"])]
+    /// `"1/n^p" --param p`, `"x^n/n^2" --param x`). Two parameters: `--param p,q` gives
+    /// pieces in p, and pieces in q inside a p-piece whose verdict depends on q
+    /// (`"1/(n^p*ln(n)^q)" --param p,q`); JSON nests them as {"param": "q", "pieces": [...]}.
+    #[arg(long, value_name = "NAME[,NAME]", conflicts_with_all = ["file", "sum"])]
     pub param: Option<String>,
-    /// Also print the value of a convergent positive series with a rigorous enclosure
-    /// (partial sum + integral-test tail bounds in interval arithmetic). Supported terms:
-    /// exactly c/n^p (p > 1) and c/(n*ln(n)^q) (q > 1).
+    /// Also print the value of a convergent series with a rigorous enclosure: a partial sum in
+    /// interval arithmetic plus a proved tail enclosure from the integral test (exactly c/n^p,
+    /// p > 1, or c/(n*ln(n)^q), q > 1), the ratio test (products of c^n, n^a, (an+b)!, n^n, ...),
+    /// the alternating-series remainder ((-1)^n*b_n, b completely monotone), or comparison
+    /// (a bounded oscillating factor times one of these). Without a proved tail bound: an
+    /// error, never an unproved number.
     #[arg(long, conflicts_with = "file")]
     pub sum: bool,
-    /// Significant digits wanted with --sum (at most 15; the enclosure says how many hold).
+    /// Significant digits wanted with --sum (at most 15). The enclosure says how many hold:
+    /// fewer when the tail bound is honestly wider (then say so).
     #[arg(long, default_value_t = 10, requires = "sum", value_parser = clap::value_parser!(u32).range(1..=15))]
     pub digits: u32,
 }
@@ -114,32 +125,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return run_param(src, name, args.from, args.json);
     }
     let r = series::analyze(src, args.from).with_context(|| format!("cannot decide \"{src}\""))?;
-    let value =
-        if args.sum {
-            Some(series::sum(src, args.from, args.digits).with_context(|| {
-                format!("cannot compute the value of \"{src}\" ({})", r.verdict)
-            })?)
-        } else {
-            None
-        };
+    let value = args.sum.then(|| series::sum(src, args.from, args.digits));
+    let sum_error = |e: &series::Error| {
+        anyhow::anyhow!("cannot compute the value of \"{src}\" ({}): {e}", r.verdict)
+    };
     let mut out = std::io::stdout().lock();
     if args.json {
         // The report's fields in their documented order (a round trip through
         // `serde_json::Value` would sort them), then `sum` appended to the object.
         let report = report_json(src, &r, None, None)?;
+        let open = report.strip_suffix('}').unwrap_or(&report);
         match &value {
             None => writeln!(out, "{report}")?,
-            Some(s) => {
+            Some(Ok(s)) => {
                 let sum = serde_json::json!({
                     "value": s.value,
                     "lo": s.lo,
                     "hi": s.hi,
                     "digits": s.digits,
+                    "digits_requested": args.digits,
                     "terms": s.terms,
+                    "test": s.test,
+                    "tail": [s.tail.0, s.tail.1],
                     "method": s.method,
                 });
-                let open = report.strip_suffix('}').unwrap_or(&report);
                 writeln!(out, "{open},\"sum\":{sum}}}")?;
+            }
+            Some(Err(e)) => {
+                let why = serde_json::Value::String(e.to_string());
+                writeln!(out, "{open},\"sum\":null,\"sum_error\":{why}}}")?;
+                out.flush()?;
+                return Err(sum_error(e));
             }
         }
         return Ok(());
@@ -159,46 +175,70 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         writeln!(out, "asymptotics: {}", r.asymptotics)?;
         writeln!(out, "justification: {}", r.justification)?;
     }
-    if let Some(s) = &value {
-        writeln!(
-            out,
-            "sum: {} ({} significant digits; enclosure [{:.17e}, {:.17e}])",
-            s.value, s.digits, s.lo, s.hi
-        )?;
-        writeln!(out, "sum method: {}", s.method)?;
-    }
     for w in &r.warnings {
         writeln!(out, "warning: {w}")?;
+    }
+    match &value {
+        Some(Ok(s)) => {
+            let short = if s.digits < args.digits {
+                format!(
+                    " of {} requested: the tail bound allows no more",
+                    args.digits
+                )
+            } else {
+                String::new()
+            };
+            writeln!(
+                out,
+                "sum: {} ({} significant digits{short}; enclosure [{:.17e}, {:.17e}])",
+                s.value, s.digits, s.lo, s.hi
+            )?;
+            writeln!(out, "sum tail test: {}", s.test)?;
+            writeln!(out, "sum method: {}", s.method)?;
+        }
+        Some(Err(e)) => {
+            out.flush()?;
+            return Err(sum_error(e));
+        }
+        None => {}
     }
     Ok(())
 }
 
-/// `--param`: the pieces of the parameter line with their verdicts.
-fn run_param(src: &str, name: &str, n0: u64, json: bool) -> anyhow::Result<()> {
-    let r = series::param::analyze_param(src, name, n0)
-        .with_context(|| format!("cannot decide \"{src}\" with the parameter {name}"))?;
-    let mut out = std::io::stdout().lock();
-    if json {
-        let pieces: Vec<serde_json::Value> = r
-            .pieces
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "interval": p.interval,
-                    "verdict": p.verdict.to_string(),
-                    "test": p.test,
-                    "convergence": p.convergence.map(|c| c.to_string()),
-                    "reason": p.reason,
-                })
-            })
-            .collect();
-        let v = serde_json::json!({"expr": src, "from": n0, "param": r.param, "pieces": pieces});
-        writeln!(out, "{v}")?;
-        return Ok(());
+fn piece_json(p: &series::param::Piece) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "interval": p.interval,
+        "verdict": p.verdict_text(),
+        "test": p.test,
+        "convergence": p.convergence.map(|c| c.to_string()),
+        "reason": p.reason,
+    });
+    if let Some(sub) = &p.sub {
+        v["param"] = serde_json::Value::String(sub.param.clone());
+        v["pieces"] = sub.pieces.iter().map(piece_json).collect();
     }
-    writeln!(out, "{}", r.summary())?;
+    v
+}
+
+fn write_pieces(
+    out: &mut impl Write,
+    r: &series::param::ParamReport,
+    indent: usize,
+) -> anyhow::Result<()> {
+    let pad = " ".repeat(indent);
     for p in &r.pieces {
         let conv = p.convergence.map(|c| format!(" ({c})")).unwrap_or_default();
+        if let Some(sub) = &p.sub {
+            writeln!(
+                out,
+                "{pad}{} in {}: {}",
+                r.param,
+                p.interval,
+                p.verdict_text()
+            )?;
+            write_pieces(out, sub, indent + 2)?;
+            continue;
+        }
         let why = if p.verdict == series::Verdict::Unknown {
             format!("reason: {}", p.reason)
         } else {
@@ -206,10 +246,39 @@ fn run_param(src: &str, name: &str, n0: u64, json: bool) -> anyhow::Result<()> {
         };
         writeln!(
             out,
-            "{} in {}: {}{conv}; {why}",
-            name, p.interval, p.verdict
+            "{pad}{} in {}: {}{conv}; {why}",
+            r.param, p.interval, p.verdict
         )?;
     }
+    Ok(())
+}
+
+/// `--param`: the pieces of the parameter line (or of the first of two parameters, with
+/// pieces in the second where the verdict depends on it) with their verdicts.
+fn run_param(src: &str, names: &str, n0: u64, json: bool) -> anyhow::Result<()> {
+    let list: Vec<&str> = names.split(',').map(str::trim).collect();
+    if list.iter().any(|n| n.is_empty()) || list.len() > 2 {
+        anyhow::bail!(
+            "--param takes one name or two separated by a comma (e.g. p or p,q), not '{names}'"
+        );
+    }
+    let r = series::param::analyze_params(src, &list, n0)
+        .with_context(|| format!("cannot decide \"{src}\" with the parameter(s) {names}"))?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let pieces: Vec<serde_json::Value> = r.pieces.iter().map(piece_json).collect();
+        let v = serde_json::json!({
+            "expr": src,
+            "from": n0,
+            "param": r.param,
+            "params": list,
+            "pieces": pieces,
+        });
+        writeln!(out, "{v}")?;
+        return Ok(());
+    }
+    writeln!(out, "{}", r.summary())?;
+    write_pieces(&mut out, &r, 0)?;
     Ok(())
 }
 

@@ -268,3 +268,145 @@ fn sum_prints_a_proved_enclosure() {
     let out = kexue(&["series", "1/n", "--sum"], "");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn two_parameters_give_nested_pieces() {
+    let out = kexue(
+        &[
+            "series",
+            "1/(n^p*ln(n)^q)",
+            "--from",
+            "2",
+            "--param",
+            "p,q",
+            "--json",
+        ],
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["param"], "p", "{v}");
+    assert_eq!(v["params"], serde_json::json!(["p", "q"]), "{v}");
+    let top: Vec<(&str, &str)> = v["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["interval"].as_str().unwrap(),
+                p["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        top,
+        [
+            ("(-inf, 1)", "diverges"),
+            ("{1}", "depends on q"),
+            ("(1, inf)", "converges")
+        ],
+        "{v}"
+    );
+    // The boundary p = 1 carries its own pieces in q, with the same field names.
+    let at1 = &v["pieces"][1];
+    assert_eq!(at1["param"], "q", "{v}");
+    let sub: Vec<(&str, &str, &str)> = at1["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["interval"].as_str().unwrap(),
+                p["verdict"].as_str().unwrap(),
+                p["test"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        sub,
+        [
+            ("(-inf, 1]", "diverges", "Bertrand test"),
+            ("(1, inf)", "converges", "Bertrand test")
+        ],
+        "{v}"
+    );
+    let text = stdout(&kexue(
+        &["series", "1/(n^p*ln(n)^q)", "--from", "2", "--param", "p,q"],
+        "",
+    ));
+    assert!(text.contains("p in {1}: depends on q"), "{text}");
+    assert!(text.contains("  q in (1, inf): converges"), "{text}");
+    // Three names are refused with a clear error.
+    let out = kexue(&["series", "1/n^p", "--param", "p,q,r"], "");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn sum_uses_the_deciding_tail_bound() {
+    // (expr, from, reference value from mpmath, tail test)
+    for (src, from, reference, test) in [
+        (
+            "(-1)^n/n",
+            "1",
+            -std::f64::consts::LN_2,
+            "alternating series",
+        ),
+        ("1/n!", "0", std::f64::consts::E, "ratio test"),
+        ("n/2^n", "1", 2.0, "ratio test"),
+        ("1/n^3", "1", 1.202_056_903_159_594_3, "integral test"),
+    ] {
+        let out = kexue(&["series", src, "--from", from, "--sum", "--json"], "");
+        assert!(
+            out.status.success(),
+            "{src}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let s = &v["sum"];
+        let (lo, hi) = (s["lo"].as_f64().unwrap(), s["hi"].as_f64().unwrap());
+        assert!(lo <= reference && reference <= hi, "{src}: {v}");
+        assert_eq!(s["test"], test, "{src}: {v}");
+        assert!(s["digits"].as_u64().unwrap() >= 10, "{src}: {v}");
+        assert!(s["tail"][0].as_f64().unwrap() <= s["tail"][1].as_f64().unwrap());
+    }
+    // A convergent series without a rigorous tail bound: the decision, then an error; in JSON
+    // "sum": null with the reason.
+    let out = kexue(&["series", "1/(n^2 + 1)", "--sum", "--json"], "");
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "converges", "{v}");
+    assert!(v["sum"].is_null(), "{v}");
+    assert!(
+        v["sum_error"]
+            .as_str()
+            .unwrap()
+            .contains("no rigorous tail bound"),
+        "{v}"
+    );
+    // Honestly wide: the power bounds on the tail of ln(n)/n^2 leave ~6 digits; the text says so.
+    let text = stdout(&kexue(
+        &["series", "ln(n)/n^2", "--sum", "--digits", "12"],
+        "",
+    ));
+    assert!(
+        text.contains("requested: the tail bound allows no more"),
+        "{text}"
+    );
+}
+
+#[test]
+fn products_of_oscillating_factors_are_decided() {
+    for (src, verdict) in [
+        ("sin(n)^2*cos(n)^2/n", "diverges"),
+        ("(2+sin(n))*(2+cos(n))/n^2", "converges"),
+        ("abs(sin(n))*abs(cos(n))/n", "diverges"),
+        ("sin(n)*cos(n)/n", "converges"),
+    ] {
+        let text = stdout(&kexue(&["series", src], ""));
+        assert_eq!(text.lines().next(), Some(verdict), "{src}: {text}");
+    }
+}

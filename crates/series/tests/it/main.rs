@@ -6,4 +6,5 @@ mod numeric;
 mod parser_props;
 mod signed;
 mod signed_props;
+mod sum_props;
 mod sums;

@@ -23,8 +23,18 @@ const FACTORS: &[(&str, char)] = &[
     ("1 + cos(n)", 'd'),
     ("2 + sin(n)", 'd'),
     ("exp(cos(n))", 'd'),
-    ("(-1)^n*(2 + sin(n))", 'u'),
-    ("sin(n)*cos(n)", 'u'),
+    // Products of oscillating factors (trigonometric expansion, pairing, bounds).
+    ("(-1)^n*(2 + sin(n))", 'c'),
+    ("sin(n)*cos(n)", 'c'),
+    ("sin(n)*sin(2*n)", 'c'),
+    ("sin(n)^3", 'c'),
+    ("sin(n)*sin(n + 1)", 'd'),
+    ("sin(n)^2*cos(n)^2", 'd'),
+    ("(2 + sin(n))*(2 + cos(n))", 'd'),
+    ("abs(sin(n))*abs(cos(n))", 'd'),
+    ("(1 + cos(n))*(1 + sin(n))", 'd'),
+    // No proof either way: must stay unknown.
+    ("sin(n^2)", 'u'),
 ];
 
 /// Bound on the time of one decision (stated in the crate docs and the addendum).
