@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+mod direct;
 pub mod linear;
 pub mod norm;
 pub mod shape;
