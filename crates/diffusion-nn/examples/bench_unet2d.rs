@@ -31,7 +31,10 @@ fn cpu_ms() -> f64 {
     };
     let f: Vec<&str> = rest.split_whitespace().collect();
     // rest[0] is field 3 (state): utime and stime are fields 14 and 15.
-    match (f.get(11).map(|s| s.parse::<f64>()), f.get(12).map(|s| s.parse::<f64>())) {
+    match (
+        f.get(11).map(|s| s.parse::<f64>()),
+        f.get(12).map(|s| s.parse::<f64>()),
+    ) {
         (Some(Ok(u)), Some(Ok(s))) => (u + s) * 10.0,
         _ => f64::NAN,
     }

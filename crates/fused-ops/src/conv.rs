@@ -17,7 +17,12 @@
 //! | input gradient, stride 1 | im2col of `dYᵀ`; `dXᵀ = W̃·cols(dY)` with `W̃` the kernel transposed and mirrored (a stride-1 convolution, one gemm) |
 //! | input gradient, stride 2 | `dcols = Wᵀ·dYᵀ` (gemm), col2im |
 //!
-//! 1×1 stride-1 convolutions skip im2col (the channel-major chunk is the matrix). Chunks run in
+//! 1×1 stride-1 convolutions skip im2col (the channel-major chunk is the matrix). The forward
+//! 3×3 stride-1 convolution of images 16 or 32 (any multiple of 16) wide skips it too, on
+//! AVX2 + FMA machines: [`crate::direct`] reads the padded channel-major chunk in place with a
+//! kernel packed once per call (chunks of about 1024 output pixels there; issue 14's DDPM
+//! CIFAR10 U-Net, where im2col + gemm ran its 32×32 level at ~27 multiply-adds per ns and the
+//! direct kernel at ~37). Chunks run in
 //! parallel on rayon's pool with one single-threaded gemm each (per-thread kernel-gradient
 //! sums, reduced at the end); scratch buffers are per thread and reused across calls. The
 //! input gradient never goes through a transposed convolution, and gradients of untracked
@@ -315,17 +320,23 @@ impl Geom {
         self.cout * self.kk()
     }
     /// Images per chunk: about `2^17 / K` output pixels (a ~512 KiB im2col buffer), clamped
-    /// to 128–1024 pixels (measured best on the U-Net's shapes), or 1024 pixels on the direct
-    /// 3×3 path; at least one image, at most half the batch so that both cores get work.
+    /// to 128–1024 pixels (measured best on the U-Net's shapes); at least one image, at most
+    /// half the batch so that both cores get work.
     fn chunk(&self) -> usize {
-        let target = if crate::direct::covers(self.k, self.stride, self.pad, self.w) {
-            // the direct kernel has no im2col buffer; more pixels per chunk reuse each block
-            // of the (pre-broadcast) kernel more often (16×16: 4 images, 1.2× faster)
-            1024
-        } else {
-            (131_072 / self.kk()).clamp(128, 1024)
-        };
-        let by_size = (target / self.out_pix()).max(1);
+        self.chunk_of((131_072 / self.kk()).clamp(128, 1024))
+    }
+    /// Images per chunk of the forward pass: [`Geom::chunk`], or 1024 pixels on the direct 3×3
+    /// path (no im2col buffer there; more pixels per chunk reuse each block of the
+    /// pre-broadcast kernel more often: 16×16 images 4 at a time ran about 1.2× faster than
+    /// one at a time).
+    fn forward_chunk(&self, direct: bool) -> usize {
+        match direct {
+            true => self.chunk_of(1024),
+            false => self.chunk(),
+        }
+    }
+    fn chunk_of(&self, target_pixels: usize) -> usize {
+        let by_size = (target_pixels / self.out_pix()).max(1);
         by_size.min(self.batch.div_ceil(2)).max(1)
     }
 }
@@ -944,9 +955,9 @@ fn forward(g: &Geom, x: &[f32], w: &[f32], bias: &[f32], extra: Terms<'_>) -> Re
     {
         bail!("fused conv2d: extra terms do not match the output");
     }
-    let sequential = crate::threads() == 1 || g.batch <= g.chunk();
     let packed = crate::direct::covers(g.k, g.stride, g.pad, g.w)
         .then(|| crate::direct::pack_weights(w, g.cout, g.cin));
+    let sequential = crate::threads() == 1 || g.batch <= g.forward_chunk(packed.is_some());
     let kernel = Kernel {
         w,
         packed: packed.as_deref(),
@@ -973,7 +984,7 @@ fn forward_with(
     sequential: bool,
 ) -> Result<Vec<f32>> {
     let total = g.batch * g.out_img();
-    let cb = g.chunk();
+    let cb = g.forward_chunk(w.packed.is_some());
     if sequential {
         // One thread: chunk by chunk, each chunk's output appended while its product is in
         // cache, so the output is written once and never zero-filled first.
@@ -1358,7 +1369,7 @@ mod tests {
     #[test]
     fn sequential_and_parallel_forward_agree() {
         // 9 images of 8×8 in two chunks (5 + 4): both paths, every stride and extra term;
-        // 16×16 at 3×3 stride 1 takes the direct kernel (on AVX2 machines), 5 chunks of 2
+        // 16×16 at 3×3 stride 1 takes the direct kernel (on AVX2 machines): chunks of 4, 4, 1
         for (k, stride, side) in [(3, 1, 8), (3, 2, 8), (1, 1, 8), (3, 1, 16)] {
             let pad = k / 2;
             let (h, w) = (side, side);
@@ -1378,7 +1389,6 @@ mod tests {
                 ho,
                 wo,
             };
-            assert!(g.chunk() < g.batch);
             let val = |i: usize| ((i * 7919) % 101) as f32 / 50.0 - 1.0;
             let x: Vec<f32> = (0..g.batch * g.in_img()).map(val).collect();
             let wt: Vec<f32> = (0..g.w_len()).map(|i| val(i + 3)).collect();
@@ -1387,6 +1397,7 @@ mod tests {
             let res: Vec<f32> = (0..g.batch * g.out_img()).map(|i| val(i + 13)).collect();
             let packed = crate::direct::covers(k, stride, pad, w)
                 .then(|| crate::direct::pack_weights(&wt, g.cout, g.cin));
+            assert!(g.forward_chunk(packed.is_some()) < g.batch);
             let kernel = Kernel {
                 w: &wt,
                 packed: packed.as_deref(),

@@ -26,7 +26,7 @@ const NR: usize = 16;
 /// Whether [`conv3x3`] covers a convolution: kernel 3, stride 1, padding 1, an image width that
 /// is a multiple of 16, and a CPU with AVX2 and FMA.
 pub(crate) fn covers(k: usize, stride: usize, pad: usize, w: usize) -> bool {
-    k == 3 && stride == 1 && pad == 1 && w > 0 && w % NR == 0 && has_avx2_fma()
+    k == 3 && stride == 1 && pad == 1 && w > 0 && w.is_multiple_of(NR) && has_avx2_fma()
 }
 
 fn has_avx2_fma() -> bool {
@@ -86,7 +86,10 @@ pub(crate) fn conv3x3(
     xp: &[f32],
     yt: &mut [f32],
 ) {
-    assert!(covers(3, 1, 1, w), "direct conv3x3: unsupported width or CPU");
+    assert!(
+        covers(3, 1, 1, w),
+        "direct conv3x3: unsupported width or CPU"
+    );
     let (hp, wpd) = (h + 2, w + 2);
     let plane = hp * wpd;
     let n = nb * h * w;
