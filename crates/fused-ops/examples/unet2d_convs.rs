@@ -1,8 +1,8 @@
 //! Fused conv2d forward at the convolution shapes of the DDPM CIFAR10 `UNet2DModel` (issue 14's
 //! benchmark network), one JSON line per shape: wall and on-CPU time of the calling thread
 //! (median of REPS calls) and the multiply-add rate. `bench/diffusion/unet2d_convs_torch.py`
-//! prints the same lines for PyTorch's `F.conv2d`; `bench/diffusion/unet2d_convs.sh` runs both
-//! interleaved and prints the per-shape ratios.
+//! prints the same lines for PyTorch's `F.conv2d`; `bench/diffusion/unet2d_convs.sh` runs both,
+//! one after the other, and prints the per-shape ratios.
 //!
 //! `cargo run --release -p fused-ops --example unet2d_convs -- [batch] [reps] [filter]`
 //!
