@@ -49,13 +49,14 @@ def timing(d, batch, passes, sample_steps):
     g = torch.Generator().manual_seed(0)
     x = torch.randn((batch, c.in_channels, c.sample_size, c.sample_size), generator=g)
     t = torch.full((batch,), 499, dtype=torch.int64)
-    fwd = []
+    fwd, fwd_cpu = [], []
     with torch.inference_mode():
         unet(x, t)
         for _ in range(passes):
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), time.process_time()
             unet(x, t)
             fwd.append((time.perf_counter() - start) * 1e3)
+            fwd_cpu.append((time.process_time() - cpu0) * 1e3)
         sample_ms = float("nan")
         if sample_steps > 0:
             sched.set_timesteps(sample_steps)
@@ -66,6 +67,7 @@ def timing(d, batch, passes, sample_steps):
                 xs = sched.step(y, tau, xs, generator=g).prev_sample
             sample_ms = (time.perf_counter() - start) * 1e3
     fwd.sort()
+    fwd_cpu.sort()
     print(json.dumps({
         "impl": "pytorch",
         "threads": torch.get_num_threads(),
@@ -73,6 +75,7 @@ def timing(d, batch, passes, sample_steps):
         "batch": batch,
         "forward_ms": round(fwd[len(fwd) // 2], 2),
         "forward_min_ms": round(fwd[0], 2),
+        "forward_cpu_ms": round(fwd_cpu[len(fwd_cpu) // 2]),
         "sample_steps": sample_steps,
         "sample_ms": round(sample_ms, 1),
         "torch": torch.__version__,

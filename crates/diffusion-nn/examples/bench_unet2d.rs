@@ -18,6 +18,28 @@ use diffusion_nn::Device;
 use diffusion_nn::diffusers::{self, ClassLabels, EpsView};
 use rand::SeedableRng;
 
+/// CPU time (user + system, all threads) of this process in ms, from `/proc/self/stat`
+/// (clock ticks of 10 ms); NaN where that file does not exist. Unlike wall time it barely
+/// moves with the machine's load, so it is the steadier measure on a shared machine.
+fn cpu_ms() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return f64::NAN;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // rest[0] is field 3 (state): utime and stime are fields 14 and 15.
+    match (
+        f.get(11).map(|s| s.parse::<f64>()),
+        f.get(12).map(|s| s.parse::<f64>()),
+    ) {
+        (Some(Ok(u)), Some(Ok(s))) => (u + s) * 10.0,
+        _ => f64::NAN,
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -43,11 +65,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = vec![500.0; batch];
     pre.unet.forward(&x, &t, None)?; // warm-up
     let mut fwd = Vec::with_capacity(passes);
+    let mut fwd_cpu = Vec::with_capacity(passes);
     for _ in 0..passes {
-        let start = Instant::now();
+        let (start, cpu0) = (Instant::now(), cpu_ms());
         let y = pre.unet.forward(&x, &t, None)?;
         std::hint::black_box(y);
         fwd.push(start.elapsed().as_secs_f64() * 1e3);
+        fwd_cpu.push(cpu_ms() - cpu0);
     }
     let sample_ms = if sample_steps > 0 {
         let schedule = pre.scheduler.schedule()?;
@@ -75,12 +99,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         f64::NAN
     };
     println!(
-        "{{\"impl\": \"{}\", \"threads\": {}, \"params\": {}, \"batch\": {batch}, \"forward_ms\": {:.2}, \"forward_min_ms\": {:.2}, \"sample_steps\": {sample_steps}, \"sample_ms\": {:.1}}}",
+        "{{\"impl\": \"{}\", \"threads\": {}, \"params\": {}, \"batch\": {batch}, \"forward_ms\": {:.2}, \"forward_min_ms\": {:.2}, \"forward_cpu_ms\": {:.0}, \"sample_steps\": {sample_steps}, \"sample_ms\": {:.1}}}",
         if composed { "kexue-composed" } else { "kexue" },
         candle_core::utils::get_num_threads(),
         pre.unet.n_params(),
         median(fwd.clone()),
         fwd.iter().copied().fold(f64::INFINITY, f64::min),
+        median(fwd_cpu),
         sample_ms
     );
     Ok(())

@@ -17,6 +17,7 @@
 //! | [`norm`] | GroupNorm (+ SiLU) as one op with a hand-written backward |
 //! | [`shape`] | nearest ×2 up-sampling with a direct backward pass |
 //! | [`conv`] | conv2d 3×3 / 1×1, stride 1 and 2: forward, input gradient, kernel gradient |
+//! | `direct` (private) | the forward 3×3 stride-1 convolution of 16·n-wide images without im2col (AVX2) |
 //!
 //! Tests (`cargo test --release -p fused-ops`, about a second) compare every op with its composed
 //! version (forward and all gradients, 1e-5 relative) and with central differences in f64.
@@ -25,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod conv;
+mod direct;
 pub mod linear;
 pub mod norm;
 pub mod shape;

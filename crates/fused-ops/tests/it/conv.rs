@@ -89,9 +89,13 @@ fn direct_f64(
 
 /// (batch, cin, cout, h, w): odd sizes, one input channel, batch 1, batches that split into
 /// several uneven chunks, and non-square images of the widths (4, 8) that have their own
-/// im2col kernels (height and width of one parity: candle's composed stride-2 backward, the
-/// reference, fails otherwise).
-const SHAPES: [(usize, usize, usize, usize, usize); 8] = [
+/// im2col kernels and of widths 16 and 32, which the direct 3×3 kernel covers (more than 8 input
+/// channels: several channel blocks; output channels not a multiple of 6: a partial panel)
+/// (height and width of one parity: candle's composed stride-2 backward, the reference, fails
+/// otherwise).
+const SHAPES: [(usize, usize, usize, usize, usize); 10] = [
+    (3, 11, 7, 6, 16),
+    (2, 17, 13, 4, 32),
     (2, 3, 4, 8, 8),
     (3, 4, 5, 6, 8),
     (2, 3, 2, 6, 4),
@@ -489,7 +493,12 @@ fn add_terms_match_composed_and_fall_back() {
 /// non-contiguous residual falls back with the same answer; mismatched shapes are errors.
 fn add_terms_match_composed_and_fall_back_body() {
     let mut rng = StdRng::seed_from_u64(21);
-    for (bn, cin, cout, h, wd) in [(37, 8, 16, 8, 8), (5, 2, 3, 7, 5), (3, 6, 4, 4, 4)] {
+    for (bn, cin, cout, h, wd) in [
+        (37, 8, 16, 8, 8),
+        (5, 2, 3, 7, 5),
+        (3, 6, 4, 4, 4),
+        (5, 10, 7, 8, 16),
+    ] {
         for (k, stride) in [(3usize, 1usize), (3, 2), (1, 1)] {
             let pad = k / 2;
             let x = uniform(&mut rng, &[bn, cin, h, wd]);
