@@ -429,6 +429,72 @@ impl GaussianMixture {
     pub fn log_density(&self, x: &[f64]) -> f64 {
         self.comps.log_density(x)
     }
+
+    /// Gauss–Hermite nodes per coordinate of [`GaussianMixture::gamma`] for dimension d
+    /// (`None` above [`GaussianMixture::MAX_QUADRATURE_DIM`]).
+    pub fn quadrature_nodes(dim: usize) -> Option<usize> {
+        match dim {
+            1 => Some(200),
+            2 => Some(64),
+            3 => Some(24),
+            _ => None,
+        }
+    }
+
+    /// Largest dimension whose Γ [`GaussianMixture::gamma`] computes by quadrature.
+    pub const MAX_QUADRATURE_DIM: usize = 3;
+
+    /// Γ = E‖ε*(x_t)‖²/d at signal variance ᾱ ∈ (0, 1) by product Gauss–Hermite quadrature:
+    /// given component k, x_t ~ N(√ᾱ m_k, diag(ᾱ s_k² + β̄)), so Γ = Σ_k w_k E_k‖ε*‖²/d with
+    /// each E_k a tensor rule of [`GaussianMixture::quadrature_nodes`] nodes per coordinate,
+    /// centred and scaled on the component (ε* is smooth; the rule is exact where one
+    /// component dominates, ε* being affine there). `None` for d > 3 (n^d nodes); an error
+    /// for ᾱ outside (0, 1).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for ᾱ outside (0, 1).
+    pub fn gamma(&self, alpha_bar: f64) -> Result<Option<f64>> {
+        let c = &self.comps;
+        let d = c.dim;
+        let Some(n) = Self::quadrature_nodes(d) else {
+            return Ok(None);
+        };
+        let level = NoiseLevel {
+            t: 0.0,
+            alpha_bar,
+        };
+        let (sa, bb) = level_parts(level)?;
+        let ab = sa * sa;
+        let (nodes, weights) = crate::quadrature::gauss_hermite(n);
+        let total = n.pow(d as u32);
+        let mut x = vec![0.0; total * d];
+        let mut w = vec![0.0; total];
+        let mut eps = vec![0.0; total * d];
+        let norm = std::f64::consts::PI.powf(-0.5 * d as f64);
+        let mut gamma = 0.0;
+        for k in 0..c.n() {
+            for (j, (row, wj)) in x.chunks_mut(d).zip(w.iter_mut()).enumerate() {
+                let mut idx = j;
+                let mut weight = norm;
+                for (i, xi) in row.iter_mut().enumerate() {
+                    let q = idx % n;
+                    idx /= n;
+                    let std = (ab * c.vars[k * d + i] + bb).sqrt();
+                    *xi = sa * c.means[k * d + i] + std * std::f64::consts::SQRT_2 * nodes[q];
+                    weight *= weights[q];
+                }
+                *wj = weight;
+            }
+            c.predict(&x, level, &mut eps)?;
+            let e_k: f64 = eps
+                .chunks(d)
+                .zip(&w)
+                .map(|(e, wj)| wj * e.iter().map(|v| v * v).sum::<f64>())
+                .sum();
+            gamma += c.log_weights[k].exp() * e_k / d as f64;
+        }
+        Ok(Some(gamma))
+    }
 }
 
 /// The uniform law on a finite point set (the optimum of a network trained on that set).
