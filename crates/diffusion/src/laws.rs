@@ -318,7 +318,17 @@ pub fn sample_law_run(
         None => None,
     };
     let gamma = if spec.sampler.needs_gamma() || spec.trajectory.needs_gamma() {
-        let times: Vec<usize> = (1..=schedule.n_steps()).collect();
+        // Γ at the trajectory's nodes is enough for a discrete sampler on a fixed trajectory;
+        // the optimal trajectory and the menu's hybrids (Γ interpolated in ᾱ) need every n.
+        let times: Vec<usize> = if spec.trajectory.needs_gamma() || spec.sampler.is_continuous()
+        {
+            (1..=schedule.n_steps()).collect()
+        } else {
+            spec.trajectory
+                .build(schedule, spec.steps, &Gamma::unknown(schedule.n_steps()))?
+                .steps()
+                .to_vec()
+        };
         law.gamma(schedule, &times, mc_rows.max(2), &mut rng, &mut |_| {})?
             .0
     } else {
