@@ -7,8 +7,11 @@ density p_t and ε* are written out here from their definitions,
 
     p_t(x) = Σ_k w_k N(x; √ᾱ m_k, diag(ᾱ s_k² + β̄)),   ε*(x) = −√β̄ ∇ log p_t(x),
 
-and Γ = ∫ p_t ‖ε*‖² dx / d by mpmath's tanh-sinh quadrature (1-D), or in polar coordinates
-split at the ring radius (2-D ring), at 30 significant digits.
+and Γ = ∫ p_t ‖ε*‖² dx by mpmath's tanh-sinh quadrature at 30 significant digits, split at
+the component centres, for three 1-D mixtures A, B, C at times n of the linear N = 1000
+schedule. The Rust test also checks the 2-D and 3-D product rules with them: the product law
+A ⊗ B (a 2-D mixture of 3 × 2 diagonal components) has ε* separable per coordinate, so its
+Γ is (Γ_A + Γ_B)/2, and A ⊗ B ⊗ C's is (Γ_A + Γ_B + Γ_C)/3.
 
 Usage: /work/venv-torch/bin/python scripts/make_gmm_gamma_fixture.py   (a few minutes)
 """
@@ -57,39 +60,29 @@ def gamma(weights, means, stds, ab):
         # p ‖ε*‖² = β̄ ‖Σ_k p_k (x − c_k)/v_k‖² / p
         return bb * mp.fsum(s * s for s in score) / total
 
-    if d == 1:
-        pts = sorted(set([-mp.inf] + [c[0] for _, c, _ in comps] + [mp.inf]))
-        return mp.quad(integrand, pts) / d
-    # 2-D: polar coordinates, radius split at the component centres' radii.
-    radii = sorted(set([mp.mpf(0)] + [mp.sqrt(c[0] ** 2 + c[1] ** 2) for _, c, _ in comps] + [mp.inf]))
-    n = len(comps)
-    f = lambda r, t: r * integrand(r * mp.cos(t), r * mp.sin(t))
-    # The ring's 8-fold symmetry: integrate one sector [0, 2π/n] split at its centre, times n.
-    return n * mp.quad(f, radii, [0, mp.pi / n, 2 * mp.pi / n]) / d
+    assert d == 1
+    pts = sorted(set([-mp.inf] + [c[0] for _, c, _ in comps] + [mp.inf]))
+    return mp.quad(integrand, pts)
 
 
 def main():
-    cases = []
-    one_d = {"weights": [0.2, 0.5, 0.3], "means": [[-1.5], [0.3], [2.0]], "stds": [[0.2], [0.05], [0.6]]}
-    for n in [1, 5, 20, 50, 100, 200, 400, 700, 1000]:
-        ab = linear_alpha_bar(n)
-        g = gamma(one_d["weights"], one_d["means"], one_d["stds"], ab)
-        cases.append({"gmm": one_d, "n": n, "alpha_bar": float(ab), "gamma": mp.nstr(g, 25)})
-        print("1-D", n, mp.nstr(g, 20), file=sys.stderr)
-    ring = {
-        "weights": [1.0] * 8,
-        "means": [[2 * float(mp.cos(2 * mp.pi * k / 8)), 2 * float(mp.sin(2 * mp.pi * k / 8))] for k in range(8)],
-        "stds": [[0.1, 0.1]] * 8,
+    laws = {
+        "A": {"weights": [0.2, 0.5, 0.3], "means": [[-1.5], [0.3], [2.0]], "stds": [[0.2], [0.05], [0.6]]},
+        "B": {"weights": [1.0, 1.0], "means": [[-1.0], [1.0]], "stds": [[0.1], [0.1]]},
+        "C": {"weights": [0.7, 0.3], "means": [[0.0], [3.0]], "stds": [[1.0], [0.3]]},
     }
-    mp.mp.dps = 20
-    for n in [10, 100, 200, 600, 1000]:
+    ns = [1, 5, 20, 50, 100, 200, 400, 700, 1000]
+    out = {"script": "scripts/make_gmm_gamma_fixture.py", "laws": laws, "n": ns, "alpha_bar": [], "gamma": {k: [] for k in laws}}
+    for n in ns:
         ab = linear_alpha_bar(n)
-        g = gamma(ring["weights"], ring["means"], ring["stds"], ab)
-        cases.append({"gmm": ring, "n": n, "alpha_bar": float(ab), "gamma": mp.nstr(g, 18)})
-        print("ring", n, mp.nstr(g, 18), file=sys.stderr)
+        out["alpha_bar"].append(float(ab))
+        for name, law in laws.items():
+            g = gamma(law["weights"], law["means"], law["stds"], mp.mpf(float(ab)))
+            out["gamma"][name].append(mp.nstr(g, 25))
+            print(name, n, mp.nstr(g, 20), file=sys.stderr)
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w") as f:
-        json.dump({"script": "scripts/make_gmm_gamma_fixture.py", "cases": cases}, f, indent=1)
+        json.dump(out, f, indent=1)
         f.write("\n")
 
 

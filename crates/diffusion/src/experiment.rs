@@ -442,18 +442,36 @@ fn lab_menu(
 ) -> crate::Result<MenuRun> {
     let cfg = MenuConfig { n_steps: k, ..cfg };
     let process = Process::Discrete(schedule);
-    let gamma_fn = |ab: f64| law.gamma_at(ab).ok().flatten().unwrap_or(f64::NAN);
-    if cfg.variance == MenuVariance::Analytic {
-        // Γ must be computable without sampling (quadrature) for this law.
-        law.gamma_at(0.5)?.ok_or_else(|| Error::Invalid {
-            what: "sampler",
-            msg: format!(
-                "the analytic variance needs Γ in closed form or by quadrature; the {}-D \
-                 mixture has neither (use --variance sn or npr)",
-                law.dim()
-            ),
-        })?;
-    }
+    // Γ(ᾱ) at the grid's nodes: closed form or quadrature, else (mixtures in d ≥ 2) Monte
+    // Carlo on the exact posterior variance from M rows of stream 5, reseeded per ᾱ.
+    let gamma_rows = match law.gamma_at(0.5)? {
+        Some(_) => Vec::new(),
+        None if cfg.variance == MenuVariance::Analytic => law.sample(&mut stream(5), m),
+        None => Vec::new(),
+    };
+    let gamma_fn = |ab: f64| match law.gamma_at(ab) {
+        Ok(Some(g)) => g,
+        Ok(None) => match law.cov_predictor() {
+            Some(head) if !gamma_rows.is_empty() => {
+                let mut rng = stream(5 ^ ab.to_bits());
+                let level = crate::NoiseLevel {
+                    t: 0.0,
+                    alpha_bar: ab,
+                };
+                crate::analytic::posterior_gamma_at(
+                    head,
+                    &gamma_rows,
+                    level,
+                    (ab.sqrt(), (1.0 - ab).sqrt()),
+                    4096,
+                    &mut rng,
+                )
+                .map_or(f64::NAN, |(g, _)| g)
+            }
+            _ => f64::NAN,
+        },
+        Err(_) => f64::NAN,
+    };
     let head = match cfg.variance.cov_kind() {
         Some(kind) => Some((
             law.cov_predictor().ok_or_else(|| Error::Invalid {

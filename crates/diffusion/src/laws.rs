@@ -5,14 +5,14 @@
 //! | name | law | Γ ([`GammaSource`]) | decoder | range |
 //! |---|---|---|---|---|
 //! | `gauss` | 1-D N(0.5, 0.09) (spec §10.3) | closed form | Gaussian | unbounded |
-//! | `gmm` | 2-D ring of 8 modes (radius 2, std 0.1), or a [`GmmSpec`] | product Gauss–Hermite for d ≤ 3, Monte Carlo (with standard errors) above | Gaussian | unbounded |
+//! | `gmm` | 2-D ring of 8 modes (radius 2, std 0.1), or a [`GmmSpec`] | d = 1: composite Gauss–Legendre; d ≥ 2: Monte Carlo on the exact posterior variance (≤ 1, with standard errors) | Gaussian | unbounded |
 //! | `rademacher` | 1-D ±1 | 200-point Gauss–Hermite, capped at 1 | 2 levels | [−1, 1] |
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::analytic::{DataRange, Gamma, estimate_gamma};
+use crate::analytic::{DataRange, Gamma, estimate_gamma_posterior};
 use crate::covariance::CovPredictor;
 use crate::draw::{Draw, DrawSpec, draw, draw_with};
 use crate::exact::{DataLaw, Gaussian, GaussianMixture, Rademacher, sample_law};
@@ -70,20 +70,24 @@ pub enum GammaSource {
     Exact,
     /// 200-point Gauss–Hermite quadrature.
     Quadrature,
-    /// Product Gauss–Hermite quadrature per mixture component
-    /// ([`GaussianMixture::gamma`]).
+    /// Composite Gauss–Legendre quadrature of a 1-D mixture ([`GaussianMixture::gamma`]).
     MixtureQuadrature,
-    /// Monte Carlo from the exact predictor (paper-A Eq. 8).
+    /// Monte Carlo on the exact posterior variance, Γ = 1 − E tr Var[ε|x_t]/d
+    /// ([`estimate_gamma_posterior`]; never above 1).
+    PosteriorMonteCarlo,
+    /// Monte Carlo from the predictor (paper-A Eq. 8).
     MonteCarlo,
 }
 
 impl GammaSource {
-    /// `exact`, `gauss-hermite-200`, `gauss-hermite-product` or `monte-carlo`.
+    /// `exact`, `gauss-hermite-200`, `gauss-legendre`, `monte-carlo-posterior` or
+    /// `monte-carlo`.
     pub fn name(self) -> &'static str {
         match self {
             GammaSource::Exact => "exact",
             GammaSource::Quadrature => "gauss-hermite-200",
-            GammaSource::MixtureQuadrature => "gauss-hermite-product",
+            GammaSource::MixtureQuadrature => "gauss-legendre",
+            GammaSource::PosteriorMonteCarlo => "monte-carlo-posterior",
             GammaSource::MonteCarlo => "monte-carlo",
         }
     }
@@ -202,8 +206,8 @@ impl Law {
     }
 
     /// Γ at signal variance ᾱ without sampling, where the law allows it: closed form
-    /// (`gauss`), quadrature (`rademacher`, `gmm` with d ≤ 3; capped at 1). `None` for a
-    /// mixture above [`GaussianMixture::MAX_QUADRATURE_DIM`].
+    /// (`gauss`), quadrature (`rademacher`, 1-D `gmm`; capped at 1). `None` for a mixture
+    /// in d ≥ 2 (its Γ is estimated, [`Law::gamma`]).
     ///
     /// # Errors
     /// [`Error::Invalid`] for ᾱ outside (0, 1).
@@ -222,9 +226,10 @@ impl Law {
     }
 
     /// Γ_n at `times` (at every n for `gauss`): closed form, quadrature (capped at 1: Γ ≤ 1
-    /// by Jensen, rounding must not push it over; `rademacher`, and `gmm` with d ≤ 3), or
-    /// Monte Carlo from `mc_rows` fresh rows drawn from `rng` with per-n standard errors
-    /// (`gmm` with d > 3; `on_time(i)` after `times[i]`; `rng` is used only there).
+    /// by Jensen, rounding must not push it over; `rademacher`, 1-D `gmm`), or, for `gmm` in
+    /// d ≥ 2, Monte Carlo on the exact posterior variance from `mc_rows` fresh rows drawn
+    /// from `rng`, with per-n standard errors (`on_time(i)` after `times[i]`; `rng` is used
+    /// only there).
     ///
     /// # Errors
     /// [`Error::Invalid`] for a time outside 1..=N or `mc_rows == 0` for `gmm`.
@@ -252,7 +257,7 @@ impl Law {
                     GammaSource::Quadrature,
                 )
             }
-            Law::Gmm(g) if g.dim() <= GaussianMixture::MAX_QUADRATURE_DIM => {
+            Law::Gmm(g) if g.dim() == 1 => {
                 let mut pairs = Vec::with_capacity(times.len());
                 for (i, &t) in times.iter().enumerate() {
                     if t == 0 || t > schedule.n_steps() {
@@ -261,7 +266,7 @@ impl Law {
                             msg: format!("time {t} is outside 1..={}", schedule.n_steps()),
                         });
                     }
-                    let v = g.gamma(schedule.alpha_bar(t))?.expect("d ≤ 3 has a rule");
+                    let v = g.gamma(schedule.alpha_bar(t))?.expect("1-D has a rule");
                     pairs.push((t, v.min(1.0)));
                     on_time(i);
                 }
@@ -272,8 +277,16 @@ impl Law {
             }
             Law::Gmm(g) => {
                 let rows = sample_law(g, rng, mc_rows);
-                let gamma = estimate_gamma(g, schedule, &rows, times, GAMMA_BATCH, rng, on_time)?;
-                (gamma, GammaSource::MonteCarlo)
+                let gamma = estimate_gamma_posterior(
+                    g,
+                    schedule,
+                    &rows,
+                    times,
+                    GAMMA_BATCH,
+                    rng,
+                    on_time,
+                )?;
+                (gamma, GammaSource::PosteriorMonteCarlo)
             }
         })
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use diffusion::experiment::{self, LabSpec};
 use diffusion::laws::LawName;
-use diffusion::likelihood::{self, Divergence, LikelihoodConfig, Probe};
+use diffusion::likelihood::{self, Divergence, LikelihoodConfig, LikelihoodProgress, Probe};
 use diffusion::solvers::Tolerances;
 use diffusion::draw::MenuOptions;
 use diffusion::menu::{MenuVariance, SigmaKind, Spacing};
@@ -329,9 +329,22 @@ pub fn likelihood(args: LikelihoodArgs) -> anyhow::Result<()> {
         bail!("--samples must be at least 1");
     }
     let sde = args.sde.as_deref().map(Sde::from_name).transpose()?;
-    let spinner = indicatif::ProgressBar::new_spinner();
-    spinner.set_message("integrating the probability-flow ODE");
-    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+    // One ODE solve for the whole batch: the bar follows ln t from t_0 to 1 (about uniform in
+    // cost for the adaptive solver) with the NFE spent.
+    let pb = super::bar(
+        1000,
+        "PF-ODE {msg} [{bar:30}] {percent:>3}% [{elapsed_precise}<{eta_precise}]",
+    );
+    let mut on_progress = |p: LikelihoodProgress| {
+        let pos = (p.fraction() * 1000.0) as u64;
+        if pos != pb.position() || p.nfe.is_multiple_of(50) {
+            pb.set_position(pos);
+            pb.set_message(format!(
+                "{} rows, t = {:.2e}, NFE {}/{}",
+                p.rows, p.t, p.nfe, p.max_nfe
+            ));
+        }
+    };
     let report = match (args.data, &args.ckpt) {
         (Some(name), None) => {
             let law = open_law(name, args.gmm_file.as_deref())?;
@@ -339,8 +352,15 @@ pub fn likelihood(args: LikelihoodArgs) -> anyhow::Result<()> {
                 Some(sde) => sde,
                 None => Sde::from_name("vp")?,
             };
-            likelihood::law_likelihood(&law, &sde, &config, args.samples, args.seed)
-                .context("likelihood through the probability-flow ODE")?
+            likelihood::law_likelihood_with_progress(
+                &law,
+                &sde,
+                &config,
+                args.samples,
+                args.seed,
+                &mut on_progress,
+            )
+            .context("likelihood through the probability-flow ODE")?
         }
         (None, Some(dir)) => {
             let options = OpenOptions {
@@ -349,13 +369,20 @@ pub fn likelihood(args: LikelihoodArgs) -> anyhow::Result<()> {
             };
             let ck = Checkpoint::open_with(dir, options)
                 .with_context(|| format!("loading checkpoint {}", dir.display()))?;
-            pipeline::likelihood(&ck, sde, &config, args.samples, args.seed)
-                .context("likelihood through the probability-flow ODE")?
+            pipeline::likelihood_with_progress(
+                &ck,
+                sde,
+                &config,
+                args.samples,
+                args.seed,
+                &mut on_progress,
+            )
+            .context("likelihood through the probability-flow ODE")?
         }
         (Some(_), Some(_)) => bail!("give either --data or --ckpt, not both"),
         (None, None) => bail!("give --data gauss|gmm or --ckpt DIR"),
     };
-    spinner.finish_and_clear();
+    pb.finish_and_clear();
     if args.json {
         return print_json(&report);
     }
