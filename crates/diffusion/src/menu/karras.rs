@@ -197,8 +197,10 @@ pub fn dpm2_ancestral(process: &Process<'_>, grid: &[Node], eta: f64, s_noise: f
     for w in grid.windows(2) {
         let (down, up) = ancestral_step(w[0].sigma, w[1].sigma, eta);
         if down == 0.0 {
+            // Into σ = 0 (σ_up = 0 too): an Euler step without noise, as diffusers'
+            // KDPM2AncestralDiscreteScheduler (no draw, so recorded noise replays in order).
             stages.push(Stage {
-                noise: Some(s_noise * up),
+                noise: (up > 0.0).then_some(s_noise * up),
                 ..Stage::linear(Some(w[0]), 1.0, vec![down - w[0].sigma], w[1])
             });
             continue;
