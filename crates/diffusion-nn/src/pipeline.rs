@@ -588,14 +588,7 @@ pub fn likelihood_with_progress(
     };
     let net = ck.predictor_batched(4096);
     let predictor = Retimed::new(&*net, ck.schedule());
-    let ll = log_likelihood_with_progress(
-        &predictor,
-        &sde,
-        config,
-        &x,
-        &mut rng,
-        on_progress,
-    )?;
+    let ll = log_likelihood_with_progress(&predictor, &sde, config, &x, &mut rng, on_progress)?;
     Ok(LikelihoodReport::new(
         format!("ckpt:{} ({})", ck.dir().display(), ck.data_spec()),
         &sde,

@@ -442,10 +442,7 @@ impl GaussianMixture {
     /// # Errors
     /// [`Error::Invalid`] for ᾱ outside (0, 1), or a mixture needing more than 5·10⁶ panels.
     pub fn gamma(&self, alpha_bar: f64) -> Result<Option<f64>> {
-        let (sa, bb) = level_parts(NoiseLevel {
-            t: 0.0,
-            alpha_bar,
-        })?;
+        let (sa, bb) = level_parts(NoiseLevel { t: 0.0, alpha_bar })?;
         if self.comps.dim != 1 {
             return Ok(None);
         }
@@ -463,8 +460,12 @@ impl GaussianMixture {
         let centre: Vec<f64> = c.means.iter().map(|m| sa * m).collect();
         let var: Vec<f64> = c.vars.iter().map(|s2| ab * s2 + bb).collect();
         let sd: Vec<f64> = var.iter().map(|v| v.sqrt()).collect();
-        let lo = (0..k_n).map(|k| centre[k] - 12.0 * sd[k]).fold(f64::INFINITY, f64::min);
-        let hi = (0..k_n).map(|k| centre[k] + 12.0 * sd[k]).fold(f64::NEG_INFINITY, f64::max);
+        let lo = (0..k_n)
+            .map(|k| centre[k] - 12.0 * sd[k])
+            .fold(f64::INFINITY, f64::min);
+        let hi = (0..k_n)
+            .map(|k| centre[k] + 12.0 * sd[k])
+            .fold(f64::NEG_INFINITY, f64::max);
         let h_max = 0.5 * sd.iter().copied().fold(f64::INFINITY, f64::min);
         let panels = ((hi - lo) / h_max).ceil().max(1.0);
         if panels > 5e6 {

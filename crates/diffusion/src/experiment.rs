@@ -20,16 +20,16 @@ use serde::Serialize;
 
 use crate::analytic::Gamma;
 use crate::covariance::{CovKind, CovPredictor};
+use crate::draw::MenuOptions;
 use crate::laws::Law;
 use crate::menu::plan::{NoiseSource, Plan, RngNoise};
-use crate::draw::MenuOptions;
 use crate::menu::{MenuConfig, MenuSampler, MenuVariance, Process};
-use crate::solvers::ClippedX0;
-use crate::step::X0Clip;
 use crate::metrics::energy_distance;
 use crate::optimal::{Guard, path_cost};
 use crate::schedule::ScheduleKind;
+use crate::solvers::ClippedX0;
 use crate::step::PlanSettings;
+use crate::step::X0Clip;
 use crate::trajectory::TrajectoryKind;
 use crate::{
     AnySampler, Decoder, EpsPredictor, Error, FinalStep, Moments, Sampler, Schedule, Trajectory,
@@ -589,10 +589,7 @@ impl LabReport {
             r.final_step
         );
         if let Some(se) = r.gamma_std_err {
-            let _ = writeln!(
-                f,
-                "Γ̂ standard error ≤ {se:.2e} at the nodes (Monte Carlo)"
-            );
+            let _ = writeln!(f, "Γ̂ standard error ≤ {se:.2e} at the nodes (Monte Carlo)");
         }
         let w = r
             .rows

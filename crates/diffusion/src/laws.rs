@@ -277,15 +277,8 @@ impl Law {
             }
             Law::Gmm(g) => {
                 let rows = sample_law(g, rng, mc_rows);
-                let gamma = estimate_gamma_posterior(
-                    g,
-                    schedule,
-                    &rows,
-                    times,
-                    GAMMA_BATCH,
-                    rng,
-                    on_time,
-                )?;
+                let gamma =
+                    estimate_gamma_posterior(g, schedule, &rows, times, GAMMA_BATCH, rng, on_time)?;
                 (gamma, GammaSource::PosteriorMonteCarlo)
             }
         })
@@ -333,8 +326,7 @@ pub fn sample_law_run(
     let gamma = if spec.sampler.needs_gamma() || spec.trajectory.needs_gamma() {
         // Γ at the trajectory's nodes is enough for a discrete sampler on a fixed trajectory;
         // the optimal trajectory and the menu's hybrids (Γ interpolated in ᾱ) need every n.
-        let times: Vec<usize> = if spec.trajectory.needs_gamma() || spec.sampler.is_continuous()
-        {
+        let times: Vec<usize> = if spec.trajectory.needs_gamma() || spec.sampler.is_continuous() {
             (1..=schedule.n_steps()).collect()
         } else {
             spec.trajectory

@@ -324,7 +324,9 @@ pub fn optimal_trajectory(
     } else {
         min_cost_path(n1, k1, |t, row| {
             // Γ_t ≤ 1 for every t ≤ N1 < first_bad, so every cost is finite.
-            let gamma_t = gamma.usable(t).expect("Γ is usable before the first bad time");
+            let gamma_t = gamma
+                .usable(t)
+                .expect("Γ is usable before the first bad time");
             let (alpha_bar_t, beta_bar_t) = (schedule.alpha_bar(t), schedule.beta_bar(t));
             let mut beta_ts = betas[t];
             for s in (1..t).rev() {

@@ -552,11 +552,17 @@ fn likelihood_reports_its_progress_up_to_t_equals_one() {
         .unwrap();
     assert_eq!(seen.len(), ll.nfe);
     let last = seen.last().unwrap();
-    assert_eq!((last.nfe, last.rows, last.max_nfe), (ll.nfe, 7, cfg.max_nfe));
+    assert_eq!(
+        (last.nfe, last.rows, last.max_nfe),
+        (ll.nfe, 7, cfg.max_nfe)
+    );
     assert!((last.t - 1.0).abs() < 1e-12, "{}", last.t);
     assert!((last.fraction() - 1.0).abs() < 1e-12);
     assert!(seen[0].fraction() < 1e-6);
-    assert!(seen.windows(2).all(|w| w[1].t >= w[0].t && w[1].nfe == w[0].nfe + 1));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[1].t >= w[0].t && w[1].nfe == w[0].nfe + 1)
+    );
     // The same numbers as without a callback.
     let mut rng = StdRng::seed_from_u64(5);
     let x2 = sample_law(&gmm, &mut rng, 7);

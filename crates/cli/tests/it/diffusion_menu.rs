@@ -104,11 +104,19 @@ fn menu_options_reach_the_sampler_and_bad_ones_are_one_line_errors() {
 }
 
 fn lab(extra: &[&str]) -> serde_json::Value {
-    let args: Vec<&str> = ["diffusion", "lab", "--steps", "10", "--samples", "1000", "--json"]
-        .iter()
-        .chain(extra)
-        .copied()
-        .collect();
+    let args: Vec<&str> = [
+        "diffusion",
+        "lab",
+        "--steps",
+        "10",
+        "--samples",
+        "1000",
+        "--json",
+    ]
+    .iter()
+    .chain(extra)
+    .copied()
+    .collect();
     serde_json::from_str(&ok(&args)).expect("lab --json prints one JSON object")
 }
 
@@ -158,11 +166,20 @@ fn every_menu_sampler_runs_in_the_lab_with_the_lab_fields() {
             "--json",
         ]);
         assert_eq!(s["nfe"].as_u64().unwrap(), nfe, "{name}");
-        let (var, m) = (s["var"][0].as_f64().unwrap(), s["mean"][0].as_f64().unwrap());
+        let (var, m) = (
+            s["var"][0].as_f64().unwrap(),
+            s["mean"][0].as_f64().unwrap(),
+        );
         let se = exact * (2.0 / 8000f64).sqrt();
-        assert!((var - exact).abs() < 5.0 * se, "{name}: exact {exact} vs sampled {var}");
+        assert!(
+            (var - exact).abs() < 5.0 * se,
+            "{name}: exact {exact} vs sampled {var}"
+        );
         let se_m = (exact / 8000.0).sqrt();
-        assert!((m - mean).abs() < 5.0 * se_m, "{name}: exact mean {mean} vs {m}");
+        assert!(
+            (m - mean).abs() < 5.0 * se_m,
+            "{name}: exact mean {mean} vs {m}"
+        );
     }
 }
 
@@ -222,7 +239,13 @@ fn lab_defaults_are_unchanged_and_bad_menu_requests_are_one_line_errors() {
         .collect();
     assert_eq!(
         names,
-        ["ddpm-tilde", "ddpm-beta", "analytic-ddpm", "ddim", "analytic-ddim"]
+        [
+            "ddpm-tilde",
+            "ddpm-beta",
+            "analytic-ddpm",
+            "ddim",
+            "analytic-ddim"
+        ]
     );
     assert!(default["rows"][0].get("nfe").is_none());
     let base = ["diffusion", "lab", "--data", "gauss", "--steps", "5"];
@@ -236,7 +259,14 @@ fn lab_defaults_are_unchanged_and_bad_menu_requests_are_one_line_errors() {
         (&["--samplers", "em"][..], "not em"),
         (&["--samplers", "sn-ddpm"][..], "not sn-ddpm"),
         (
-            &["--samplers", "euler-ancestral", "--eta", "0", "--variance", "sn"][..],
+            &[
+                "--samplers",
+                "euler-ancestral",
+                "--eta",
+                "0",
+                "--variance",
+                "sn",
+            ][..],
             "η > 0",
         ),
         (&["--samplers", "euler", "--eta", "0.5"][..], "--eta"),
@@ -302,5 +332,8 @@ fn sample_takes_the_hybrid_variances() {
         "--variance",
         "sn",
     ]);
-    assert!(err.contains("--variance apply to the menu samplers"), "{err}");
+    assert!(
+        err.contains("--variance apply to the menu samplers"),
+        "{err}"
+    );
 }

@@ -555,19 +555,22 @@ fn build(process: Process<'_>, cfg: &MenuConfig, variance: hybrid::Variance<'_>)
         MenuSampler::Lms => karras::lms(&kf(p), cfg.order()),
         MenuSampler::DpmSolverPp2s => {
             if cfg.order() == 1 {
-                multistep::dpm_solver_pp_multistep(&ms(p, false), 1, 0.0, hybrid::Variance::Handcrafted)
+                multistep::dpm_solver_pp_multistep(
+                    &ms(p, false),
+                    1,
+                    0.0,
+                    hybrid::Variance::Handcrafted,
+                )
             } else {
                 multistep::dpm_solver_pp_2s(&ms(p, false))
             }
         }
-        MenuSampler::DpmSolverPp3m => {
-            multistep::dpm_solver_pp_multistep(
-                &ms(p, false),
-                cfg.order(),
-                0.0,
-                hybrid::Variance::Handcrafted,
-            )
-        }
+        MenuSampler::DpmSolverPp3m => multistep::dpm_solver_pp_multistep(
+            &ms(p, false),
+            cfg.order(),
+            0.0,
+            hybrid::Variance::Handcrafted,
+        ),
         MenuSampler::DpmSolverPpSde => {
             multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta, variance)
         }

@@ -80,10 +80,21 @@ fn mixture(law: &serde_json::Value) -> GaussianMixture {
         v.as_array()
             .unwrap()
             .iter()
-            .map(|r| r.as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect())
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_f64().unwrap())
+                    .collect()
+            })
             .collect()
     };
-    let weights = law["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
+    let weights = law["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_f64().unwrap())
+        .collect();
     GaussianMixture::new(weights, vecs(&law["means"]), vecs(&law["stds"])).unwrap()
 }
 
@@ -129,7 +140,12 @@ fn mixture_gamma_by_quadrature_matches_mpmath() {
     }
     assert!(worst < 1e-11, "worst |Γ − mpmath| = {worst:e}");
     // No rule in 2-D (product rules converge too slowly there).
-    assert!(product(&[&laws["B"], &laws["B"]]).gamma(0.5).unwrap().is_none());
+    assert!(
+        product(&[&laws["B"], &laws["B"]])
+            .gamma(0.5)
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -145,10 +161,16 @@ fn posterior_monte_carlo_gamma_stays_below_one_and_matches_mpmath() {
     let fx = mpmath_fixture();
     let b2 = product(&[&fx["laws"]["B"], &fx["laws"]["B"]]);
     let sched = Schedule::linear(1000).unwrap();
-    let ns: Vec<usize> = fx["n"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let ns: Vec<usize> = fx["n"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
     let mut rng = StdRng::seed_from_u64(11);
     let data = sample_law(&b2, &mut rng, 4000);
-    let post = estimate_gamma_posterior(&b2, &sched, &data, &ns, 1000, &mut rng, &mut |_| {}).unwrap();
+    let post =
+        estimate_gamma_posterior(&b2, &sched, &data, &ns, 1000, &mut rng, &mut |_| {}).unwrap();
     let plain = estimate_gamma(&b2, &sched, &data, &ns, 1000, &mut rng, &mut |_| {}).unwrap();
     for (i, &n) in ns.iter().enumerate() {
         // The fixture's ᾱ is mpmath's linear schedule; it matches kexue's to 1e-12.
@@ -156,7 +178,10 @@ fn posterior_monte_carlo_gamma_stays_below_one_and_matches_mpmath() {
         let want: f64 = fx["gamma"]["B"][i].as_str().unwrap().parse().unwrap();
         let (g, se) = (post.get(n).unwrap(), post.std_err(n).unwrap());
         assert!(g <= 1.0, "n={n}: {g}");
-        assert!((g - want).abs() <= 4.0 * se + 5e-5, "n={n}: {g} ± {se} vs {want}");
+        assert!(
+            (g - want).abs() <= 4.0 * se + 5e-5,
+            "n={n}: {g} ± {se} vs {want}"
+        );
     }
     let (se_post, se_plain) = (post.std_err(1000).unwrap(), plain.std_err(1000).unwrap());
     assert!(se_post * 100.0 < se_plain, "{se_post} vs {se_plain}");
@@ -180,7 +205,10 @@ fn plain_monte_carlo_gamma_reports_its_standard_error() {
     let mean = values.iter().sum::<f64>() / 20.0;
     let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 19.0).sqrt();
     let se = ses.iter().sum::<f64>() / 20.0;
-    assert!(sd / se > 1.0 / 1.6 && sd / se < 1.6, "sd over seeds {sd} vs reported {se}");
+    assert!(
+        sd / se > 1.0 / 1.6 && sd / se < 1.6,
+        "sd over seeds {sd} vs reported {se}"
+    );
 }
 
 #[test]
@@ -201,12 +229,36 @@ fn the_dp_guard_ignores_monte_carlo_noise_above_one() {
     let opt = diffusion::optimal_trajectory(&sched, &g, 8).unwrap();
     assert!(opt.guard.is_none(), "{:?}", opt.guard);
     let strict = Gamma::from_pairs(200, times.iter().map(|&n| (n, g.get(n).unwrap()))).unwrap();
-    assert!(diffusion::optimal_trajectory(&sched, &strict, 8).unwrap().guard.is_some());
+    assert!(
+        diffusion::optimal_trajectory(&sched, &strict, 8)
+            .unwrap()
+            .guard
+            .is_some()
+    );
     // Far above 1 (beyond the error) is still bad.
-    let bumped = Gamma::from_pairs(200, times.iter().map(|&n| (n, if n == 150 { 1.5 } else { g.get(n).unwrap().min(1.0) })))
-        .unwrap()
-        .with_std_errs(times.iter().map(|&n| (n, g.std_err(n).unwrap())))
-        .unwrap();
+    let bumped = Gamma::from_pairs(
+        200,
+        times.iter().map(|&n| {
+            (
+                n,
+                if n == 150 {
+                    1.5
+                } else {
+                    g.get(n).unwrap().min(1.0)
+                },
+            )
+        }),
+    )
+    .unwrap()
+    .with_std_errs(times.iter().map(|&n| (n, g.std_err(n).unwrap())))
+    .unwrap();
     assert_eq!(bumped.usable(150), None);
-    assert_eq!(diffusion::optimal_trajectory(&sched, &bumped, 8).unwrap().guard.unwrap().first_bad, 150);
+    assert_eq!(
+        diffusion::optimal_trajectory(&sched, &bumped, 8)
+            .unwrap()
+            .guard
+            .unwrap()
+            .first_bad,
+        150
+    );
 }

@@ -4,19 +4,19 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use diffusion::draw::MenuOptions;
 use diffusion::experiment::{self, LabSpec};
 use diffusion::laws::LawName;
 use diffusion::likelihood::{self, Divergence, LikelihoodConfig, LikelihoodProgress, Probe};
-use diffusion::solvers::Tolerances;
-use diffusion::draw::MenuOptions;
 use diffusion::menu::{MenuVariance, SigmaKind, Spacing};
+use diffusion::solvers::Tolerances;
 use diffusion::{AnySampler, ScheduleKind, Sde, TrajectoryKind};
 use diffusion_nn::pipeline;
 use diffusion_nn::{Checkpoint, GammaCache, GammaPolicy, OpenOptions, Reuse};
 
 use super::{
-    DeviceArg, law_parser, open_law, print_json, sampler_parser, schedule_parser, trajectory_parser,
-    with_progress,
+    DeviceArg, law_parser, open_law, print_json, sampler_parser, schedule_parser,
+    trajectory_parser, with_progress,
 };
 
 /// Arguments of `kexue diffusion lab`.
