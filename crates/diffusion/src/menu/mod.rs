@@ -27,13 +27,13 @@
 //! [`sample_menu_hybrid`] runs them with any [`MenuVariance`] (analytic Γ, or an SN/NPR
 //! covariance head's per-coordinate variance).
 //!
-//! # Wiring plan (for the library's one `draw` entry point and the CLI)
-//! `AnySampler` gains a `Menu(MenuConfig)` arm whose `draw` calls [`sample_menu`] with
-//! `Process::Discrete(&schedule)` for DDPM-trained models (or `Process::Continuous` for SDE
-//! runs) and the caller's RNG; `kexue diffusion sample --sampler NAME` parses NAME with
-//! [`MenuSampler::from_str`] and fills [`MenuConfig`] from `--steps`, `--sigmas default|karras|logsnr`,
-//! `--spacing leading|trailing|linspace`, `--order`, `--eta`, `--s-churn …`, `--unipc bh1|bh2`, `--unipc-final-corrector`;
-//! `lab` lists [`MenuSampler::ALL`]. Errors of [`MenuConfig::validate`] are the flag errors.
+//! # Wiring
+//! `AnySampler::Menu(MenuConfig)` ([`crate::draw`]) runs [`sample_menu_hybrid`] with
+//! `Process::Discrete(&schedule)` for `kexue diffusion sample --sampler NAME` (flags `--steps`,
+//! `--sigmas default|karras|logsnr`, `--spacing leading|trailing|linspace`, `--order`,
+//! `--eta`, `--variance handcrafted|analytic|sn|npr`); `kexue diffusion lab --samplers …`
+//! runs them next to the discrete samplers ([`crate::experiment::lab`], same flags). Errors
+//! of [`MenuConfig::validate`] are the flag errors.
 //!
 //! # Example
 //!

@@ -15,8 +15,7 @@ use diffusion_nn::pipeline;
 use diffusion_nn::{Checkpoint, GammaCache, GammaPolicy, OpenOptions, Reuse};
 
 use super::{
-    DeviceArg, law_parser, open_law, print_json, sampler_parser, schedule_parser,
-    trajectory_parser, with_progress,
+    DeviceArg, law_parser, open_law, print_json, schedule_parser, trajectory_parser, with_progress,
 };
 
 /// Arguments of `kexue diffusion lab`.
@@ -80,7 +79,7 @@ pub struct LabArgs {
     #[arg(long, value_name = "FILE")]
     gmm_file: Option<PathBuf>,
     /// Samplers, comma-separated (discrete and menu samplers; default: the five discrete).
-    #[arg(long, value_delimiter = ',', value_parser = sampler_parser(), value_name = "LIST")]
+    #[arg(long, value_delimiter = ',', value_parser = lab_sampler_parser(), value_name = "LIST")]
     samplers: Vec<AnySampler>,
     /// η in [0, 1] of the listed samplers that take one: ddim / analytic-ddim (default 0),
     /// euler-ancestral / dpm2-ancestral / dpm-solver++-sde (default 1).
@@ -100,6 +99,18 @@ pub struct LabArgs {
     /// from the law's exact covariance head).
     #[arg(long, value_name = "KIND")]
     variance: Option<MenuVariance>,
+}
+
+/// `lab --samplers`: the discrete samplers and the menu (the lab runs no continuous or
+/// covariance sampler).
+fn lab_sampler_parser() -> impl clap::builder::TypedValueParser<Value = AnySampler> {
+    super::one_of(
+        AnySampler::ALL
+            .iter()
+            .filter(|s| matches!(s, AnySampler::Discrete(_) | AnySampler::Menu(_)))
+            .map(|s| (s.name(), s.help()))
+            .collect(),
+    )
 }
 
 /// Runs `kexue diffusion lab`.
