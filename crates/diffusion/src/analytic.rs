@@ -322,7 +322,7 @@ where
 
 /// Γ_n by Monte Carlo on the posterior variance: since E‖ε‖² = d = E‖E[ε|x_n]‖² +
 /// E tr Var[ε|x_n], Γ_n = 1 − E tr Var[ε|x_n]/d, estimated as
-/// 1 − (1/M) Σ_m Σ_i g_i(x_{n,m})/d with an NPR head g = Var[ε|x_n] ([`CovKind::Npr`]; exact
+/// 1 − (1/M) Σ_m Σ_i g_i(x_{n,m})/d with an NPR head g = Var[ε|x_n] ([`crate::covariance::CovKind::Npr`]; exact
 /// for the laboratory's Gaussian mixtures), x_{n,m} = √ᾱ_n x_0^(m) + √β̄_n ε^(m) as in
 /// [`estimate_gamma`]. With an exact head the estimate never exceeds 1 (the variance is
 /// non-negative) and its Monte-Carlo error is that of 1 − Γ, far below the plain estimate's

@@ -28,7 +28,7 @@
 //! covariance head's per-coordinate variance).
 //!
 //! # Wiring
-//! `AnySampler::Menu(MenuConfig)` ([`crate::draw`]) runs [`sample_menu_hybrid`] with
+//! `AnySampler::Menu(MenuConfig)` ([`crate::AnySampler`]) runs [`sample_menu_hybrid`] with
 //! `Process::Discrete(&schedule)` for `kexue diffusion sample --sampler NAME` (flags `--steps`,
 //! `--sigmas default|karras|logsnr`, `--spacing leading|trailing|linspace`, `--order`,
 //! `--eta`, `--variance handcrafted|analytic|sn|npr`); `kexue diffusion lab --samplers …`
