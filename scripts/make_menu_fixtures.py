@@ -34,6 +34,7 @@ from diffusers import (  # noqa: E402
     EulerAncestralDiscreteScheduler,
     EulerDiscreteScheduler,
     HeunDiscreteScheduler,
+    KDPM2AncestralDiscreteScheduler,
     KDPM2DiscreteScheduler,
     LMSDiscreteScheduler,
     PNDMScheduler,
@@ -60,6 +61,7 @@ for mod_name in [
     "scheduling_euler_discrete",
     "scheduling_dpmsolver_multistep",
     "scheduling_dpmsolver_singlestep",
+    "scheduling_k_dpm_2_ancestral_discrete",
 ]:
     mod = sys.modules[f"diffusers.schedulers.{mod_name}"]
     mod.randn_tensor = recording_randn
@@ -98,13 +100,22 @@ def run(name, cls, kexue, k, space, config=None, step_kwargs=None):
             kdpm2_first = (idx, sched.state_in_first_order)
             sigma = float(sched.sigmas[idx] if kdpm2_first[1] else sched.sigmas_interpol[idx])
             alpha_bar = 1.0 / (1.0 + sigma * sigma)
+        elif cls is KDPM2AncestralDiscreteScheduler:
+            # As scale_model_input: σ in the first-order state, else the interpolated σ of the
+            # step begun at the previous index.
+            idx = sched.step_index if sched.step_index is not None else 0
+            first = sched.state_in_first_order
+            kdpm2_first = (idx, first, "ancestral")
+            sigma = float(sched.sigmas[idx] if first else sched.sigmas_interpol[idx - 1])
+            alpha_bar = 1.0 / (1.0 + sigma * sigma)
         else:
             idx = sched.step_index if sched.step_index is not None else 0
             sigma = float(sched.sigmas[idx])
             alpha_bar = 1.0 / (1.0 + sigma * sigma)
         eps = eps_star(x_in, alpha_bar)
         kw = dict(step_kwargs or {})
-        if cls in (EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler):
+        if cls in (EulerAncestralDiscreteScheduler, DPMSolverMultistepScheduler, DPMSolverSinglestepScheduler,
+                   KDPM2AncestralDiscreteScheduler):
             kw["generator"] = noise_gen
         n_before = len(RECORDED)
         x = sched.step(eps, t, x, **kw).prev_sample
@@ -112,7 +123,12 @@ def run(name, cls, kexue, k, space, config=None, step_kwargs=None):
         # NaN (diffusers' UniPC bh1 into σ = 0) is written as null: JSON has no NaN.
         xs = [None if v != v else v for v in x.reshape(-1).tolist()]
         call = {"timestep": float(t), "alpha_bar": alpha_bar, "x": xs}
-        if kdpm2_first is not None:
+        if kdpm2_first is not None and len(kdpm2_first) == 3:
+            # First order ends at the interpolated σ of this step (0 on the last step, an
+            # Euler step into the data); second order at σ_next (the state advanced the index).
+            idx, first, _ = kdpm2_first
+            call["sigma_next"] = float(sched.sigmas_interpol[idx] if first else sched.sigmas[idx])
+        elif kdpm2_first is not None:
             idx, first = kdpm2_first
             call["sigma_next"] = float(sched.sigmas_interpol[idx + 1] if first else sched.sigmas[idx])
         elif space == "ve":
@@ -162,6 +178,7 @@ def main():
     run("heun-karras", HeunDiscreteScheduler, kx("heun", sigmas="karras"), 6, "ve", {"use_karras_sigmas": True})
     run("lms", LMSDiscreteScheduler, kx("lms"), K, "ve")
     run("dpm2", KDPM2DiscreteScheduler, kx("dpm2"), K, "ve")
+    run("dpm2-ancestral", KDPM2AncestralDiscreteScheduler, kx("dpm2-ancestral"), K, "ve")
     run("dpm-solver++-2m", DPMSolverMultistepScheduler, kx("dpm-solver++-3m", order=2), K, "vp")
     run("dpm-solver++-2m-trailing", DPMSolverMultistepScheduler, kx("dpm-solver++-3m", order=2, spacing="trailing"),
         K, "vp", {"timestep_spacing": "trailing"})

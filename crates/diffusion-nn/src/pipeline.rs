@@ -19,7 +19,9 @@ use std::time::Instant;
 use diffusion::analytic::{DataRange, Gamma};
 use diffusion::covariance::{CovConfig, nelbo_cov};
 use diffusion::experiment::{Progress, TrajectoryReport, TrajectorySetup, compare_trajectories};
-use diffusion::likelihood::{Dequantization, LikelihoodConfig, LikelihoodReport, log_likelihood};
+use diffusion::likelihood::{
+    Dequantization, LikelihoodConfig, LikelihoodReport, log_likelihood_with_progress,
+};
 use diffusion::solvers::Retimed;
 use diffusion::{
     AnySampler, Draw, DrawSpec, EpsForm, EpsPredictor, FinalStep, NoiseLevel, PlanSettings,
@@ -985,13 +987,28 @@ pub fn trajectories(
 /// network is [`Retimed`] either way. One RNG seeded by `seed` dequantises, then draws probes.
 ///
 /// # Errors
-/// Data and [`log_likelihood`] errors.
+/// Data and [`log_likelihood_with_progress`] errors.
 pub fn likelihood(
     ck: &Checkpoint,
     sde: Option<Sde>,
     config: &LikelihoodConfig,
     samples: usize,
     seed: u64,
+) -> Result<LikelihoodReport> {
+    likelihood_with_progress(ck, sde, config, samples, seed, &mut |_| {})
+}
+
+/// [`likelihood`] reporting the solve's progress (time reached, NFE).
+///
+/// # Errors
+/// As [`likelihood`].
+pub fn likelihood_with_progress(
+    ck: &Checkpoint,
+    sde: Option<Sde>,
+    config: &LikelihoodConfig,
+    samples: usize,
+    seed: u64,
+    on_progress: &mut dyn FnMut(diffusion::likelihood::LikelihoodProgress),
 ) -> Result<LikelihoodReport> {
     let started = Instant::now();
     let sde = sde.unwrap_or_else(|| Sde::from_schedule(ck.schedule()));
@@ -1007,7 +1024,7 @@ pub fn likelihood(
     };
     let net = ck.predictor_batched(4096);
     let predictor = Retimed::new(&*net, ck.schedule());
-    let ll = log_likelihood(&predictor, &sde, config, &x, &mut rng)?;
+    let ll = log_likelihood_with_progress(&predictor, &sde, config, &x, &mut rng, on_progress)?;
     Ok(LikelihoodReport::new(
         format!("ckpt:{} ({})", ck.dir().display(), ck.data_spec()),
         &sde,

@@ -16,14 +16,19 @@
 //! The `+ analytic variance` rows use Analytic-DPM's optimal variance with Γ estimated on
 //! 4000 fresh data rows per level.
 //!
+//! The `+ SN/NPR covariance` rows use the per-coordinate variance of the law's exact SN/NPR
+//! covariance head (`menu::sample_menu_hybrid`).
+//!
 //! Run: `cargo run --release -p diffusion --example menu_bench [-- M SEEDS GRID]`
-//! (M samples per seed, default 1000; seeds default 3; GRID `default` or `logsnr`).
+//! (M samples per seed, default 1000; seeds default 3; GRID `default` or `logsnr`);
+//! `MENU_BENCH_ONLY=a,b` keeps the rows whose label contains one of the given strings.
 
 use std::collections::HashMap;
 
 use diffusion::exact::{GaussianMixture, sample_law};
 use diffusion::menu::{
-    MenuConfig, MenuSampler, Process, SigmaKind, plan, sample_menu, sample_menu_analytic,
+    MenuConfig, MenuSampler, MenuVariance, Process, SigmaKind, plan, sample_menu,
+    sample_menu_analytic, sample_menu_hybrid,
 };
 use diffusion::metrics::energy_distance;
 use diffusion::sde::Sde;
@@ -132,6 +137,12 @@ struct Variant {
 fn variants() -> Vec<Variant> {
     fn m(s: MenuSampler, k: usize) -> MenuConfig {
         MenuConfig::new(s, k)
+    }
+    fn hybrid(s: MenuSampler, k: usize, variance: MenuVariance) -> MenuConfig {
+        MenuConfig {
+            variance,
+            ..MenuConfig::new(s, k)
+        }
     }
     vec![
         Variant {
@@ -269,6 +280,26 @@ fn variants() -> Vec<Variant> {
             build: Some(|k| m(MenuSampler::DpmSolverPpSde, k)),
         },
         Variant {
+            label: "euler-ancestral + SN covariance",
+            analytic: false,
+            build: Some(|k| hybrid(MenuSampler::EulerAncestral, k, MenuVariance::Sn)),
+        },
+        Variant {
+            label: "euler-ancestral + NPR covariance",
+            analytic: false,
+            build: Some(|k| hybrid(MenuSampler::EulerAncestral, k, MenuVariance::Npr)),
+        },
+        Variant {
+            label: "dpm-solver++-sde + SN covariance",
+            analytic: false,
+            build: Some(|k| hybrid(MenuSampler::DpmSolverPpSde, k, MenuVariance::Sn)),
+        },
+        Variant {
+            label: "dpm-solver++-sde + NPR covariance",
+            analytic: false,
+            build: Some(|k| hybrid(MenuSampler::DpmSolverPpSde, k, MenuVariance::Npr)),
+        },
+        Variant {
             label: "lms",
             analytic: false,
             build: Some(|k| m(MenuSampler::Lms, k)),
@@ -368,6 +399,11 @@ fn main() -> Result<(), BoxError> {
             if grid != SigmaKind::Default && v.label.contains("karras") {
                 continue;
             }
+            if let Ok(only) = std::env::var("MENU_BENCH_ONLY")
+                && !only.split(',').any(|o| v.label.contains(o))
+            {
+                continue;
+            }
             let mut cells = Vec::new();
             for (ti, &target) in targets.iter().enumerate() {
                 // Largest K within the budget.
@@ -422,6 +458,18 @@ fn main() -> Result<(), BoxError> {
                                     process,
                                     &cfg,
                                     &gamma,
+                                    &mut x,
+                                    &mut rng,
+                                    &mut |_| {},
+                                )?;
+                            } else if cfg.variance != MenuVariance::Handcrafted {
+                                // SN/NPR: the law's exact covariance head.
+                                sample_menu_hybrid(
+                                    law,
+                                    Some(law),
+                                    None,
+                                    process,
+                                    &cfg,
                                     &mut x,
                                     &mut rng,
                                     &mut |_| {},

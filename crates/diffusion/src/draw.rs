@@ -6,7 +6,7 @@
 //! | discrete | `ddpm-beta`, `ddpm-tilde`, `analytic-ddpm`, `ddim`, `analytic-ddim` | [`crate::plan`] on the [`TrajectoryKind`] of K nodes, then [`crate::sample()`] |
 //! | covariance | `sn-ddpm`, `sn-ddim`, `npr-ddpm`, `npr-ddim` | the mean sampler's plan, then [`crate::sample_cov`] with the head |
 //! | continuous | `em`, `pc`, `ode-euler`, `ode-heun`, `ode-rk45`, `dpm-solver++` | [`crate::sample_continuous`] on the schedule read as a VP SDE, the predictor [`Retimed`] to it and, with an x̂_0 clip in the settings (bounded data), [`ClippedX0`] |
-//! | menu | `euler`, `euler-ancestral`, `heun`, `dpm2`, `dpm2-ancestral`, `dpm-solver++-2s`, `dpm-solver++-3m`, `dpm-solver++-sde`, `unipc`, `deis`, `pndm`, `lms` | [`crate::menu::sample_menu`] on the discrete schedule (diffusers' grids; [`MenuOptions`] set σ kind, spacing, order), with [`ClippedX0`] on bounded data |
+//! | menu | `euler`, `euler-ancestral`, `heun`, `dpm2`, `dpm2-ancestral`, `dpm-solver++-2s`, `dpm-solver++-3m`, `dpm-solver++-sde`, `unipc`, `deis`, `pndm`, `lms` | [`crate::menu::sample_menu_hybrid`] on the discrete schedule (diffusers' grids; [`MenuOptions`] set σ kind, spacing, order and the hybrids' variance: Γ interpolated in ᾱ from the table, or the covariance head), with [`ClippedX0`] on bounded data |
 //!
 //! Every run starts from x_N ~ N(0, I) drawn first from the run's RNG. Adding a sampler: a
 //! variant (or a family) in [`AnySampler`] with its name in [`AnySampler::ALL`], and its arm in
@@ -20,7 +20,10 @@ use rand::rngs::StdRng;
 
 use crate::analytic::Gamma;
 use crate::covariance::{CovConfig, CovKind, CovPredictor, CovSampler, sample_cov};
-use crate::menu::{MenuConfig, MenuSampler, Process, SigmaKind, Spacing, sample_menu};
+use crate::menu::{
+    MenuConfig, MenuSampler, MenuVariance, Process, SigmaKind, Spacing, gamma_of_table,
+    sample_menu_hybrid,
+};
 use crate::sde::Sde;
 use crate::solvers::{ClippedX0, ContinuousSampler, Retimed, SolverConfig, sample_continuous};
 use crate::step::{PlanSettings, Sampler, X0Clip};
@@ -44,8 +47,8 @@ const fn menu(sampler: MenuSampler) -> AnySampler {
     AnySampler::Menu(MenuConfig::new(sampler, 0))
 }
 
-/// The menu settings a command line may give (`--sigmas`, `--spacing`, `--order`); `None`
-/// keeps the sampler's default.
+/// The menu settings a command line may give (`--sigmas`, `--spacing`, `--order`,
+/// `--variance`); `None` keeps the sampler's default.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct MenuOptions {
     /// σ kind (default, karras, logsnr).
@@ -54,12 +57,17 @@ pub struct MenuOptions {
     pub spacing: Option<Spacing>,
     /// Solver order.
     pub order: Option<usize>,
+    /// Noise variance of euler-ancestral / dpm-solver++-sde (analytic, sn, npr hybrids).
+    pub variance: Option<MenuVariance>,
 }
 
 impl MenuOptions {
     /// Whether any option is set.
     pub fn is_set(&self) -> bool {
-        self.sigmas.is_some() || self.spacing.is_some() || self.order.is_some()
+        self.sigmas.is_some()
+            || self.spacing.is_some()
+            || self.order.is_some()
+            || self.variance.is_some()
     }
 }
 
@@ -213,23 +221,28 @@ impl AnySampler {
                 sigmas: options.sigmas.unwrap_or(m.sigmas),
                 spacing: options.spacing.unwrap_or(m.spacing),
                 order: options.order.or(m.order),
+                variance: options.variance.unwrap_or(m.variance),
                 ..m
             })),
             other if !options.is_set() => Ok(other),
             other => Err(Error::Invalid {
                 what: "sampler",
                 msg: format!(
-                    "--sigmas, --spacing and --order apply to the menu samplers (euler, heun, \
-                     unipc, …), not {}",
+                    "--sigmas, --spacing, --order and --variance apply to the menu samplers \
+                     (euler, heun, unipc, …), not {}",
                     other.name()
                 ),
             }),
         }
     }
 
-    /// Whether it needs Γ (the analytic samplers).
+    /// Whether it needs Γ (the analytic samplers, and the menu's analytic-variance hybrids).
     pub fn needs_gamma(self) -> bool {
-        matches!(self, AnySampler::Discrete(s) if s.is_analytic())
+        match self {
+            AnySampler::Discrete(s) => s.is_analytic(),
+            AnySampler::Menu(m) => m.variance == MenuVariance::Analytic,
+            _ => false,
+        }
     }
 
     /// Whether it needs a covariance head (SN-/NPR-DPM).
@@ -237,10 +250,11 @@ impl AnySampler {
         self.cov_kind().is_some()
     }
 
-    /// The covariance head it needs, if any.
+    /// The covariance head it needs, if any (SN-/NPR-DPM, and the menu's SN/NPR hybrids).
     pub fn cov_kind(self) -> Option<CovKind> {
         match self {
             AnySampler::Covariance(c) => Some(c.kind),
+            AnySampler::Menu(m) => m.variance.cov_kind(),
             _ => None,
         }
     }
@@ -263,16 +277,23 @@ impl AnySampler {
 }
 
 impl fmt::Display for AnySampler {
-    /// The name, with η appended where it is not 0 (`ddim-eta0.5`).
+    /// The name, with η appended where it is not 0 (`ddim-eta0.5`) and a menu hybrid's
+    /// variance after a `+` (`euler-ancestral+analytic`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AnySampler::Discrete(s) => f.write_str(&s.name()),
             AnySampler::Covariance(c) => f.write_str(&c.name()),
             AnySampler::Continuous(c) => f.write_str(c.name()),
-            AnySampler::Menu(m) => match m.eta {
-                Some(eta) => write!(f, "{}-eta{eta}", m.sampler.name()),
-                None => f.write_str(m.sampler.name()),
-            },
+            AnySampler::Menu(m) => {
+                match m.eta {
+                    Some(eta) => write!(f, "{}-eta{eta}", m.sampler.name())?,
+                    None => f.write_str(m.sampler.name())?,
+                }
+                if m.variance != MenuVariance::Handcrafted {
+                    write!(f, "+{}", m.variance.name())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -516,9 +537,23 @@ pub fn draw_with(
                 }
                 X0Clip::None => eps,
             };
+            if m.variance == MenuVariance::Analytic
+                && let Some(n) = (1..=schedule.n_steps()).find(|&n| gamma.get(n).is_none())
+            {
+                return Err(Error::Invalid {
+                    what: "gamma",
+                    msg: format!(
+                        "{} needs Γ at every time of the schedule (Γ_{n} is unknown)",
+                        spec.sampler
+                    ),
+                });
+            }
             let mut done = 0;
-            let report = sample_menu(
+            let gamma_fn = gamma_of_table(schedule, gamma);
+            let report = sample_menu_hybrid(
                 predictor,
+                cov,
+                Some(&gamma_fn),
                 Process::Discrete(schedule),
                 &config,
                 &mut x,

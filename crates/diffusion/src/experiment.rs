@@ -1,9 +1,10 @@
 //! The experiments behind `kexue diffusion lab` and `kexue diffusion trajectory`, as library
 //! functions returning serde reports.
 //!
-//! - [`lab`]: every sampler of [`Sampler::LAB`] on a [`Law`] with its exact ε-predictor:
-//!   NELBO (nats/dim), energy distance of samples started from x_{τ_K} ~ q(x_{τ_K}) to fresh
-//!   data, and the exactly propagated final moments (Gaussian data).
+//! - [`lab`]: the samplers of [`Sampler::LAB`] (or any list of discrete and menu samplers) on
+//!   a [`Law`] with its exact ε-predictor: NELBO (nats/dim, discrete samplers), energy
+//!   distance of samples started from q at the first node to fresh data, and the exactly
+//!   propagated final moments (Gaussian data).
 //! - [`compare_trajectories`]: the optimal K-step trajectory of Analytic-DDPM by dynamic
 //!   programming over Γ (paper-A §4) and its NELBO next to the even trajectory's, on any
 //!   predictor ([`law_trajectories`] sets it up for a law; `diffusion-nn` for a checkpoint).
@@ -18,15 +19,21 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 
 use crate::analytic::Gamma;
+use crate::covariance::{CovKind, CovPredictor};
+use crate::draw::MenuOptions;
 use crate::laws::Law;
+use crate::menu::plan::{NoiseSource, Plan, RngNoise};
+use crate::menu::{MenuConfig, MenuSampler, MenuVariance, Process};
 use crate::metrics::energy_distance;
 use crate::optimal::{Guard, path_cost};
 use crate::schedule::ScheduleKind;
+use crate::solvers::ClippedX0;
 use crate::step::PlanSettings;
+use crate::step::X0Clip;
 use crate::trajectory::TrajectoryKind;
 use crate::{
-    Decoder, EpsPredictor, Error, FinalStep, Moments, Sampler, Schedule, Trajectory, nelbo,
-    optimal_trajectory, plan, propagate_gaussian, sample,
+    AnySampler, Decoder, EpsPredictor, Error, FinalStep, Moments, Sampler, Schedule, Trajectory,
+    nelbo, optimal_trajectory, plan, propagate_gaussian, sample,
 };
 
 /// Energy distances use at most this many rows of each sample (the statistic is O(M²)).
@@ -56,7 +63,7 @@ fn check_samples(m: usize) -> crate::Result<()> {
 }
 
 /// What [`lab`] runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LabSpec {
     /// Noise schedule.
     pub schedule: ScheduleKind,
@@ -72,6 +79,90 @@ pub struct LabSpec {
     pub seed: u64,
     /// The official code's last step (its mean, no noise).
     pub final_mean: bool,
+    /// The samplers, one row each: discrete ones ([`LabSpec::DEFAULT_SAMPLERS`]) and the
+    /// menu's ([`crate::menu`], K steps on diffusers' grid of the schedule, with their
+    /// options and hybrids).
+    pub samplers: Vec<AnySampler>,
+}
+
+impl LabSpec {
+    /// The lab's default rows: [`Sampler::LAB`].
+    pub const DEFAULT_SAMPLERS: [AnySampler; 5] = [
+        AnySampler::Discrete(Sampler::LAB[0]),
+        AnySampler::Discrete(Sampler::LAB[1]),
+        AnySampler::Discrete(Sampler::LAB[2]),
+        AnySampler::Discrete(Sampler::LAB[3]),
+        AnySampler::Discrete(Sampler::LAB[4]),
+    ];
+}
+
+/// Applies a command line's `--eta` and menu options to a list of samplers: η to those that
+/// take one (DDIM family, ancestral and SDE menu samplers), `--variance` to the menu samplers
+/// with η (euler-ancestral, dpm-solver++-sde), the other menu options to every menu sampler.
+///
+/// # Errors
+/// [`Error::Invalid`] when an option applies to none of the samplers, or η is outside
+/// [0, 1]; the per-sampler errors of [`AnySampler::with_eta`].
+pub fn configure_samplers(
+    samplers: &[AnySampler],
+    eta: Option<f64>,
+    options: MenuOptions,
+) -> crate::Result<Vec<AnySampler>> {
+    let takes_eta = |s: &AnySampler| match s {
+        AnySampler::Discrete(d) => matches!(d, Sampler::Ddim { .. } | Sampler::AnalyticDdim { .. }),
+        AnySampler::Covariance(c) => c.ddim_eta.is_some(),
+        AnySampler::Menu(m) => m.sampler.takes_eta(),
+        AnySampler::Continuous(_) => false,
+    };
+    let none = |what: &str, which: &str| Error::Invalid {
+        what: "samplers",
+        msg: format!("{what}: only for {which}, and none is in the list"),
+    };
+    if let Some(eta) = eta
+        && !samplers.iter().any(takes_eta)
+    {
+        // η = 0 is every sampler's default; still say so when nothing takes it.
+        if eta != 0.0 || !(0.0..=1.0).contains(&eta) {
+            return Err(none(
+                "--eta",
+                "ddim, analytic-ddim, euler-ancestral, dpm2-ancestral and dpm-solver++-sde",
+            ));
+        }
+    }
+    let is_menu = |s: &AnySampler| matches!(s, AnySampler::Menu(_));
+    let hybrid = |s: &AnySampler| {
+        matches!(s, AnySampler::Menu(m) if matches!(
+            m.sampler,
+            MenuSampler::EulerAncestral | MenuSampler::DpmSolverPpSde
+        ))
+    };
+    let general = MenuOptions {
+        variance: None,
+        ..options
+    };
+    if general.is_set() && !samplers.iter().any(is_menu) {
+        return Err(none(
+            "--sigmas, --spacing and --order",
+            "the menu samplers (euler, heun, unipc, …)",
+        ));
+    }
+    if options.variance.is_some() && !samplers.iter().any(hybrid) {
+        return Err(none("--variance", "euler-ancestral and dpm-solver++-sde"));
+    }
+    samplers
+        .iter()
+        .map(|&s| {
+            let s = match eta {
+                Some(eta) if takes_eta(&s) => s.with_eta(eta)?,
+                _ => s,
+            };
+            if !is_menu(&s) {
+                return Ok(s);
+            }
+            let options = if hybrid(&s) { options } else { general };
+            s.with_menu_options(options)
+        })
+        .collect()
 }
 
 /// One sampler's row of the lab.
@@ -79,7 +170,7 @@ pub struct LabSpec {
 pub struct LabRow {
     /// Sampler name.
     pub sampler: String,
-    /// NELBO in nats/dim (`None`: undefined, DDIM with η = 0).
+    /// NELBO in nats/dim (`None`: undefined, DDIM with η = 0 and the menu samplers).
     pub nelbo: Option<f64>,
     /// Its Monte-Carlo standard error.
     pub nelbo_std_err: Option<f64>,
@@ -89,6 +180,9 @@ pub struct LabRow {
     pub final_var: Option<f64>,
     /// Exactly propagated mean of the output (Gaussian data).
     pub final_mean: Option<f64>,
+    /// Model evaluations per sample (menu samplers only; a discrete sampler uses K).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfe: Option<usize>,
     /// Wall time of the row.
     pub seconds: f64,
 }
@@ -116,16 +210,21 @@ pub struct LabReport {
     pub final_step: &'static str,
     /// Where Γ came from.
     pub gamma: &'static str,
+    /// Largest Monte-Carlo standard error of Γ̂ at the nodes (estimated Γ only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_std_err: Option<f64>,
     /// One row per sampler.
     pub rows: Vec<LabRow>,
 }
 
-/// Runs the lab: [`Sampler::LAB`] on `law` (module docs). `on_progress` counts 2K units per
-/// sampler (sampling steps, then NELBO terms).
+/// Runs the lab: `spec.samplers` on `law` (module docs). `on_progress` counts 2K units per
+/// discrete sampler (sampling steps, then NELBO terms) and K per menu sampler.
 ///
 /// # Errors
 /// [`Error::Invalid`] for M outside 2..=[`MAX_SAMPLES`], K outside 1..=N, an optimal
-/// trajectory, or a sampler producing a non-finite sample; predictor errors.
+/// trajectory, no sampler or a continuous or covariance sampler, a menu configuration the
+/// menu rejects, a hybrid without Γ or head for this law, or a sampler producing a
+/// non-finite sample; predictor errors.
 pub fn lab(
     law: &Law,
     spec: &LabSpec,
@@ -138,6 +237,25 @@ pub fn lab(
         return Err(Error::Invalid {
             what: "trajectory",
             msg: "the lab runs on the even or quad trajectory".into(),
+        });
+    }
+    if spec.samplers.is_empty() {
+        return Err(Error::Invalid {
+            what: "samplers",
+            msg: "the lab needs at least one sampler".into(),
+        });
+    }
+    if let Some(s) = spec
+        .samplers
+        .iter()
+        .find(|s| matches!(s, AnySampler::Continuous(_) | AnySampler::Covariance(_)))
+    {
+        return Err(Error::Invalid {
+            what: "samplers",
+            msg: format!(
+                "the lab runs the discrete samplers (ddpm-tilde, ddpm-beta, analytic-ddpm, ddim, \
+                 analytic-ddim) and the menu (euler, heun, unipc, …), not {s}"
+            ),
         });
     }
     let trajectory = spec
@@ -165,14 +283,17 @@ pub fn lab(
         },
         ..law.plan_settings()
     };
-    let samplers = Sampler::LAB;
-    let total_units = samplers.len() * 2 * k;
+    let units = |s: &AnySampler| match s {
+        AnySampler::Menu(_) => k,
+        _ => 2 * k,
+    };
+    let total_units = spec.samplers.iter().map(units).sum();
     let mut done = 0;
     let fresh = law.sample(&mut stream(4), m.min(ENERGY_ROWS));
     let t_top = *trajectory.steps().last().expect("K ≥ 1");
-    let mut rows = Vec::with_capacity(samplers.len());
-    for sampler in samplers {
-        let name = sampler.name();
+    let mut rows = Vec::with_capacity(spec.samplers.len());
+    for &any in &spec.samplers {
+        let name = any.to_string();
         let mut tick = |_: usize| {
             done += 1;
             on_progress(Progress {
@@ -182,60 +303,80 @@ pub fn lab(
             });
         };
         let started = Instant::now();
-        let steps = plan(&schedule, &trajectory, &settings.with(sampler), &gamma)?;
-        // Samples from x_{τ_K} ~ q(x_{τ_K}).
-        let mut rng = stream(2);
-        let (sa, sb) = (
-            schedule.alpha_bar(t_top).sqrt(),
-            schedule.beta_bar(t_top).sqrt(),
-        );
-        let mut x = law.sample(&mut rng, m);
-        let mut noise = vec![0.0; x.len()];
-        crate::standard_normal(&mut rng, &mut noise);
-        for (xi, ni) in x.iter_mut().zip(&noise) {
-            *xi = sa * *xi + sb * ni;
-        }
-        sample(predictor, &steps, &mut x, &mut rng, &mut tick)?;
-        if let Some(v) = x.iter().find(|v| !v.is_finite()) {
-            return Err(Error::Invalid {
-                what: "samples",
-                msg: format!("{name} produced a non-finite sample ({v})"),
-            });
-        }
-        let ed = energy_distance(&x[..m.min(ENERGY_ROWS) * dim], &fresh, dim);
-        let (nelbo_v, nelbo_se) = if sampler.has_likelihood() {
-            let mut rng = stream(3);
-            let data = law.sample(&mut rng, m);
-            let n = nelbo(
-                predictor, &schedule, &steps, &data, decoder, &mut rng, &mut tick,
-            )?;
-            (Some(n.total), Some(n.std_err))
-        } else {
-            for i in 0..k {
-                tick(i);
-            }
-            (None, None)
-        };
-        let (final_var, final_mean) = match law {
-            Law::Gauss(g) => {
-                let (ab, bb) = (schedule.alpha_bar(t_top), schedule.beta_bar(t_top));
-                let start = Moments {
-                    mean: ab.sqrt() * g.mean()[0],
-                    var: ab * g.var()[0] + bb,
+        let row = match any {
+            AnySampler::Discrete(sampler) => {
+                let steps = plan(&schedule, &trajectory, &settings.with(sampler), &gamma)?;
+                // Samples from x_{τ_K} ~ q(x_{τ_K}).
+                let mut rng = stream(2);
+                let (sa, sb) = (
+                    schedule.alpha_bar(t_top).sqrt(),
+                    schedule.beta_bar(t_top).sqrt(),
+                );
+                let mut x = start_batch(law, &mut rng, m, sa, sb);
+                sample(predictor, &steps, &mut x, &mut rng, &mut tick)?;
+                check_finite(&x, &name)?;
+                let ed = energy_distance(&x[..m.min(ENERGY_ROWS) * dim], &fresh, dim);
+                let (nelbo_v, nelbo_se) = if sampler.has_likelihood() {
+                    let mut rng = stream(3);
+                    let data = law.sample(&mut rng, m);
+                    let n = nelbo(
+                        predictor, &schedule, &steps, &data, decoder, &mut rng, &mut tick,
+                    )?;
+                    (Some(n.total), Some(n.std_err))
+                } else {
+                    for i in 0..k {
+                        tick(i);
+                    }
+                    (None, None)
                 };
-                let end = propagate_gaussian(g, &steps, &[start])?[0];
-                (Some(end.var), Some(end.mean))
+                let (final_var, final_mean) = match law {
+                    Law::Gauss(g) => {
+                        let (ab, bb) = (schedule.alpha_bar(t_top), schedule.beta_bar(t_top));
+                        let start = Moments {
+                            mean: ab.sqrt() * g.mean()[0],
+                            var: ab * g.var()[0] + bb,
+                        };
+                        let end = propagate_gaussian(g, &steps, &[start])?[0];
+                        (Some(end.var), Some(end.mean))
+                    }
+                    _ => (None, None),
+                };
+                LabRow {
+                    sampler: name.clone(),
+                    nelbo: nelbo_v,
+                    nelbo_std_err: nelbo_se,
+                    energy_distance: ed,
+                    final_var,
+                    final_mean,
+                    nfe: None,
+                    seconds: 0.0,
+                }
             }
-            _ => (None, None),
+            AnySampler::Menu(cfg) => {
+                let run = lab_menu(law, &schedule, cfg, k, settings.x0_clip, m, &stream)?;
+                for i in 0..k {
+                    tick(i);
+                }
+                check_finite(&run.x, &name)?;
+                let ed = energy_distance(&run.x[..m.min(ENERGY_ROWS) * dim], &fresh, dim);
+                LabRow {
+                    sampler: name.clone(),
+                    nelbo: None,
+                    nelbo_std_err: None,
+                    energy_distance: ed,
+                    final_var: run.moments.map(|mo| mo.var),
+                    final_mean: run.moments.map(|mo| mo.mean),
+                    nfe: Some(run.nfe),
+                    seconds: 0.0,
+                }
+            }
+            AnySampler::Continuous(_) | AnySampler::Covariance(_) => {
+                unreachable!("rejected above")
+            }
         };
         rows.push(LabRow {
-            sampler: name.clone(),
-            nelbo: nelbo_v,
-            nelbo_std_err: nelbo_se,
-            energy_distance: ed,
-            final_var,
-            final_mean,
             seconds: started.elapsed().as_secs_f64(),
+            ..row
         });
     }
     Ok(LabReport {
@@ -249,7 +390,180 @@ pub fn lab(
         seed,
         final_step: if spec.final_mean { "mean" } else { "sample" },
         gamma: gamma_src.name(),
+        gamma_std_err: trajectory
+            .steps()
+            .iter()
+            .filter_map(|&n| gamma.std_err(n))
+            .reduce(f64::max),
         rows,
+    })
+}
+
+/// M rows of x_t = √ᾱ x_0 + √β̄ ε ~ q(x_t) (`sa` = √ᾱ, `sb` = √β̄): x_0 from the law,
+/// then the noise.
+fn start_batch(law: &Law, rng: &mut StdRng, m: usize, sa: f64, sb: f64) -> Vec<f64> {
+    let mut x = law.sample(rng, m);
+    let mut noise = vec![0.0; x.len()];
+    crate::standard_normal(rng, &mut noise);
+    for (xi, ni) in x.iter_mut().zip(&noise) {
+        *xi = sa * *xi + sb * ni;
+    }
+    x
+}
+
+fn check_finite(x: &[f64], name: &str) -> crate::Result<()> {
+    if let Some(v) = x.iter().find(|v| !v.is_finite()) {
+        return Err(Error::Invalid {
+            what: "samples",
+            msg: format!("{name} produced a non-finite sample ({v})"),
+        });
+    }
+    Ok(())
+}
+
+/// A menu sampler's run in the lab.
+struct MenuRun {
+    x: Vec<f64>,
+    nfe: usize,
+    moments: Option<Moments>,
+}
+
+/// Runs the menu sampler `cfg` with K steps on `law`'s exact predictor (and exact head, Γ by
+/// [`Law::gamma_at`] for the hybrids), from x ~ q at the plan's first node (stream 2); for
+/// Gaussian data also the exactly propagated final moments ([`menu_gaussian_moments`]).
+fn lab_menu(
+    law: &Law,
+    schedule: &Schedule,
+    cfg: MenuConfig,
+    k: usize,
+    x0_clip: X0Clip,
+    m: usize,
+    stream: &dyn Fn(u64) -> StdRng,
+) -> crate::Result<MenuRun> {
+    let cfg = MenuConfig { n_steps: k, ..cfg };
+    let process = Process::Discrete(schedule);
+    // Γ(ᾱ) at the grid's nodes: closed form or quadrature, else (mixtures in d ≥ 2) Monte
+    // Carlo on the exact posterior variance from M rows of stream 5, reseeded per ᾱ.
+    let gamma_rows = match law.gamma_at(0.5)? {
+        Some(_) => Vec::new(),
+        None if cfg.variance == MenuVariance::Analytic => law.sample(&mut stream(5), m),
+        None => Vec::new(),
+    };
+    let gamma_fn = |ab: f64| match law.gamma_at(ab) {
+        Ok(Some(g)) => g,
+        Ok(None) => match law.cov_predictor() {
+            Some(head) if !gamma_rows.is_empty() => {
+                let mut rng = stream(5 ^ ab.to_bits());
+                let level = crate::NoiseLevel {
+                    t: 0.0,
+                    alpha_bar: ab,
+                };
+                crate::analytic::posterior_gamma_at(
+                    head,
+                    &gamma_rows,
+                    level,
+                    (ab.sqrt(), (1.0 - ab).sqrt()),
+                    4096,
+                    &mut rng,
+                )
+                .map_or(f64::NAN, |(g, _)| g)
+            }
+            _ => f64::NAN,
+        },
+        Err(_) => f64::NAN,
+    };
+    let head = match cfg.variance.cov_kind() {
+        Some(kind) => Some((
+            law.cov_predictor().ok_or_else(|| Error::Invalid {
+                what: "sampler",
+                msg: format!(
+                    "the {} law has no exact covariance head for --variance {}",
+                    law.name(),
+                    cfg.variance
+                ),
+            })?,
+            kind,
+        )),
+        None => None,
+    };
+    let plan = crate::menu::plan_with(process, &cfg, Some(&gamma_fn))?;
+    let clipped;
+    let predictor: &dyn EpsPredictor = match x0_clip {
+        X0Clip::Range { lo, hi } => {
+            clipped = ClippedX0::new(law.predictor(), lo, hi);
+            &clipped
+        }
+        X0Clip::None => law.predictor(),
+    };
+    let mut rng = stream(2);
+    let (sa, sb) = plan.start.alpha_sigma();
+    let mut x = start_batch(law, &mut rng, m, sa, sb);
+    let nfe = crate::menu::plan::run_with_head(
+        predictor,
+        head,
+        &plan,
+        &mut x,
+        &mut RngNoise(&mut rng),
+        &mut |_| {},
+    )?;
+    let moments = match law {
+        Law::Gauss(g) => {
+            let ab = plan.start.alpha_bar();
+            let start = Moments {
+                mean: ab.sqrt() * g.mean()[0],
+                var: ab * g.var()[0] + (1.0 - ab),
+            };
+            Some(menu_gaussian_moments(predictor, head, &plan, start)?)
+        }
+        _ => None,
+    };
+    Ok(MenuRun { x, nfe, moments })
+}
+
+/// Feeds unit noise to one row per noise draw: row `2 + j` gets z = 1 at the j-th draw,
+/// every other row 0.
+struct BasisNoise {
+    draw: usize,
+}
+
+impl NoiseSource for BasisNoise {
+    fn fill(&mut self, out: &mut [f64]) {
+        out.fill(0.0);
+        if let Some(v) = out.get_mut(2 + self.draw) {
+            *v = 1.0;
+        }
+        self.draw += 1;
+    }
+}
+
+/// The exact output moments of a menu plan on 1-D Gaussian data. With the exact ε* (affine in
+/// x) and a head whose posterior variance does not depend on x (Gaussian data), the plan is
+/// an affine map x_out = c + A x_in + Σ_j B_j z_j of the start and of its noise draws; one
+/// run on the rows (x_in, z) = (0, 0), (1, 0) and (0, e_j) gives c, A and every B_j, so
+/// mean = c + A·mean_in and var = A²·var_in + Σ_j B_j².
+fn menu_gaussian_moments(
+    predictor: &dyn EpsPredictor,
+    head: Option<(&dyn CovPredictor, CovKind)>,
+    plan: &Plan,
+    start: Moments,
+) -> crate::Result<Moments> {
+    let draws = plan.stages.iter().filter(|s| s.noise.is_some()).count();
+    let mut x = vec![0.0; 2 + draws];
+    x[1] = 1.0;
+    crate::menu::plan::run_with_head(
+        predictor,
+        head,
+        plan,
+        &mut x,
+        &mut BasisNoise { draw: 0 },
+        &mut |_| {},
+    )?;
+    let c = x[0];
+    let a = x[1] - c;
+    let noise_var: f64 = x[2..].iter().map(|v| (v - c).powi(2)).sum();
+    Ok(Moments {
+        mean: c + a * start.mean,
+        var: a * a * start.var + noise_var,
     })
 }
 
@@ -274,9 +588,19 @@ impl LabReport {
             r.gamma,
             r.final_step
         );
+        if let Some(se) = r.gamma_std_err {
+            let _ = writeln!(f, "Γ̂ standard error ≤ {se:.2e} at the nodes (Monte Carlo)");
+        }
+        let w = r
+            .rows
+            .iter()
+            .map(|row| row.sampler.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(14);
         let _ = writeln!(
             f,
-            "{:<14} {:>22} {:>16} {:>12} {:>9}",
+            "{:<w$} {:>22} {:>16} {:>12} {:>9}",
             "sampler", "nelbo (nats/dim)", "energy_distance", "final_var", "seconds"
         );
         for row in &r.rows {
@@ -287,9 +611,10 @@ impl LabReport {
             let fv = row
                 .final_var
                 .map_or_else(|| "-".to_string(), |v| format!("{v:.6}"));
+            let nfe = row.nfe.map(|n| format!("  NFE {n}")).unwrap_or_default();
             let _ = writeln!(
                 f,
-                "{:<14} {:>22} {:>16.5} {:>12} {:>9.3}",
+                "{:<w$} {:>22} {:>16.5} {:>12} {:>9.3}{nfe}",
                 row.sampler, nelbo, row.energy_distance, fv, row.seconds
             );
         }
@@ -378,6 +703,10 @@ pub struct TrajectoryReport {
     pub steps: usize,
     /// Where Γ came from.
     pub gamma: String,
+    /// Largest Monte-Carlo standard error of Γ̂_n over n (estimated Γ only); Γ̂_n > 1
+    /// counts as bad only beyond [`crate::analytic::GAMMA_SE_TOLERANCE`] of its errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_std_err: Option<f64>,
     /// NELBO rows M.
     pub samples: usize,
     /// Seed.
@@ -516,6 +845,7 @@ pub fn compare_trajectories(
         total_steps: n,
         steps: k,
         gamma: gamma_src,
+        gamma_std_err: gamma.max_std_err(),
         samples: rows.len() / predictor.dim(),
         seed,
         trajectory: opt_report.trajectory,
@@ -548,6 +878,13 @@ impl std::fmt::Display for TrajectoryReport {
             "data {} (d={}), {} schedule N={}, K={}, Γ {} at every n, M={} rows, seed {}",
             r.data, r.dim, r.schedule, r.total_steps, r.steps, r.gamma, r.samples, r.seed
         )?;
+        if let Some(se) = r.gamma_std_err {
+            writeln!(
+                f,
+                "Γ̂ standard error ≤ {se:.2e}; Γ̂_n > 1 counts as bad only beyond {} standard errors",
+                crate::analytic::GAMMA_SE_TOLERANCE
+            )?;
+        }
         if let Some(g) = &r.guard {
             writeln!(
                 f,

@@ -5,16 +5,16 @@
 //! | name | law | Γ ([`GammaSource`]) | decoder | range |
 //! |---|---|---|---|---|
 //! | `gauss` | 1-D N(0.5, 0.09) (spec §10.3) | closed form | Gaussian | unbounded |
-//! | `gmm` | 2-D ring of 8 modes (radius 2, std 0.1), or a [`GmmSpec`] | Monte Carlo | Gaussian | unbounded |
+//! | `gmm` | 2-D ring of 8 modes (radius 2, std 0.1), or a [`GmmSpec`] | d = 1: composite Gauss–Legendre; d ≥ 2: Monte Carlo on the exact posterior variance (≤ 1, with standard errors) | Gaussian | unbounded |
 //! | `rademacher` | 1-D ±1 | 200-point Gauss–Hermite, capped at 1 | 2 levels | [−1, 1] |
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::analytic::{DataRange, Gamma, estimate_gamma};
+use crate::analytic::{DataRange, Gamma, estimate_gamma_posterior};
 use crate::covariance::CovPredictor;
-use crate::draw::{AnySampler, Draw, DrawSpec, draw, draw_with};
+use crate::draw::{Draw, DrawSpec, draw, draw_with};
 use crate::exact::{DataLaw, Gaussian, GaussianMixture, Rademacher, sample_law};
 use crate::metrics::energy_distance;
 use crate::quadrature::GaussHermite;
@@ -70,16 +70,24 @@ pub enum GammaSource {
     Exact,
     /// 200-point Gauss–Hermite quadrature.
     Quadrature,
-    /// Monte Carlo from the exact predictor (paper-A Eq. 8).
+    /// Composite Gauss–Legendre quadrature of a 1-D mixture ([`GaussianMixture::gamma`]).
+    MixtureQuadrature,
+    /// Monte Carlo on the exact posterior variance, Γ = 1 − E tr Var[ε|x_t]/d
+    /// ([`estimate_gamma_posterior`]; never above 1).
+    PosteriorMonteCarlo,
+    /// Monte Carlo from the predictor (paper-A Eq. 8).
     MonteCarlo,
 }
 
 impl GammaSource {
-    /// `exact`, `gauss-hermite-200` or `monte-carlo`.
+    /// `exact`, `gauss-hermite-200`, `gauss-legendre`, `monte-carlo-posterior` or
+    /// `monte-carlo`.
     pub fn name(self) -> &'static str {
         match self {
             GammaSource::Exact => "exact",
             GammaSource::Quadrature => "gauss-hermite-200",
+            GammaSource::MixtureQuadrature => "gauss-legendre",
+            GammaSource::PosteriorMonteCarlo => "monte-carlo-posterior",
             GammaSource::MonteCarlo => "monte-carlo",
         }
     }
@@ -197,9 +205,31 @@ impl Law {
         sample_law(self.law(), rng, rows)
     }
 
+    /// Γ at signal variance ᾱ without sampling, where the law allows it: closed form
+    /// (`gauss`), quadrature (`rademacher`, 1-D `gmm`; capped at 1). `None` for a mixture
+    /// in d ≥ 2 (its Γ is estimated, [`Law::gamma`]).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for ᾱ outside (0, 1).
+    pub fn gamma_at(&self, alpha_bar: f64) -> Result<Option<f64>> {
+        if !(alpha_bar > 0.0 && alpha_bar < 1.0) {
+            return Err(Error::Invalid {
+                what: "noise level",
+                msg: format!("ᾱ = {alpha_bar} is outside (0, 1)"),
+            });
+        }
+        Ok(match self {
+            Law::Gauss(g) => Some(g.gamma(alpha_bar)),
+            Law::Rademacher(_) => Some(Rademacher::gamma(alpha_bar, 200).min(1.0)),
+            Law::Gmm(g) => g.gamma(alpha_bar)?.map(|v| v.min(1.0)),
+        })
+    }
+
     /// Γ_n at `times` (at every n for `gauss`): closed form, quadrature (capped at 1: Γ ≤ 1
-    /// by Jensen, rounding must not push it over), or Monte Carlo from `mc_rows` fresh rows
-    /// drawn from `rng` (the `gmm` law; `on_time(i)` after `times[i]`).
+    /// by Jensen, rounding must not push it over; `rademacher`, 1-D `gmm`), or, for `gmm` in
+    /// d ≥ 2, Monte Carlo on the exact posterior variance from `mc_rows` fresh rows drawn
+    /// from `rng`, with per-n standard errors (`on_time(i)` after `times[i]`; `rng` is used
+    /// only there).
     ///
     /// # Errors
     /// [`Error::Invalid`] for a time outside 1..=N or `mc_rows == 0` for `gmm`.
@@ -227,10 +257,29 @@ impl Law {
                     GammaSource::Quadrature,
                 )
             }
+            Law::Gmm(g) if g.dim() == 1 => {
+                let mut pairs = Vec::with_capacity(times.len());
+                for (i, &t) in times.iter().enumerate() {
+                    if t == 0 || t > schedule.n_steps() {
+                        return Err(Error::Invalid {
+                            what: "gamma",
+                            msg: format!("time {t} is outside 1..={}", schedule.n_steps()),
+                        });
+                    }
+                    let v = g.gamma(schedule.alpha_bar(t))?.expect("1-D has a rule");
+                    pairs.push((t, v.min(1.0)));
+                    on_time(i);
+                }
+                (
+                    Gamma::from_pairs(schedule.n_steps(), pairs)?,
+                    GammaSource::MixtureQuadrature,
+                )
+            }
             Law::Gmm(g) => {
                 let rows = sample_law(g, rng, mc_rows);
-                let gamma = estimate_gamma(g, schedule, &rows, times, GAMMA_BATCH, rng, on_time)?;
-                (gamma, GammaSource::MonteCarlo)
+                let gamma =
+                    estimate_gamma_posterior(g, schedule, &rows, times, GAMMA_BATCH, rng, on_time)?;
+                (gamma, GammaSource::PosteriorMonteCarlo)
             }
         })
     }
@@ -263,19 +312,28 @@ pub fn sample_law_run(
 ) -> Result<LawDraw> {
     let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x5eed);
     let fresh = law.sample(&mut rng, spec.n.clamp(2, 2000));
-    let cov = match spec.sampler {
-        AnySampler::Covariance(c) => Some(law.cov_predictor().ok_or_else(|| Error::Invalid {
+    let cov = match spec.sampler.cov_kind() {
+        Some(_) => Some(law.cov_predictor().ok_or_else(|| Error::Invalid {
             what: "sampler",
             msg: format!(
                 "{} has no exact covariance head for the {} law",
-                c.name(),
+                spec.sampler,
                 law.name()
             ),
         })?),
-        _ => None,
+        None => None,
     };
     let gamma = if spec.sampler.needs_gamma() || spec.trajectory.needs_gamma() {
-        let times: Vec<usize> = (1..=schedule.n_steps()).collect();
+        // Γ at the trajectory's nodes is enough for a discrete sampler on a fixed trajectory;
+        // the optimal trajectory and the menu's hybrids (Γ interpolated in ᾱ) need every n.
+        let times: Vec<usize> = if spec.trajectory.needs_gamma() || spec.sampler.is_continuous() {
+            (1..=schedule.n_steps()).collect()
+        } else {
+            spec.trajectory
+                .build(schedule, spec.steps, &Gamma::unknown(schedule.n_steps()))?
+                .steps()
+                .to_vec()
+        };
         law.gamma(schedule, &times, mc_rows.max(2), &mut rng, &mut |_| {})?
             .0
     } else {

@@ -198,6 +198,30 @@ fn check_levels(levels: u32, lo: f64, hi: f64) -> Result<()> {
     Ok(())
 }
 
+/// Where a likelihood solve is: the whole batch is one ODE solve from t_0 to 1, so progress
+/// is the time reached (and the drift evaluations spent), not rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LikelihoodProgress {
+    /// Furthest time the solver has evaluated the drift at, in [t_0, 1].
+    pub t: f64,
+    /// t_0.
+    pub t_start: f64,
+    /// Drift evaluations so far.
+    pub nfe: usize,
+    /// The NFE budget.
+    pub max_nfe: usize,
+    /// Rows in the batch.
+    pub rows: usize,
+}
+
+impl LikelihoodProgress {
+    /// Fraction of the solve done, ln(t/t_0)/ln(1/t_0) ∈ [0, 1]: the adaptive solver's steps
+    /// grow about geometrically from t_0, so the cost is closer to uniform in ln t than in t.
+    pub fn fraction(&self) -> f64 {
+        ((self.t / self.t_start).ln() / (1.0 / self.t_start).ln()).clamp(0.0, 1.0)
+    }
+}
+
 /// ln p_{t_0}(x) of each row of `x` under the model (predictor + SDE) by the PF-ODE.
 ///
 /// `rng` draws the Hutchinson probes (unused for the exact trace).
@@ -212,6 +236,21 @@ pub fn log_likelihood(
     config: &LikelihoodConfig,
     x: &[f64],
     rng: &mut dyn RngCore,
+) -> Result<LogLikelihood> {
+    log_likelihood_with_progress(predictor, sde, config, x, rng, &mut |_| {})
+}
+
+/// [`log_likelihood`] reporting its [`LikelihoodProgress`] after every drift evaluation.
+///
+/// # Errors
+/// As [`log_likelihood`].
+pub fn log_likelihood_with_progress(
+    predictor: &dyn EpsPredictor,
+    sde: &Sde,
+    config: &LikelihoodConfig,
+    x: &[f64],
+    rng: &mut dyn RngCore,
+    on_progress: &mut dyn FnMut(LikelihoodProgress),
 ) -> Result<LogLikelihood> {
     let d = predictor.dim();
     check_rows(x, d)?;
@@ -245,7 +284,17 @@ pub fn log_likelihood(
     let mut model = ScoreModel::new(predictor, sde, usize::MAX);
     let mut derivative = Derivative::Exact;
     let mut vjp = vec![0.0; n_x];
+    let (mut t_max, mut evals) = (config.t_start, 0);
     let mut rhs = |t: f64, y: &[f64], dy: &mut [f64]| -> Result<()> {
+        t_max = t_max.max(t);
+        evals += 1;
+        on_progress(LikelihoodProgress {
+            t: t_max,
+            t_start: config.t_start,
+            nfe: evals,
+            max_nfe: config.max_nfe,
+            rows,
+        });
         let (xs, _) = y.split_at(n_x);
         let (dx, ddelta) = dy.split_at_mut(n_x);
         model.pf_drift(xs, t, dx)?;
@@ -525,6 +574,21 @@ pub fn law_likelihood(
     samples: usize,
     seed: u64,
 ) -> Result<LikelihoodReport> {
+    law_likelihood_with_progress(law, sde, config, samples, seed, &mut |_| {})
+}
+
+/// [`law_likelihood`] reporting the solve's [`LikelihoodProgress`].
+///
+/// # Errors
+/// As [`law_likelihood`].
+pub fn law_likelihood_with_progress(
+    law: &crate::laws::Law,
+    sde: &Sde,
+    config: &LikelihoodConfig,
+    samples: usize,
+    seed: u64,
+    on_progress: &mut dyn FnMut(LikelihoodProgress),
+) -> Result<LikelihoodReport> {
     use rand::SeedableRng;
     let started = std::time::Instant::now();
     if samples == 0 {
@@ -544,7 +608,7 @@ pub fn law_likelihood(
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let x = law.sample(&mut rng, samples);
-    let ll = log_likelihood(law.predictor(), sde, config, &x, &mut rng)?;
+    let ll = log_likelihood_with_progress(law.predictor(), sde, config, &x, &mut rng, on_progress)?;
     let d = law.dim();
     let closed = -x
         .chunks(d)

@@ -21,7 +21,9 @@
 //! Γ_t > 1 is impossible for the exact ε-predictor (Jensen) but happens for estimated Γ, and
 //! makes J undefined. Following the official `dp_seg` (spec §6.6, pitfall 8), the tail after
 //! the first bad Γ is excluded from the search and filled with evenly spaced nodes; see
-//! [`Guard::new`]. Unknown (not estimated) Γ_t counts as bad as well.
+//! [`Guard::new`]. Unknown (not estimated) Γ_t counts as bad as well. A Monte-Carlo Γ̂_t
+//! above 1 by at most [`crate::analytic::GAMMA_SE_TOLERANCE`] of its standard errors is
+//! noise around a true Γ_t ≤ 1 and is used as Γ_t = 1 ([`Gamma::usable`]).
 //!
 //! Nodes are the model times 1..=N of [`crate::Trajectory`] (index 0, the data, is the
 //! implicit target of the last step and takes no part in the search).
@@ -68,8 +70,9 @@ fn cost_terms(alpha_ts: f64, beta_ts: f64, beta_bar_s: f64, beta_bar_t: f64, gam
     }
 }
 
-/// Σ_{k=2}^{K} J(τ_{k−1}, τ_k) along `trajectory` (0 for K = 1). NaN when a step's cost is
-/// undefined (Γ_t > 1 at a node).
+/// Σ_{k=2}^{K} J(τ_{k−1}, τ_k) along `trajectory` (0 for K = 1), Γ as
+/// [`Gamma::usable`] gives it. NaN when a step's cost is undefined (Γ_t > 1 beyond its
+/// error at a node).
 ///
 /// # Errors
 /// [`Error::Invalid`] when the trajectory or Γ belong to another N, or Γ is unknown at a node
@@ -85,7 +88,8 @@ pub fn path_cost(schedule: &Schedule, gamma: &Gamma, trajectory: &Trajectory) ->
     }
     let mut total = 0.0;
     for w in trajectory.steps().windows(2) {
-        total += step_cost(schedule, w[0], w[1], gamma.require(w[1])?);
+        let g = gamma.require(w[1])?;
+        total += step_cost(schedule, w[0], w[1], gamma.usable(w[1]).unwrap_or(g));
     }
     Ok(total)
 }
@@ -305,7 +309,7 @@ pub fn optimal_trajectory(
             guard: None,
         });
     }
-    let first_bad = (1..=n).find(|&t| !gamma.get(t).is_some_and(|g| g <= 1.0));
+    let first_bad = (1..=n).find(|&t| gamma.usable(t).is_none());
     let guard = match first_bad {
         Some(b) => Some(Guard::new(n, k, b)?),
         None => None,
@@ -320,7 +324,9 @@ pub fn optimal_trajectory(
     } else {
         min_cost_path(n1, k1, |t, row| {
             // Γ_t ≤ 1 for every t ≤ N1 < first_bad, so every cost is finite.
-            let gamma_t = gamma.get(t).expect("Γ is known before the first bad time");
+            let gamma_t = gamma
+                .usable(t)
+                .expect("Γ is usable before the first bad time");
             let (alpha_bar_t, beta_bar_t) = (schedule.alpha_bar(t), schedule.beta_bar(t));
             let mut beta_ts = betas[t];
             for s in (1..t).rev() {

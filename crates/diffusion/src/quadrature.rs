@@ -132,6 +132,44 @@ impl GaussHermite {
     }
 }
 
+/// Nodes and weights of the n-point Gauss–Legendre rule on [−1, 1] (weights sum to 2): roots
+/// of P_n by Newton's method from cos(π(i − ¼)/(n + ½)), w_i = 2/((1 − x_i²) P_n'(x_i)²).
+///
+/// # Panics
+/// If n = 0.
+pub fn gauss_legendre(n: usize) -> (Vec<f64>, Vec<f64>) {
+    assert!(n > 0, "gauss_legendre needs n ≥ 1");
+    let nf = n as f64;
+    let mut nodes = vec![0.0; n];
+    let mut weights = vec![0.0; n];
+    for i in 0..n.div_ceil(2) {
+        let mut x = (std::f64::consts::PI * (i as f64 + 0.75) / (nf + 0.5)).cos();
+        let mut dp = 0.0;
+        for _ in 0..100 {
+            // P_n(x) and P_n'(x) by the three-term recurrence.
+            let (mut p0, mut p1) = (1.0, x);
+            for j in 2..=n {
+                let jf = j as f64;
+                (p0, p1) = (p1, ((2.0 * jf - 1.0) * x * p1 - (jf - 1.0) * p0) / jf);
+            }
+            let pn = if n == 1 { x } else { p1 };
+            let pm = if n == 1 { 1.0 } else { p0 };
+            dp = nf * (x * pn - pm) / (x * x - 1.0);
+            let dx = pn / dp;
+            x -= dx;
+            if dx.abs() < 1e-16 {
+                break;
+            }
+        }
+        nodes[i] = -x;
+        nodes[n - 1 - i] = x;
+        let w = 2.0 / ((1.0 - x * x) * dp * dp);
+        weights[i] = w;
+        weights[n - 1 - i] = w;
+    }
+    (nodes, weights)
+}
+
 /// E_{ε∼N(0,1)} f(ε) by the n-point Gauss–Hermite rule.
 ///
 /// # Panics
@@ -168,6 +206,13 @@ mod tests {
             }
         }
         // E cos(ε) = e^{−1/2}, smooth: 40 nodes reach 1e-14.
+        let (x, w) = gauss_legendre(8);
+        let int = |f: &dyn Fn(f64) -> f64| x.iter().zip(&w).map(|(a, b)| b * f(*a)).sum::<f64>();
+        assert!((int(&|_| 1.0) - 2.0).abs() < 1e-14);
+        assert!((int(&|t| t.powi(14)) - 2.0 / 15.0).abs() < 1e-14);
+        assert!((int(&|t| t.exp()) - (1f64.exp() - (-1f64).exp())).abs() < 1e-14);
+        let (x, _) = gauss_legendre(7);
+        assert!(x[3].abs() < 1e-15 && x.windows(2).all(|p| p[0] < p[1]));
         assert!((expect_std_normal(40, f64::cos) - (-0.5f64).exp()).abs() < 1e-13);
     }
 }

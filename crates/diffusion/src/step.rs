@@ -237,13 +237,22 @@ impl PlanConfig {
     }
 }
 
-/// One reverse step x_t → x_s as coefficients.
+/// One reverse step x_t → x_s as coefficients: the affine update
+/// x_s = `coef_xt`·x_t + `coef_x0`·x̂_0 + `coef_eps`·ε̂ + √`variance`·z, with ε̂ = ε̂(x_t, t)
+/// and x̂_0 = (x_t − √β̄_t ε̂)/√ᾱ_t (clipped by `x0_clip`).
+///
+/// The one record of every one-step sampler: `Step<usize>` (the default, [`Step`]) on a
+/// discrete schedule's times (DDPM/DDIM families, [`crate::plan`]), `Step<f64>`
+/// ([`crate::solvers::LinearStep`]) on an SDE's continuous times (Euler–Maruyama, the
+/// PF-ODE's Euler step, the reverse-diffusion predictor, DDIM as the frozen-ε̂ solution;
+/// these have `coef_x0` = 0, ᾱ_t = μ_t², β̄_t = σ_t² of the SDE's kernel and λ² = the step's
+/// own variance).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
+pub struct Step<T = usize> {
     /// Target time s (0 = data).
-    pub s: usize,
+    pub s: T,
     /// Source time t, the model's time input.
-    pub t: usize,
+    pub t: T,
     /// ᾱ_t.
     pub alpha_bar_t: f64,
     /// β̄_t (cancellation-free).

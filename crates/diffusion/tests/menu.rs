@@ -183,6 +183,7 @@ fn trajectories_match_diffusers_step_for_step() {
         "euler-ancestral",
         "heun",
         "dpm2",
+        "dpm2-ancestral",
         "lms",
         "dpm-solver++-2s",
         "dpm-solver++-3m",

@@ -535,3 +535,37 @@ fn finite_difference_fallback_is_labelled_and_close() {
     }
     let _ = g.data_dim();
 }
+
+#[test]
+fn likelihood_reports_its_progress_up_to_t_equals_one() {
+    // Issue 20 item 19: the solve reports the time reached and the NFE after every drift
+    // evaluation; the last report has the solve's NFE, t = 1 and fraction 1, and t never
+    // goes back.
+    use diffusion::likelihood::log_likelihood_with_progress;
+    let gmm = GaussianMixture::ring(8, 2.0, 0.1).unwrap();
+    let sde = Sde::from_name("vp").unwrap();
+    let cfg = LikelihoodConfig::new(Divergence::Exact);
+    let mut rng = StdRng::seed_from_u64(5);
+    let x = sample_law(&gmm, &mut rng, 7);
+    let mut seen = Vec::new();
+    let ll = log_likelihood_with_progress(&gmm, &sde, &cfg, &x, &mut rng, &mut |p| seen.push(p))
+        .unwrap();
+    assert_eq!(seen.len(), ll.nfe);
+    let last = seen.last().unwrap();
+    assert_eq!(
+        (last.nfe, last.rows, last.max_nfe),
+        (ll.nfe, 7, cfg.max_nfe)
+    );
+    assert!((last.t - 1.0).abs() < 1e-12, "{}", last.t);
+    assert!((last.fraction() - 1.0).abs() < 1e-12);
+    assert!(seen[0].fraction() < 1e-6);
+    assert!(
+        seen.windows(2)
+            .all(|w| w[1].t >= w[0].t && w[1].nfe == w[0].nfe + 1)
+    );
+    // The same numbers as without a callback.
+    let mut rng = StdRng::seed_from_u64(5);
+    let x2 = sample_law(&gmm, &mut rng, 7);
+    let plain = log_likelihood(&gmm, &sde, &cfg, &x2, &mut rng).unwrap();
+    assert_eq!(plain.log_p, ll.log_p);
+}

@@ -3,6 +3,7 @@
 mod cws;
 mod diffusion_cov;
 mod diffusion_flags;
+mod diffusion_gamma;
 mod diffusion_golden;
 mod diffusion_imported;
 mod diffusion_lab;

@@ -16,6 +16,7 @@
 //! γ = min(S_churn/K, √2 − 1), σ̂ = (1 + γ)σ and x̂ = x + S_noise √(σ̂² − σ²) z before the step;
 //! otherwise σ̂ = σ. LMS warms up with orders 1, 2, …, q on its first q − 1 steps.
 
+use super::hybrid::Variance;
 use super::plan::{Node, Plan, Space, Stage, Stored};
 use super::sigmas::Process;
 
@@ -86,6 +87,7 @@ fn churn_stage(
         eval: None,
         save: false,
         from_saved: false,
+        x0_var_weight: None,
         c_x: 1.0,
         coefs: Vec::new(),
         noise: Some(churn.s_noise * (hat.sigma * hat.sigma - sigma * sigma).sqrt()),
@@ -112,24 +114,25 @@ pub fn euler(process: &Process<'_>, grid: &[Node], churn: &Churn) -> Plan {
 }
 
 /// Euler-ancestral with η (η = 1 is diffusers' `EulerAncestralDiscreteScheduler`). With
-/// `gamma` (Γ as a function of ᾱ), the noise has Analytic-DPM's optimal variance instead
-/// (module [`super::hybrid`]).
-pub fn euler_ancestral(
-    grid: &[Node],
-    eta: f64,
-    s_noise: f64,
-    gamma: Option<&dyn Fn(f64) -> f64>,
-) -> Plan {
+/// [`Variance::Analytic`] (Γ as a function of ᾱ) the noise has Analytic-DPM's optimal
+/// variance instead, with [`Variance::Head`] the per-coordinate SN/NPR variance (module
+/// [`super::hybrid`]).
+pub fn euler_ancestral(grid: &[Node], eta: f64, s_noise: f64, variance: Variance<'_>) -> Plan {
     let stages = grid
         .windows(2)
         .map(|w| {
             let (down, up) = ancestral_step(w[0].sigma, w[1].sigma, eta);
-            let std = match gamma {
-                None => s_noise * up,
-                Some(g) => super::hybrid::euler_ancestral_std(w[0], down, up, g),
+            let (std, x0_var_weight) = match variance {
+                Variance::Handcrafted => (s_noise * up, None),
+                Variance::Analytic(g) => {
+                    (super::hybrid::euler_ancestral_std(w[0], down, up, g), None)
+                }
+                // x_σ' = (σ_d/σ) x + (1 − σ_d/σ) x̂₀ + σ_u z: x̂₀ has weight 1 − σ_d/σ.
+                Variance::Head => (up, Some(1.0 - down / w[0].sigma)),
             };
             Stage {
                 noise: Some(std),
+                x0_var_weight,
                 ..Stage::linear(Some(w[0]), 1.0, vec![down - w[0].sigma], w[1])
             }
         })
@@ -194,8 +197,10 @@ pub fn dpm2_ancestral(process: &Process<'_>, grid: &[Node], eta: f64, s_noise: f
     for w in grid.windows(2) {
         let (down, up) = ancestral_step(w[0].sigma, w[1].sigma, eta);
         if down == 0.0 {
+            // Into σ = 0 (σ_up = 0 too): an Euler step without noise, as diffusers'
+            // KDPM2AncestralDiscreteScheduler (no draw, so recorded noise replays in order).
             stages.push(Stage {
-                noise: Some(s_noise * up),
+                noise: (up > 0.0).then_some(s_noise * up),
                 ..Stage::linear(Some(w[0]), 1.0, vec![down - w[0].sigma], w[1])
             });
             continue;

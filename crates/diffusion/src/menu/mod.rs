@@ -23,15 +23,17 @@
 //! `spacing` does not apply: the grid is uniform in t, Karras in σ or uniform in λ).
 //! The model is always queried as an ε-predictor; models of x₀ or v go through
 //! [`prediction::AsEps`]. [`sample_menu_analytic`] runs `euler-ancestral` and
-//! `dpm-solver++-sde` with Analytic-DPM's optimal variance ([`hybrid`]).
+//! `dpm-solver++-sde` with Analytic-DPM's optimal variance ([`hybrid`]);
+//! [`sample_menu_hybrid`] runs them with any [`MenuVariance`] (analytic Γ, or an SN/NPR
+//! covariance head's per-coordinate variance).
 //!
-//! # Wiring plan (for the library's one `draw` entry point and the CLI)
-//! `AnySampler` gains a `Menu(MenuConfig)` arm whose `draw` calls [`sample_menu`] with
-//! `Process::Discrete(&schedule)` for DDPM-trained models (or `Process::Continuous` for SDE
-//! runs) and the caller's RNG; `kexue diffusion sample --sampler NAME` parses NAME with
-//! [`MenuSampler::from_str`] and fills [`MenuConfig`] from `--steps`, `--sigmas default|karras|logsnr`,
-//! `--spacing leading|trailing|linspace`, `--order`, `--eta`, `--s-churn …`, `--unipc bh1|bh2`, `--unipc-final-corrector`;
-//! `lab` lists [`MenuSampler::ALL`]. Errors of [`MenuConfig::validate`] are the flag errors.
+//! # Wiring
+//! `AnySampler::Menu(MenuConfig)` ([`crate::AnySampler`]) runs [`sample_menu_hybrid`] with
+//! `Process::Discrete(&schedule)` for `kexue diffusion sample --sampler NAME` (flags `--steps`,
+//! `--sigmas default|karras|logsnr`, `--spacing leading|trailing|linspace`, `--order`,
+//! `--eta`, `--variance handcrafted|analytic|sn|npr`); `kexue diffusion lab --samplers …`
+//! runs them next to the discrete samplers ([`crate::experiment::lab`], same flags). Errors
+//! of [`MenuConfig::validate`] are the flag errors.
 //!
 //! # Example
 //!
@@ -64,6 +66,7 @@ pub mod sigmas;
 use std::fmt;
 use std::str::FromStr;
 
+pub use hybrid::{Variance, gamma_of_table};
 pub use karras::Churn;
 pub use multistep::{UniPcFinal, UniPcVariant};
 pub use plan::{MenuStep, Node, NoiseSource, Plan, RngNoise};
@@ -199,6 +202,51 @@ impl FromStr for MenuSampler {
     }
 }
 
+/// The noise variance of the stochastic samplers `euler-ancestral` and `dpm-solver++-sde`
+/// (module [`hybrid`]; CLI `--variance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MenuVariance {
+    /// The sampler's own noise (the default).
+    Handcrafted,
+    /// Analytic-DPM's optimal scalar variance from Γ.
+    Analytic,
+    /// Per-coordinate variance from an SN-DPM head (h ≈ E[ε⊙ε | x_t]).
+    Sn,
+    /// Per-coordinate variance from an NPR-DPM head (g ≈ E[(ε − ε̂)⊙² | x_t]).
+    Npr,
+}
+
+impl MenuVariance {
+    /// Every kind, in CLI order.
+    pub const ALL: [MenuVariance; 4] = [
+        MenuVariance::Handcrafted,
+        MenuVariance::Analytic,
+        MenuVariance::Sn,
+        MenuVariance::Npr,
+    ];
+
+    /// `handcrafted`, `analytic`, `sn` or `npr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MenuVariance::Handcrafted => "handcrafted",
+            MenuVariance::Analytic => "analytic",
+            MenuVariance::Sn => "sn",
+            MenuVariance::Npr => "npr",
+        }
+    }
+
+    /// The covariance head it reads, if any.
+    pub fn cov_kind(self) -> Option<crate::covariance::CovKind> {
+        match self {
+            MenuVariance::Sn => Some(crate::covariance::CovKind::Sn),
+            MenuVariance::Npr => Some(crate::covariance::CovKind::Npr),
+            _ => None,
+        }
+    }
+}
+
+crate::named::named!(MenuVariance, "variance");
+
 /// Whether the caller accepts random draws during sampling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Randomness {
@@ -237,6 +285,8 @@ pub struct MenuConfig {
     pub unipc_final: UniPcFinal,
     /// Stochastic or deterministic request.
     pub randomness: Randomness,
+    /// Noise variance of `euler-ancestral` / `dpm-solver++-sde` ([`MenuVariance`]).
+    pub variance: MenuVariance,
 }
 
 impl MenuConfig {
@@ -260,6 +310,7 @@ impl MenuConfig {
             unipc: UniPcVariant::Bh2,
             unipc_final: UniPcFinal::Skip,
             randomness: Randomness::Stochastic,
+            variance: MenuVariance::Handcrafted,
         }
     }
 
@@ -335,6 +386,23 @@ impl MenuConfig {
         if !(self.rho.is_finite() && self.rho > 0.0) {
             return bad(format!("ρ = {} must be > 0", self.rho));
         }
+        if self.variance != MenuVariance::Handcrafted
+            && (!matches!(
+                self.sampler,
+                MenuSampler::EulerAncestral | MenuSampler::DpmSolverPpSde
+            ) || self.eta() <= 0.0)
+        {
+            return bad(format!(
+                "the {} variance applies to euler-ancestral and dpm-solver++-sde with η > 0, \
+                 not {name} (η = {})",
+                self.variance.name(),
+                if self.sampler.takes_eta() {
+                    self.eta()
+                } else {
+                    0.0
+                }
+            ));
+        }
         if self.sampler == MenuSampler::DpmSolverPpSde && self.eta() > 0.0 && self.order() > 2 {
             return bad("dpm-solver++-sde supports orders 1 and 2".into());
         }
@@ -398,7 +466,32 @@ impl MenuConfig {
 /// # Errors
 /// As [`MenuConfig::validate`].
 pub fn plan(process: Process<'_>, cfg: &MenuConfig) -> Result<Plan> {
-    build(process, cfg, None)
+    plan_with(process, cfg, None)
+}
+
+/// [`plan`] honouring `cfg.variance`: `gamma` (Γ as a function of ᾱ) is needed by
+/// [`MenuVariance::Analytic`]; the SN/NPR variances leave per-coordinate weights in the plan
+/// for [`plan::run_with_head`].
+///
+/// # Errors
+/// As [`MenuConfig::validate`]; [`Error::Invalid`] for the analytic variance without Γ.
+pub fn plan_with(
+    process: Process<'_>,
+    cfg: &MenuConfig,
+    gamma: Option<&dyn Fn(f64) -> f64>,
+) -> Result<Plan> {
+    let variance = match (cfg.variance, gamma) {
+        (MenuVariance::Handcrafted, _) => hybrid::Variance::Handcrafted,
+        (MenuVariance::Analytic, Some(g)) => hybrid::Variance::Analytic(g),
+        (MenuVariance::Analytic, None) => {
+            return Err(Error::Invalid {
+                what: "sampler config",
+                msg: format!("{} with the analytic variance needs Γ", cfg.sampler),
+            });
+        }
+        (MenuVariance::Sn | MenuVariance::Npr, _) => hybrid::Variance::Head,
+    };
+    build(process, cfg, variance)
 }
 
 /// [`plan`] with Analytic-DPM's optimal variance in the stochastic sampler (module
@@ -426,14 +519,10 @@ pub fn plan_analytic(
             ),
         });
     }
-    build(process, cfg, Some(gamma))
+    build(process, cfg, hybrid::Variance::Analytic(gamma))
 }
 
-fn build(
-    process: Process<'_>,
-    cfg: &MenuConfig,
-    gamma: Option<&dyn Fn(f64) -> f64>,
-) -> Result<Plan> {
+fn build(process: Process<'_>, cfg: &MenuConfig, variance: hybrid::Variance<'_>) -> Result<Plan> {
     cfg.validate(&process)?;
     let k = cfg.n_steps;
     let kf = |p: &Process<'_>| {
@@ -458,7 +547,7 @@ fn build(
     Ok(match cfg.sampler {
         MenuSampler::Euler => karras::euler(p, &kf(p), &cfg.churn),
         MenuSampler::EulerAncestral => {
-            karras::euler_ancestral(&kf(p), eta, cfg.churn.s_noise, gamma)
+            karras::euler_ancestral(&kf(p), eta, cfg.churn.s_noise, variance)
         }
         MenuSampler::Heun => karras::heun(p, &kf(p), &cfg.churn),
         MenuSampler::Dpm2 => karras::dpm2(p, &kf(p), &cfg.churn),
@@ -466,16 +555,24 @@ fn build(
         MenuSampler::Lms => karras::lms(&kf(p), cfg.order()),
         MenuSampler::DpmSolverPp2s => {
             if cfg.order() == 1 {
-                multistep::dpm_solver_pp_multistep(&ms(p, false), 1, 0.0, None)
+                multistep::dpm_solver_pp_multistep(
+                    &ms(p, false),
+                    1,
+                    0.0,
+                    hybrid::Variance::Handcrafted,
+                )
             } else {
                 multistep::dpm_solver_pp_2s(&ms(p, false))
             }
         }
-        MenuSampler::DpmSolverPp3m => {
-            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), 0.0, None)
-        }
+        MenuSampler::DpmSolverPp3m => multistep::dpm_solver_pp_multistep(
+            &ms(p, false),
+            cfg.order(),
+            0.0,
+            hybrid::Variance::Handcrafted,
+        ),
         MenuSampler::DpmSolverPpSde => {
-            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta, gamma)
+            multistep::dpm_solver_pp_multistep(&ms(p, false), cfg.order(), eta, variance)
         }
         MenuSampler::UniPc => {
             let correct = cfg.unipc_final == UniPcFinal::Correct;
@@ -532,6 +629,47 @@ pub fn sample_menu_analytic(
 ) -> Result<MenuReport> {
     let plan = plan_analytic(process, cfg, gamma)?;
     let nfe = plan::run(eps, &plan, x, &mut RngNoise(rng), on_step)?;
+    Ok(MenuReport {
+        nfe,
+        end: plan.end(),
+    })
+}
+
+/// [`sample_menu`] honouring `cfg.variance` ([`plan_with`]): `gamma` (Γ as a function of ᾱ)
+/// for [`MenuVariance::Analytic`], `head` (an SN or NPR covariance predictor, matching the
+/// variance) for [`MenuVariance::Sn`] / [`MenuVariance::Npr`]; both ignored otherwise.
+///
+/// # Errors
+/// As [`plan_with`] and [`sample_menu`]; [`Error::Invalid`] when the head is missing.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_menu_hybrid(
+    eps: &dyn EpsPredictor,
+    head: Option<&dyn crate::covariance::CovPredictor>,
+    gamma: Option<&dyn Fn(f64) -> f64>,
+    process: Process<'_>,
+    cfg: &MenuConfig,
+    x: &mut [f64],
+    rng: &mut dyn rand::RngCore,
+    on_step: &mut dyn FnMut(&MenuStep<'_>),
+) -> Result<MenuReport> {
+    let plan = plan_with(process, cfg, gamma)?;
+    let head = match cfg.variance.cov_kind() {
+        Some(kind) => match head {
+            Some(h) => Some((h, kind)),
+            None => {
+                return Err(Error::Invalid {
+                    what: "sampler config",
+                    msg: format!(
+                        "{} with the {} variance needs a covariance head",
+                        cfg.sampler,
+                        cfg.variance.name()
+                    ),
+                });
+            }
+        },
+        None => None,
+    };
+    let nfe = plan::run_with_head(eps, head, &plan, x, &mut RngNoise(rng), on_step)?;
     Ok(MenuReport {
         nfe,
         end: plan.end(),

@@ -15,6 +15,7 @@
 //! | DEIS (Zhang & Chen, arXiv 2204.13902) | x_t = (α_t/α₀) x − s_t(e^h − 1) ε̂; higher orders integrate the Lagrange polynomial of ε̂ in ln ρ, ρ = σ | orders 1, 2, … up to q; last two lowered when K < 15; ends at the schedule's σ_min | K |
 //! | PNDM (Liu et al., arXiv 2202.09778) | three pseudo-Runge–Kutta steps (4 evaluations each), then 4th-order pseudo-linear multistep | ends at ᾱ of train step 0 (diffusers' `set_alpha_to_one = False`) | K + 9 |
 
+use super::hybrid::Variance;
 use super::plan::{Node, Plan, Space, Stage, Stored};
 use crate::Schedule;
 
@@ -73,13 +74,14 @@ fn dl(a: &Node, b: &Node) -> f64 {
 }
 
 /// DPM-Solver++ multistep of order `order` (1–3) with η (0 = ODE, 1 = diffusers'
-/// `sde-dpmsolver++`); orders above 2 need η = 0. With `gamma` (Γ as a function of ᾱ) the
-/// noise of η > 0 has Analytic-DPM's optimal variance (module [`super::hybrid`]).
+/// `sde-dpmsolver++`); orders above 2 need η = 0. With [`Variance::Analytic`] (Γ as a
+/// function of ᾱ) the noise of η > 0 has Analytic-DPM's optimal variance, with
+/// [`Variance::Head`] the per-coordinate SN/NPR variance (module [`super::hybrid`]).
 pub fn dpm_solver_pp_multistep(
     grid: &[Node],
     order: usize,
     eta: f64,
-    gamma: Option<&dyn Fn(f64) -> f64>,
+    variance: Variance<'_>,
 ) -> Plan {
     let k = grid.len() - 1;
     let mut b = Builder::new();
@@ -97,17 +99,18 @@ pub fn dpm_solver_pp_multistep(
         let (at, st) = t.alpha_sigma();
         let (_, ss) = s0.alpha_sigma();
         let e = em(&s0, &t);
-        let (c_x, a, noise) = if eta > 0.0 {
+        let (c_x, a, noise, x0_var_weight) = if eta > 0.0 {
             // e^{−ηh} = e^η, e^{−(1+η)h} = e^{1+η} with e = e^{−h}.
             let a = at * (1.0 - e.powf(1.0 + eta));
             let lambda = st * (1.0 - e.powf(2.0 * eta)).max(0.0).sqrt();
-            let std = match gamma {
-                None => lambda,
-                Some(g) => super::hybrid::ddim_family_std(lambda, a, s0, g),
+            let (std, w) = match variance {
+                Variance::Handcrafted => (lambda, None),
+                Variance::Analytic(g) => (super::hybrid::ddim_family_std(lambda, a, s0, g), None),
+                Variance::Head => (lambda, Some(a)),
             };
-            (st / ss * e.powf(eta), a, Some(std))
+            (st / ss * e.powf(eta), a, Some(std), w)
         } else {
-            (st / ss, at * (1.0 - e), None)
+            (st / ss, at * (1.0 - e), None, None)
         };
         let terms = match q {
             1 => vec![(id, a)],
@@ -140,6 +143,7 @@ pub fn dpm_solver_pp_multistep(
         let coefs = b.coefs(&terms);
         b.stages.push(Stage {
             noise,
+            x0_var_weight,
             ..Stage::linear(Some(s0), c_x, coefs, t)
         });
     }

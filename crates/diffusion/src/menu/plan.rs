@@ -15,6 +15,7 @@
 //! | `from_saved` | the update starts from the saved state instead of the current one |
 //! | `c_x`, `coefs` | coefficients of the state and of the newest outputs D_0, D_1, … |
 //! | `noise` | `Some(σ_z)`: draw z ~ N(0, I) (always drawn, even when σ_z = 0, so recorded noise replays in order) |
+//! | `x0_var_weight` | `Some(w)`: per-coordinate noise std √(σ_z² + w² σ̄²_i) with σ̄²_i the covariance head's x₀ posterior variance at the stage's evaluation ([`run_with_head`]) |
 //! | `node` | noise level of the state after the stage |
 //! | `report` | the stage ends a user-visible step (passed to the `on_step` callback) |
 //!
@@ -23,6 +24,7 @@
 //! solvers). D_j is ε̂ or x̂₀ ([`Stored`]). The model is always queried as an
 //! [`EpsPredictor`] on the VP state with ᾱ = 1/(1 + σ²).
 
+use crate::covariance::{CovKind, CovPredictor};
 use crate::{EpsPredictor, Error, NoiseLevel, Result};
 
 /// A noise level of the sampling grid.
@@ -95,6 +97,10 @@ pub struct Stage {
     pub coefs: Vec<f64>,
     /// Std of the added noise; `None` draws nothing.
     pub noise: Option<f64>,
+    /// With `noise`: the weight w of x̂₀ in the update, so that the covariance head's
+    /// per-coordinate x₀ posterior variance σ̄²_i (clipped to [0, σ²] at the evaluated
+    /// node) adds w² σ̄²_i to the noise variance (SN/NPR hybrids; needs `eval`).
+    pub x0_var_weight: Option<f64>,
     /// Noise level after the stage.
     pub node: Node,
     /// Whether the stage ends a reported step.
@@ -111,6 +117,7 @@ impl Stage {
             c_x,
             coefs,
             noise: None,
+            x0_var_weight: None,
             node,
             report: true,
         }
@@ -187,6 +194,22 @@ pub fn run(
     noise: &mut dyn NoiseSource,
     on_step: &mut dyn FnMut(&MenuStep<'_>),
 ) -> Result<usize> {
+    run_with_head(eps, None, plan, x, noise, on_step)
+}
+
+/// [`run`] with a covariance head of `kind` for the stages with
+/// [`Stage::x0_var_weight`] (SN/NPR hybrids).
+///
+/// # Errors
+/// As [`run`]; [`Error::Invalid`] when such a stage has no head or no evaluation.
+pub fn run_with_head(
+    eps: &dyn EpsPredictor,
+    head: Option<(&dyn CovPredictor, CovKind)>,
+    plan: &Plan,
+    x: &mut [f64],
+    noise: &mut dyn NoiseSource,
+    on_step: &mut dyn FnMut(&MenuStep<'_>),
+) -> Result<usize> {
     crate::sample::check_rows(x, eps.dim())?;
     let n = x.len();
     let to_space = |node: &Node| -> f64 {
@@ -204,6 +227,18 @@ pub fn run(
     let mut vp = vec![0.0; n];
     let mut z = vec![0.0; n];
     let mut report_buf = vec![0.0; n];
+    let needs_head = plan.stages.iter().any(|s| s.x0_var_weight.is_some());
+    if needs_head && head.is_none() {
+        return Err(Error::Invalid {
+            what: "sampler plan",
+            msg: "the SN/NPR variance needs a covariance head".into(),
+        });
+    }
+    let (mut head_out, mut z_std) = if needs_head {
+        (vec![0.0; n], vec![0.0; n])
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut nfe = 0;
     let mut step_idx = 0;
     for (si, st) in plan.stages.iter().enumerate() {
@@ -223,6 +258,17 @@ pub fn run(
             }
             eps.predict_eps(&vp, node.level(), &mut out)?;
             nfe += 1;
+            if let (Some(w), Some((cov, kind))) = (st.x0_var_weight, head) {
+                // Per-coordinate std √(λ² + w² clip(σ̄²_i)) from the head at this node.
+                cov.predict_cov(kind, &vp, node.level(), &mut head_out)?;
+                let (ab, cap) = (node.alpha_bar(), node.sigma * node.sigma);
+                let lambda = st.noise.unwrap_or(0.0);
+                for ((zs, &h), &e) in z_std.iter_mut().zip(&head_out).zip(&out) {
+                    let v = kind.cov_x0(ab, h, e);
+                    let v = if v.is_nan() { 0.0 } else { v.clamp(0.0, cap) };
+                    *zs = (lambda * lambda + w * w * v).sqrt();
+                }
+            }
             if plan.stored == Stored::X0 {
                 for (o, &v) in out.iter_mut().zip(&vp) {
                     *o = (v - s * *o) / alpha;
@@ -245,7 +291,7 @@ pub fn run(
         }
         if let Some(sz) = st.noise {
             noise.fill(&mut z);
-            if sz == 0.0 {
+            if sz == 0.0 && st.x0_var_weight.is_none() {
                 z.fill(0.0);
             }
         }
@@ -258,7 +304,17 @@ pub fn run(
                 }
             }
         }
-        if let Some(sz) = st.noise {
+        if st.x0_var_weight.is_some() {
+            if st.eval.is_none() {
+                return Err(Error::Invalid {
+                    what: "sampler plan",
+                    msg: format!("stage {si} has an SN/NPR variance but no evaluation"),
+                });
+            }
+            for ((a, b), s) in next.iter_mut().zip(&z).zip(&z_std) {
+                *a += s * b;
+            }
+        } else if let Some(sz) = st.noise {
             for (a, b) in next.iter_mut().zip(&z) {
                 *a += sz * b;
             }

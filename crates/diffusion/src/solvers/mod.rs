@@ -11,7 +11,7 @@
 //!
 //! Time runs from t = 1 (prior) down to `t_end` (1e-3 by default, as in score-SDE). The
 //! score comes from the ε-predictor through [`Sde::eps_input`]: ∇log p_t(x) = −ε̂/σ_t.
-//! One-step samplers are coefficient data ([`LinearStep`]: x_s = a·x_t + b·ε̂ + σ·z) applied by
+//! One-step samplers are coefficient data ([`LinearStep`] = [`crate::Step`]`<f64>`, the crate's one affine step record: x_s = a·x_t + b·ε̂ + σ·z) applied by
 //! one loop; Heun, RK45 and DPM-Solver++ compose the same drift.
 //! Stochastic samplers return the mean of their last step (score-SDE's `denoise`).
 //!
@@ -308,8 +308,8 @@ mod tests {
             let s = 1e-4 + frac * (t - 1e-4);
             prop_assume!(s < t);
             let x_t = sde.mean_coef(t) * x0 + sde.std(t) * e;
-            let step = LinearStep::ddim(&sde, t, s);
-            let got = step.coef_x * x_t + step.coef_eps * e;
+            let step = LinearStep::frozen_eps(&sde, t, s);
+            let got = step.coef_xt * x_t + step.coef_eps * e;
             let want = sde.mean_coef(s) * x0 + sde.std(s) * e;
             let scale = 1.0 + x_t.abs() + want.abs() + sde.std(t) * e.abs() / sde.mean_coef(t);
             prop_assert!((got - want).abs() <= 1e-9 * scale, "{got} vs {want}");
@@ -327,12 +327,12 @@ mod tests {
             let vp = Sde::vp(0.1, 20.0).unwrap();
             let step = LinearStep::reverse_diffusion(&vp, t, s);
             let beta = 1.0 - (vp.log_alpha_bar(t) - vp.log_alpha_bar(s)).exp();
-            prop_assert!((step.noise_std.powi(2) - beta).abs() <= 1e-12);
+            prop_assert!((step.variance - beta).abs() <= 1e-12);
             let ve = Sde::ve(0.01, 50.0).unwrap();
             let step = LinearStep::reverse_diffusion(&ve, t, s);
             let want = ve.std(t).powi(2) - ve.std(s).powi(2);
-            prop_assert!((step.noise_std.powi(2) - want).abs() <= 1e-9 * want.max(1e-12));
-            prop_assert_eq!(step.coef_x, 1.0);
+            prop_assert!((step.variance - want).abs() <= 1e-9 * want.max(1e-12));
+            prop_assert_eq!(step.coef_xt, 1.0);
         }
     }
 

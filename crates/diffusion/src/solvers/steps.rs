@@ -7,48 +7,58 @@ use rand_distr::{Distribution, StandardNormal};
 use super::score::ScoreModel;
 use super::{PcPredictor, SolverConfig};
 use crate::sde::Sde;
+use crate::step::{Step, X0Clip};
 use crate::{Error, Result};
 
-/// One step x_t → x_s = `coef_x`·x_t + `coef_eps`·ε̂(x_t, t) + `noise_std`·z as data.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinearStep {
-    /// Source time.
-    pub t: f64,
-    /// Target time (s < t).
-    pub s: f64,
-    /// Coefficient of x_t.
-    pub coef_x: f64,
-    /// Coefficient of ε̂.
-    pub coef_eps: f64,
-    /// Std of the added noise (0 = deterministic).
-    pub noise_std: f64,
+/// One step x_t → x_s = `coef_xt`·x_t + `coef_eps`·ε̂(x_t, t) + √`variance`·z on an SDE's
+/// continuous times: the crate's one affine step record ([`Step`]) with f64 times and no x̂_0
+/// term.
+pub type LinearStep = Step<f64>;
+
+/// A continuous-time step with no x̂_0 term (module docs of [`Step`]).
+fn linear(sde: &Sde, t: f64, s: f64, coef_xt: f64, coef_eps: f64, variance: f64) -> LinearStep {
+    let (mu, sigma) = (sde.mean_coef(t), sde.std(t));
+    Step {
+        s,
+        t,
+        alpha_bar_t: mu * mu,
+        beta_bar_t: sigma * sigma,
+        coef_xt,
+        coef_x0: 0.0,
+        coef_eps,
+        variance,
+        lambda2: variance,
+        x0_clip: X0Clip::None,
+    }
 }
 
-impl LinearStep {
+impl Step<f64> {
     /// Euler–Maruyama on the reverse SDE with Δ = t − s:
     /// x_s = (1 − Δ f_t) x_t − (Δ g_t²/σ_t) ε̂ + g_t √Δ z.
     pub fn euler_maruyama(sde: &Sde, t: f64, s: f64) -> Self {
         let dt = t - s;
         let g2 = sde.diffusion2(t);
-        Self {
+        linear(
+            sde,
             t,
             s,
-            coef_x: 1.0 - dt * sde.drift_coef(t),
-            coef_eps: -dt * g2 / sde.std(t),
-            noise_std: (g2 * dt).sqrt(),
-        }
+            1.0 - dt * sde.drift_coef(t),
+            -dt * g2 / sde.std(t),
+            g2 * dt,
+        )
     }
 
     /// Euler on the probability-flow ODE: x_s = (1 − Δ f_t) x_t − (Δ g_t²/(2σ_t)) ε̂.
     pub fn probability_flow_euler(sde: &Sde, t: f64, s: f64) -> Self {
         let dt = t - s;
-        Self {
+        linear(
+            sde,
             t,
             s,
-            coef_x: 1.0 - dt * sde.drift_coef(t),
-            coef_eps: -0.5 * dt * sde.diffusion2(t) / sde.std(t),
-            noise_std: 0.0,
-        }
+            1.0 - dt * sde.drift_coef(t),
+            -0.5 * dt * sde.diffusion2(t) / sde.std(t),
+            0.0,
+        )
     }
 
     /// score-SDE's reverse-diffusion predictor for the kernel x_t = a x_s + G z with
@@ -58,26 +68,19 @@ impl LinearStep {
         let a = sde.mean_coef(t) / sde.mean_coef(s);
         let (st, ss) = (sde.std(t), sde.std(s));
         let g2 = (st * st - a * a * ss * ss).max(0.0);
-        Self {
-            t,
-            s,
-            coef_x: 2.0 - a,
-            coef_eps: -g2 / st,
-            noise_std: g2.sqrt(),
-        }
+        linear(sde, t, s, 2.0 - a, -g2 / st, g2)
     }
 
     /// The exact solution of the PF-ODE with ε̂ frozen at t, i.e. DDIM (η = 0) and
     /// first-order DPM-Solver: x_s = (μ_s/μ_t) x_t + (σ_s − μ_s σ_t/μ_t) ε̂.
-    pub fn ddim(sde: &Sde, t: f64, s: f64) -> Self {
+    pub fn frozen_eps(sde: &Sde, t: f64, s: f64) -> Self {
         let r = sde.mean_coef(s) / sde.mean_coef(t);
-        Self {
-            t,
-            s,
-            coef_x: r,
-            coef_eps: sde.std(s) - r * sde.std(t),
-            noise_std: 0.0,
-        }
+        linear(sde, t, s, r, sde.std(s) - r * sde.std(t), 0.0)
+    }
+
+    /// Std of the added noise, √`variance`.
+    pub fn noise_std(&self) -> f64 {
+        self.variance.sqrt()
     }
 }
 
@@ -109,12 +112,12 @@ fn apply(
 ) -> Result<()> {
     model.eps(x, step.t, eps)?;
     let sigma = if noise == Noise::Sample {
-        step.noise_std
+        step.noise_std()
     } else {
         0.0
     };
     for (xi, &ei) in x.iter_mut().zip(eps.iter()) {
-        let mut v = step.coef_x * *xi + step.coef_eps * ei;
+        let mut v = step.coef_xt * *xi + step.coef_eps * ei;
         if sigma > 0.0 {
             let z: f64 = StandardNormal.sample(rng);
             v += sigma * z;

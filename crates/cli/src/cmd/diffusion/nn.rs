@@ -490,6 +490,11 @@ pub struct SampleArgs {
     /// Menu samplers: solver order (e.g. 1–3 for unipc / deis, 1–4 for lms).
     #[arg(long)]
     order: Option<usize>,
+    /// euler-ancestral / dpm-solver++-sde: noise variance `handcrafted` (default), `analytic`
+    /// (Analytic-DPM's optimal variance from Γ), `sn` or `npr` (per-coordinate, from the
+    /// covariance head beside the checkpoint or the exact head of --data gauss|gmm).
+    #[arg(long, value_name = "KIND")]
+    variance: Option<diffusion::menu::MenuVariance>,
     /// Number of samples.
     #[arg(long, alias = "n", default_value = "64", value_name = "N")]
     samples: usize,
@@ -536,6 +541,7 @@ fn sampler_of(args: &SampleArgs) -> anyhow::Result<NetSampler> {
         sigmas: args.sigmas,
         spacing: args.spacing,
         order: args.order,
+        variance: args.variance,
     };
     Ok(NetSampler::Core(sampler.with_menu_options(options)?))
 }
