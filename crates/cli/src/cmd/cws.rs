@@ -86,12 +86,29 @@ struct TrainArgs {
     /// Most words per pseudo-sentence (n ~ uniform on 1..=max-words).
     #[arg(long, default_value_t = 16)]
     max_words: usize,
+    /// Start from the weights of this model folder (same shape and vocabulary; e.g.
+    /// models/cws) instead of a random initialisation, to fine-tune with other settings.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Ignore an existing checkpoint in --out and start over.
     #[arg(long)]
     restart: bool,
-    /// Train on the GPU (needs the `cuda` feature).
-    #[arg(long)]
+    /// Device: cpu, or cuda (the first CUDA GPU; needs a build with
+    /// `cargo build --release --features cli/cuda`), the same flag as the diffusion commands.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Old spelling of `--device cuda` (hidden; kept so existing scripts work).
+    #[arg(long, hide = true, conflicts_with = "device")]
     cuda: bool,
+}
+
+/// `--device` of `cws train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (needs a build with `--features cli/cuda`).
+    Cuda,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -389,9 +406,13 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         out_window: a.out_window,
         temper: a.temper,
         max_words: a.max_words,
+        init: a.init,
     };
-    let dev = if a.cuda {
-        cws::Device::new_cuda(0).context("opening CUDA device 0")?
+    let dev = if a.cuda || a.device == DeviceArg::Cuda {
+        cws::Device::new_cuda(0).context(
+            "opening CUDA device 0 for --device cuda (needs a build with \
+             `cargo build --release --features cli/cuda` and a GPU)",
+        )?
     } else {
         cws::Device::Cpu
     };
