@@ -107,6 +107,21 @@ impl Sampler {
     /// # Errors
     /// As [`Sampler::new`]; [`Error::Invalid`] unless `0 < temper ≤ 1`.
     pub fn tempered(dict: &Dict, vocab: &Vocab, temper: f64) -> Result<Self> {
+        Self::build(dict, vocab, temper, false)
+    }
+
+    /// As [`Sampler::tempered`], but each word-length class (1, 2, 3, … characters) keeps the
+    /// share of draws it has under ∝ count: `P(w) = M_L · c_w^p / Σ_{|v| = L} c_v^p` with
+    /// `M_L = Σ_{|v| = L} c_v / T`. Rare words of each length are drawn more often without
+    /// changing how often single characters and long words occur.
+    ///
+    /// # Errors
+    /// As [`Sampler::tempered`].
+    pub fn tempered_within_lengths(dict: &Dict, vocab: &Vocab, temper: f64) -> Result<Self> {
+        Self::build(dict, vocab, temper, true)
+    }
+
+    fn build(dict: &Dict, vocab: &Vocab, temper: f64, within_lengths: bool) -> Result<Self> {
         if !(temper > 0.0 && temper <= 1.0) {
             return Err(Error::Invalid(format!(
                 "sampling temper must be in (0, 1], got {temper}"
@@ -116,6 +131,7 @@ impl Sampler {
         let mut ids = Vec::new();
         let mut offsets = vec![0];
         let mut length_mass = [0f64; 4];
+        let mut counts = Vec::new();
         for (w, c) in dict.entries() {
             if *c == 0 || !w.chars().all(crate::chunk::is_han) {
                 continue;
@@ -125,6 +141,7 @@ impl Sampler {
             offsets.push(ids.len());
             let weight = (*c as f64).powf(temper);
             weights.push(weight);
+            counts.push(*c as f64);
             match len {
                 1 => length_mass[0] += weight,
                 2 => length_mass[1] += weight,
@@ -138,6 +155,30 @@ impl Sampler {
             return Err(Error::Invalid(
                 "dictionary has no Han word with a positive count".into(),
             ));
+        }
+        if within_lengths {
+            // Rescale each length class from its tempered mass to its ∝-count mass.
+            let len = |k: usize| offsets[k + 1] - offsets[k];
+            let longest = (0..weights.len()).map(len).max().unwrap_or(1);
+            let (mut raw, mut tempered) = (vec![0f64; longest + 1], vec![0f64; longest + 1]);
+            for (k, w) in weights.iter().enumerate() {
+                raw[len(k)] += counts[k];
+                tempered[len(k)] += w;
+            }
+            for (k, w) in weights.iter_mut().enumerate() {
+                *w *= raw[len(k)] / tempered[len(k)];
+            }
+            length_mass = [0.0; 4];
+            for (k, w) in weights.iter().enumerate() {
+                match len(k) {
+                    1 => length_mass[0] += w,
+                    2 => length_mass[1] += w,
+                    l => {
+                        length_mass[2] += w;
+                        length_mass[3] += w * (l - 2) as f64;
+                    }
+                }
+            }
         }
         Ok(Sampler {
             table: AliasTable::new(&weights)?,
@@ -295,6 +336,41 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn tempering_within_lengths_keeps_length_shares() {
+        // Counts 1: {的 64, 和 16}, 2: {结婚 9, 尚未 1}: T = 90; ∝ count gives length 1 the share
+        // 80/90. Within lengths with p = 0.5: 的 ∝ 8, 和 ∝ 4 → 的 = (80/90)·(8/12).
+        let d = Dict::from_entries([
+            ("的".to_string(), 64),
+            ("和".into(), 16),
+            ("结婚".into(), 9),
+            ("尚未".into(), 1),
+        ])
+        .unwrap();
+        let v = Vocab::from_dict(&d, 100);
+        let s = Sampler::tempered_within_lengths(&d, &v, 0.5).unwrap();
+        let p = |w: &str| {
+            let ids: Vec<u32> = w.chars().map(|c| v.id(c)).collect();
+            let k = (0..s.offsets.len() - 1)
+                .find(|&k| s.ids[s.offsets[k]..s.offsets[k + 1]] == ids[..])
+                .unwrap();
+            s.table.probability(k)
+        };
+        let want = [
+            ("的", 80.0 / 90.0 * 8.0 / 12.0),
+            ("和", 80.0 / 90.0 * 4.0 / 12.0),
+            ("结婚", 10.0 / 90.0 * 3.0 / 4.0),
+            ("尚未", 10.0 / 90.0 * 1.0 / 4.0),
+        ];
+        for (w, q) in want {
+            assert!((p(w) - q).abs() < 1e-12, "{w}: {} vs {q}", p(w));
+        }
+        // Plain tempering changes the length shares: length 1 gets 12/16 instead of 80/90.
+        let plain = Sampler::tempered(&d, &v, 0.5).unwrap();
+        assert!((plain.transition_logp()[3][3] - (12f32 / 16.0).ln()).abs() < 1e-6);
+        assert!((s.transition_logp()[3][3] - (80f32 / 90.0).ln()).abs() < 1e-6);
     }
 
     #[test]

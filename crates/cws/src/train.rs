@@ -68,6 +68,10 @@ pub struct TrainConfig {
     /// random initialisation (fine-tuning, e.g. with another `temper`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<std::path::PathBuf>,
+    /// Apply `temper` within each word-length class, keeping the classes' shares of the
+    /// draws ([`Sampler::tempered_within_lengths`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub temper_within_lengths: bool,
 }
 
 fn one() -> f64 {
@@ -298,7 +302,11 @@ pub fn train(
     }
     std::fs::create_dir_all(out)?;
     let vocab = Vocab::from_dict(dict, cfg.vocab_chars);
-    let sampler = Sampler::tempered(dict, &vocab, cfg.temper)?;
+    let sampler = if cfg.temper_within_lengths {
+        Sampler::tempered_within_lengths(dict, &vocab, cfg.temper)?
+    } else {
+        Sampler::tempered(dict, &vocab, cfg.temper)?
+    };
     if sampler.longest_word() > cfg.max_chars {
         return Err(Error::Invalid(format!(
             "max chars {} is shorter than the longest word ({})",
@@ -445,6 +453,7 @@ mod tests {
             temper: 1.0,
             max_words: 16,
             init: None,
+            temper_within_lengths: false,
         }
     }
 

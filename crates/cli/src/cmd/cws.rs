@@ -83,6 +83,11 @@ struct TrainArgs {
     /// smaller values show rare words more often).
     #[arg(long, default_value_t = 1.0)]
     temper: f64,
+    /// Apply --temper within each word-length class: every length keeps its share of the
+    /// draws under ∝ count (plain tempering shifts draws from single characters to long
+    /// words, which ruins the tagger; RESULTS.md).
+    #[arg(long)]
+    temper_within_lengths: bool,
     /// Most words per pseudo-sentence (n ~ uniform on 1..=max-words).
     #[arg(long, default_value_t = 16)]
     max_words: usize,
@@ -407,6 +412,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         temper: a.temper,
         max_words: a.max_words,
         init: a.init,
+        temper_within_lengths: a.temper_within_lengths,
     };
     let dev = if a.cuda || a.device == DeviceArg::Cuda {
         cws::Device::new_cuda(0).context(
