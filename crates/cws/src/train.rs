@@ -554,6 +554,27 @@ mod tests {
     }
 
     #[test]
+    fn training_is_deterministic_for_a_seed() -> Result<()> {
+        let base = std::env::temp_dir().join(format!("cws-det-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let weights = |name: &str, seed: u64| -> Result<Vec<u8>> {
+            let dir = base.join(name);
+            let cfg = TrainConfig {
+                seed,
+                ..toy_cfg(30)
+            };
+            train(&toy_dict(), &dir, &cfg, Resume::Never, &Device::Cpu, |_| {})?;
+            let gen_dir = ckpt::resolve(&dir).expect("a checkpoint");
+            Ok(std::fs::read(gen_dir.join(files::WEIGHTS))?)
+        };
+        let (a, b, c) = (weights("a", 5)?, weights("b", 5)?, weights("c", 6)?);
+        assert!(a == b, "same seed, different weights");
+        assert!(a != c, "another seed gave the same weights");
+        std::fs::remove_dir_all(&base)?;
+        Ok(())
+    }
+
+    #[test]
     fn nan_loss_stops_training() {
         let dir = std::env::temp_dir().join(format!("cws-nan-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
