@@ -29,6 +29,8 @@ pub struct FastTagger {
     /// `[out_window][4][hidden]`.
     w2: Vec<f32>,
     b2: [f32; 4],
+    /// Learned tag-transition log-probabilities for the Viterbi decoder (`None`: uniform).
+    transitions: Option<[[f32; 4]; 4]>,
 }
 
 /// File names inside a model directory.
@@ -49,6 +51,11 @@ pub struct ModelFile {
     /// How it was trained (free-form, for people).
     #[serde(default)]
     pub trained: serde_json::Value,
+    /// Tag-transition log-probabilities `[prev][next]` ([`Tag::ALL`] order) of the training
+    /// pseudo-corpus ([`crate::sample::Sampler::transition_logp`]), added by the neural
+    /// Viterbi; absent = uniform (a hard mask only). Disallowed entries are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transitions: Option<[[f32; 4]; 4]>,
 }
 
 fn to_vec(t: &Tensor, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -105,7 +112,30 @@ impl FastTagger {
             )));
         }
         let w = load_weights(weights)?;
-        Self::from_tensors(&file.tagger, vocab, &w)
+        Ok(Self::from_tensors(&file.tagger, vocab, &w)?.with_transitions(file.transitions))
+    }
+
+    /// Sets (or clears) the learned transitions used by [`FastTagger::decode`].
+    pub fn with_transitions(mut self, transitions: Option<[[f32; 4]; 4]>) -> Self {
+        self.transitions = transitions.filter(|t| t.iter().flatten().all(|x| x.is_finite()));
+        self
+    }
+
+    /// The learned transitions, if the model has them.
+    pub fn transitions(&self) -> Option<&[[f32; 4]; 4]> {
+        self.transitions.as_ref()
+    }
+
+    /// Best legal tags for `logits` (from [`FastTagger::logits`]; turned into log-softmax rows
+    /// in place when the model has learned transitions).
+    pub fn decode(&self, logits: &mut [[f32; 4]], back: &mut Vec<[u8; 4]>, tags: &mut Vec<Tag>) {
+        match &self.transitions {
+            Some(t) => {
+                log_softmax_rows(logits);
+                crate::viterbi::decode_with(logits, t, back, tags);
+            }
+            None => crate::viterbi::decode(logits, back, tags),
+        }
     }
 
     /// Builds from named tensors (as saved by training).
@@ -162,6 +192,7 @@ impl FastTagger {
             b1,
             w2: w2t,
             b2: [b2[0], b2[1], b2[2], b2[3]],
+            transitions: None,
         })
     }
 
@@ -219,7 +250,7 @@ impl FastTagger {
         let (mut hidden, mut em, mut back, mut tags) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         self.logits(chars, &mut hidden, &mut em);
-        crate::viterbi::decode(&em, &mut back, &mut tags);
+        self.decode(&mut em, &mut back, &mut tags);
         tags
     }
 }

@@ -319,7 +319,7 @@ impl Segmenter {
             }
             (Mode::Neural, _, Some(t)) => {
                 t.logits(run, &mut s.hidden, &mut s.logits);
-                crate::viterbi::decode(&s.logits, &mut s.back, &mut s.tags);
+                t.decode(&mut s.logits, &mut s.back, &mut s.tags);
                 ends(&s.tags, &mut s.ends);
             }
             (Mode::Hybrid, Some(d), Some(t)) => self.hybrid_ends(d, t, run, piece, lo, s),

@@ -67,6 +67,53 @@ pub fn decode(emissions: &[[f32; 4]], back: &mut Vec<[u8; 4]>, out: &mut Vec<Tag
     }
 }
 
+/// As [`decode`], adding `trans[prev][next]` (log-probabilities of the allowed transitions;
+/// disallowed ones stay forbidden whatever their value) to the path score. With all allowed
+/// entries equal this is [`decode`]. The emissions should be log-softmax rows, so that the two
+/// terms are on the same scale.
+pub fn decode_with(
+    emissions: &[[f32; 4]],
+    trans: &[[f32; 4]; 4],
+    back: &mut Vec<[u8; 4]>,
+    out: &mut Vec<Tag>,
+) {
+    out.clear();
+    let n = emissions.len();
+    if n == 0 {
+        return;
+    }
+    back.clear();
+    back.resize(n, [0; 4]);
+    const NEG: f32 = f32::NEG_INFINITY;
+    let e0 = emissions[0];
+    let mut score = [e0[0], NEG, NEG, e0[3]];
+    for (t, e) in emissions.iter().enumerate().skip(1) {
+        let mut next = [NEG; 4];
+        for (to, slot) in next.iter_mut().enumerate() {
+            // The first allowed predecessor wins ties, as in `decode`.
+            let mut best: Option<(f32, u8)> = None;
+            for (from, row) in ALLOWED.iter().enumerate() {
+                if row[to] {
+                    let v = score[from] + trans[from][to];
+                    if best.is_none_or(|b| v > b.0) {
+                        best = Some((v, from as u8));
+                    }
+                }
+            }
+            let (v, from) = best.expect("every tag has an allowed predecessor");
+            *slot = v + e[to];
+            back[t][to] = from;
+        }
+        score = next;
+    }
+    let mut state = if score[2] >= score[3] { 2usize } else { 3 };
+    out.resize(n, Tag::S);
+    for t in (0..n).rev() {
+        out[t] = Tag::ALL[state];
+        state = back[t][state] as usize;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +144,43 @@ mod tests {
                 }
                 // Sums of ≤ 7 f32 terms of magnitude ≤ 5: rounding error ≤ 7·5·2^-23 ≈ 4e-6.
                 assert!((path_score(&em, &out) - best).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn viterbi_with_transitions_matches_brute_force() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let (mut back, mut out, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+        for n in 1..=7 {
+            for _ in 0..40 {
+                let em: Vec<[f32; 4]> = (0..n)
+                    .map(|_| std::array::from_fn(|_| -rng.random_range(0.0f32..5.0)))
+                    .collect();
+                let trans: [[f32; 4]; 4] =
+                    std::array::from_fn(|_| std::array::from_fn(|_| -rng.random_range(0.0..3.0)));
+                decode_with(&em, &trans, &mut back, &mut out);
+                assert!(is_legal(&out), "{out:?}");
+                let score = |tags: &[Tag]| {
+                    path_score(&em, tags)
+                        + tags
+                            .windows(2)
+                            .map(|w| trans[w[0].index()][w[1].index()])
+                            .sum::<f32>()
+                };
+                let mut best = f32::NEG_INFINITY;
+                for code in 0..4usize.pow(n as u32) {
+                    let tags: Vec<Tag> = (0..n).map(|i| Tag::ALL[(code >> (2 * i)) & 3]).collect();
+                    if is_legal(&tags) {
+                        best = best.max(score(&tags));
+                    }
+                }
+                // ≤ 13 f32 terms of magnitude ≤ 5: rounding error ≲ 1e-5.
+                assert!((score(&out) - best).abs() < 2e-5);
+                // Uniform transitions give the plain decoder's path.
+                decode_with(&em, &[[-0.7; 4]; 4], &mut back, &mut out);
+                decode(&em, &mut back, &mut plain);
+                assert_eq!(out, plain);
             }
         }
     }

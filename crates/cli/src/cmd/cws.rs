@@ -24,7 +24,14 @@ enum Command {
     /// B/M/E/S and streamed into the model; nothing is written but the checkpoints. Each
     /// checkpoint is a complete folder OUT/gen-<step>/ and OUT/CURRENT names the newest, so a
     /// kill at any moment leaves a resumable run. Training resumes from the current checkpoint
-    /// (same settings; --steps is the total and may grow), and stops on a NaN loss.
+    /// (same settings; --steps is the total and may grow), and stops on a NaN loss. A run is
+    /// deterministic for a --seed (on the CPU).
+    ///
+    /// The shipped model (models/cws) is the defaults: `kexue cws train --dict data/dict.txt
+    /// --out runs/cws` (6,000 steps, about 11 minutes on two CPU cores). What helped and what
+    /// did not (tempering, sentence lengths, training length) is in RESULTS.md: tempering
+    /// with --temper alone shifts draws from single characters to long words and ruins the
+    /// tagger; use it with --temper-within-lengths.
     Train(TrainArgs),
     /// Segment UTF-8 text, one output line per input line, words separated by spaces.
     ///
@@ -83,15 +90,37 @@ struct TrainArgs {
     /// smaller values show rare words more often).
     #[arg(long, default_value_t = 1.0)]
     temper: f64,
+    /// Apply --temper within each word-length class: every length keeps its share of the
+    /// draws under ∝ count (plain tempering shifts draws from single characters to long
+    /// words, which ruins the tagger; RESULTS.md).
+    #[arg(long)]
+    temper_within_lengths: bool,
     /// Most words per pseudo-sentence (n ~ uniform on 1..=max-words).
     #[arg(long, default_value_t = 16)]
     max_words: usize,
+    /// Start from the weights of this model folder (same shape and vocabulary; e.g.
+    /// models/cws) instead of a random initialisation, to fine-tune with other settings.
+    #[arg(long)]
+    init: Option<PathBuf>,
     /// Ignore an existing checkpoint in --out and start over.
     #[arg(long)]
     restart: bool,
-    /// Train on the GPU (needs the `cuda` feature).
-    #[arg(long)]
+    /// Device: cpu, or cuda (the first CUDA GPU; needs a build with
+    /// `cargo build --release --features cli/cuda`), the same flag as the diffusion commands.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Old spelling of `--device cuda` (hidden; kept so existing scripts work).
+    #[arg(long, hide = true, conflicts_with = "device")]
     cuda: bool,
+}
+
+/// `--device` of `cws train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeviceArg {
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (needs a build with `--features cli/cuda`).
+    Cuda,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -389,9 +418,14 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
         out_window: a.out_window,
         temper: a.temper,
         max_words: a.max_words,
+        init: a.init,
+        temper_within_lengths: a.temper_within_lengths,
     };
-    let dev = if a.cuda {
-        cws::Device::new_cuda(0).context("opening CUDA device 0")?
+    let dev = if a.cuda || a.device == DeviceArg::Cuda {
+        cws::Device::new_cuda(0).context(
+            "opening CUDA device 0 for --device cuda (needs a build with \
+             `cargo build --release --features cli/cuda` and a GPU)",
+        )?
     } else {
         cws::Device::Cpu
     };

@@ -555,3 +555,82 @@ fn train_survives_kill_at_any_moment() {
     assert!(out.status.success(), "{}", stderr(&out));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+// Issue 20 item 20: one GPU spelling everywhere. `cws train` takes `--device cpu|cuda` like the
+// diffusion commands (it had only `--cuda`); `--cuda` stays as a hidden alias.
+#[test]
+fn train_device_flag_matches_the_diffusion_commands() {
+    let dir = tmp("device");
+    let dict = dir.join("toy.txt");
+    std::fs::write(&dict, TOY).unwrap();
+    let model = dir.join("model");
+    let help = kexue(&["cws", "train", "--help"], "");
+    assert!(help.status.success(), "{}", stderr(&help));
+    let text = stdout(&help);
+    assert!(text.contains("--device <DEVICE>"), "{text}");
+    assert!(!text.contains("--cuda"), "{text}");
+    // --device cpu trains.
+    let mut a = train_args(&dict, &model, "1");
+    a.extend(["--device".to_string(), "cpu".to_string()]);
+    let out = kexue(&args_of(&a), "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(cws::ckpt::resolve(&model).is_some());
+    // --device cuda and the old --cuda reach the device (an error naming the build flag in a
+    // CPU-only build), never "unexpected argument".
+    if !cfg!(feature = "cuda") {
+        for flag in [&["--device", "cuda"][..], &["--cuda"][..]] {
+            let mut a = train_args(&dict, &dir.join("gpu"), "1");
+            a.extend(flag.iter().map(|s| s.to_string()));
+            let out = kexue(&args_of(&a), "");
+            assert_eq!(out.status.code(), Some(2), "{flag:?}: {}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains("--features cli/cuda") && !err.contains("unexpected argument"),
+                "{flag:?}: {err}"
+            );
+        }
+    }
+    // Both spellings at once are refused.
+    let mut a = train_args(&dict, &model, "1");
+    a.extend(["--device", "cpu", "--cuda"].iter().map(|s| s.to_string()));
+    let out = kexue(&args_of(&a), "");
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// Issue 20 item 16: model and checkpoint files follow the umask (0666 & !umask for files,
+// 0777 & !umask for folders), never a fixed 0600.
+#[cfg(target_os = "linux")]
+#[test]
+fn train_files_respect_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp("umask");
+    let dict = dir.join("toy.txt");
+    std::fs::write(&dict, TOY).unwrap();
+    let model = dir.join("model");
+    // The child inherits this process's umask; read it from /proc.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let umask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .map(|v| u32::from_str_radix(v.trim(), 8).unwrap())
+        .expect("Umask line");
+    let out = kexue(&args_of(&train_args(&dict, &model, "2")), "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gen_dir = cws::ckpt::resolve(&model).expect("a checkpoint");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&gen_dir), 0o777 & !umask, "{}", gen_dir.display());
+    let mut files = vec![model.join("CURRENT")];
+    for f in [
+        "config.json",
+        "vocab.txt",
+        "model.safetensors",
+        "state.json",
+    ] {
+        files.push(gen_dir.join(f));
+    }
+    for f in files {
+        assert_eq!(mode(&f), 0o666 & !umask, "{}", f.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
