@@ -4,6 +4,7 @@ mod cws;
 mod diffusion_cov;
 mod diffusion_flags;
 mod diffusion_golden;
+mod diffusion_kill;
 mod diffusion_lab;
 mod diffusion_library;
 mod diffusion_likelihood;
