@@ -504,7 +504,10 @@ fn write_content(
 fn umask_mode(dir: &Path) -> Result<std::fs::Permissions> {
     let probe = dir.join(".mode-probe");
     let file = std::fs::File::create(&probe).map_err(|e| Error::io(&probe, e))?;
-    let mode = file.metadata().map_err(|e| Error::io(&probe, e))?.permissions();
+    let mode = file
+        .metadata()
+        .map_err(|e| Error::io(&probe, e))?
+        .permissions();
     drop(file);
     let _ = std::fs::remove_file(&probe);
     Ok(mode)

@@ -192,12 +192,7 @@ impl DiffusersUnetConfig {
                 format!(
                     "the network takes {}×{}×{} images (in_channels × sample_size), the data are \
                      {}×{}×{}",
-                    c.in_channels,
-                    c.sample_size.0,
-                    c.sample_size.1,
-                    want.0,
-                    want.1,
-                    want.2
+                    c.in_channels, c.sample_size.0, c.sample_size.1, want.0, want.1, want.2
                 ),
             ));
         }
@@ -878,7 +873,8 @@ impl EpsNet {
                 let x = x_t.reshape((b, c.in_channels, h, w))?;
                 // kexue's time t is diffusers' timestep τ = t − 1.
                 let tau: Vec<f64> = t.iter().map(|t| t - 1.0).collect();
-                Ok(u.forward(&x, &tau, None)?.reshape((b, c.in_channels * h * w))?)
+                Ok(u.forward(&x, &tau, None)?
+                    .reshape((b, c.in_channels * h * w))?)
             }
         }
     }

@@ -10,6 +10,7 @@ mod diffusion_library;
 mod diffusion_likelihood;
 mod diffusion_menu;
 mod diffusion_nn;
+mod diffusion_train_checks;
 mod diffusion_trajectory;
 mod probmap;
 mod series;

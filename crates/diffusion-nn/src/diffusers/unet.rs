@@ -89,7 +89,8 @@ impl Source for VarSource<'_> {
         let is_norm_scale = name.ends_with(".weight")
             && (name.contains(".norm") || name.contains("norm_out") || name.contains("group_norm"));
         let init = candle_nn::Init::Const(if is_norm_scale { 1.0 } else { 0.0 });
-        self.used.set(self.used.get() + shape.iter().product::<usize>());
+        self.used
+            .set(self.used.get() + shape.iter().product::<usize>());
         Ok(self.vb.get_with_hints(shape, name, init)?)
     }
     fn n_used_values(&self) -> usize {
@@ -436,7 +437,10 @@ impl UNet2D {
     ///
     /// # Errors
     /// Candle errors from the var builder (e.g. a tensor of another shape under a name).
-    pub(crate) fn from_var_builder(config: &UNet2DConfig, vb: candle_nn::VarBuilder) -> Result<Self> {
+    pub(crate) fn from_var_builder(
+        config: &UNet2DConfig,
+        vb: candle_nn::VarBuilder,
+    ) -> Result<Self> {
         let device = vb.device().clone();
         Self::build(config, &VarSource::new(vb), &device)
     }
@@ -447,13 +451,7 @@ impl UNet2D {
         let levels = boc.len();
         let temb = c.time_embed_dim();
         let conv_in = conv3(w, "conv_in", c.in_channels, boc[0])?;
-        let linear_1 = linear(
-            w,
-            "time_embedding.linear_1",
-            boc[0],
-            temb,
-            Activation::Silu,
-        )?;
+        let linear_1 = linear(w, "time_embedding.linear_1", boc[0], temb, Activation::Silu)?;
         // Without a class embedding to add, the SiLU every ResNet applies to the embedding is
         // fused into linear_2.
         let act2 = if c.num_class_embeds.is_some() {
@@ -514,15 +512,9 @@ impl UNet2D {
                             c.downsample_padding,
                         )
                     }
-                    Resample::Resnet => Down::Resnet(Box::new(Resnet::new(
-                        w,
-                        &q,
-                        c,
-                        out,
-                        out,
-                        Inner::Down,
-                        1.0,
-                    )?)),
+                    Resample::Resnet => {
+                        Down::Resnet(Box::new(Resnet::new(w, &q, c, out, out, Inner::Down, 1.0)?))
+                    }
                 })
             };
             down.push(DownLevel {

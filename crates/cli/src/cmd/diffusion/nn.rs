@@ -208,7 +208,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let Some(spec) = &args.data else {
             bail!("--data is required (unless --resume)")
         };
-        if args.out.join(checkpoint::META_FILE).exists() {
+        if checkpoint::exists(&args.out) {
             bail!(
                 "{} already holds a checkpoint: resume it with --resume or choose another --out",
                 args.out.display()
