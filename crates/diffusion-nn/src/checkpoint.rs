@@ -500,6 +500,19 @@ fn write_content(
     sync_file(path)
 }
 
+/// Saves `tensors` as a safetensors file at `path` with the mode a new file gets under the
+/// process umask (candle writes through a 0600 temporary file).
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn save_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mode = umask_mode(dir)?;
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| Error::checkpoint(path, format!("cannot write: {e}")))?;
+    std::fs::set_permissions(path, mode).map_err(|e| Error::io(path, e))
+}
+
 /// The permissions a new file in `dir` gets under the process umask.
 fn umask_mode(dir: &Path) -> Result<std::fs::Permissions> {
     let probe = dir.join(".mode-probe");

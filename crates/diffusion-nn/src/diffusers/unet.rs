@@ -366,7 +366,14 @@ impl Attention {
         let k = qkv.narrow(1, 1, 1)?.squeeze(1)?;
         let v = qkv.narrow(1, 2, 1)?.squeeze(1)?;
         // Scores [B·heads, HW (queries), HW (keys)] = qᵀk (q carries 1/√d).
-        let p = candle_nn::ops::softmax_last_dim(&q.t()?.matmul(&k)?)?;
+        let scores = q.t()?.matmul(&k)?;
+        // candle's fused last-dimension softmax has no backward pass: while training (tracked
+        // scores) the composed one is used, which autograd differentiates.
+        let p = if scores.track_op() {
+            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         // Output [B·heads, d, HW] = v·pᵀ: channel head·d + j, as diffusers splits heads.
         let o = v.matmul(&p.t()?)?.reshape((b, c, hh, ww))?;
         if self.out_scale == 1.0 {
