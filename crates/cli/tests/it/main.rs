@@ -2,6 +2,7 @@
 
 mod cws;
 mod diffusion_cov;
+mod diffusion_export;
 mod diffusion_flags;
 mod diffusion_golden;
 mod diffusion_kill;
