@@ -225,3 +225,67 @@ fn default_diffusers_configs_for_the_three_image_sizes() {
     .unwrap_err();
     assert!(err.to_string().contains("image data"), "{err}");
 }
+
+/// The SN/NPR heads copy the ε-network's architecture, so a diffusers U-Net checkpoint gets
+/// diffusers U-Net heads; `export` writes each as a second `UNet2DModel` folder whose output,
+/// through a softplus, is the head's.
+#[test]
+fn covariance_heads_of_a_diffusers_unet_train_and_export() {
+    use diffusion::CovKind;
+    use diffusion_nn::cov;
+    use diffusion_nn::train::{Start, TrainConfig};
+    let dir = scratch("export-heads").join("ckpt");
+    let gen_dir = checkpoint::resolve(&fixture().join("ckpt"));
+    let dst = dir.join("gen-00000003");
+    std::fs::create_dir_all(&dst).unwrap();
+    for f in [checkpoint::META_FILE, checkpoint::MODEL_FILE] {
+        std::fs::copy(gen_dir.join(f), dst.join(f)).unwrap();
+    }
+    std::fs::write(dir.join(checkpoint::CURRENT), "gen-00000003\n").unwrap();
+    let data = diffusion_nn::data::load(&diffusion_nn::data::DataSpec::Digits).unwrap();
+    let cfg = TrainConfig {
+        steps: 2,
+        batch_size: 4,
+        checkpoint_every: 2,
+        ..TrainConfig::default()
+    };
+    for kind in [CovKind::Sn, CovKind::Npr] {
+        cov::train_cov(
+            kind,
+            &cfg,
+            &dir,
+            &data,
+            Start::Fresh,
+            &Device::Cpu,
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    let out = dir.parent().unwrap().join("pipeline");
+    let report = export::export(&dir, &out).unwrap();
+    assert_eq!(report.heads, ["sn", "npr"]);
+    let (meta, eps) = checkpoint::load_model(&dir, Weights::Ema, &Device::Cpu).unwrap();
+    let e = expected();
+    let x = e["x"].reshape((3, 64)).unwrap();
+    let t = [1.0, 500.0, 1000.0];
+    for kind in [CovKind::Sn, CovKind::Npr] {
+        let (_, head) = cov::load_head(&dir, kind, &meta, &eps, &Device::Cpu).unwrap();
+        assert!(matches!(
+            head.model().config(),
+            EpsNetConfig::DiffusersUnet(_)
+        ));
+        let ours = head.forward(&x, &t).unwrap();
+        let folder = out.join(format!("cov-{}", kind.name()));
+        let config = diffusers::UNet2DConfig::from_file(&folder.join("config.json")).unwrap();
+        let unet =
+            diffusers::load_unet(&config, &folder.join(diffusers::WEIGHTS_FILE), &Device::Cpu)
+                .unwrap();
+        let raw = unet
+            .forward(&e["x"], &[0.0, 499.0, 999.0], None)
+            .unwrap()
+            .reshape((3, 64))
+            .unwrap();
+        let theirs = cov::softplus(&raw).unwrap();
+        assert!(max_abs_diff(&ours, &theirs) < 1e-5, "{kind:?}");
+    }
+}
