@@ -81,3 +81,43 @@ fn nan_before_the_first_checkpoint_says_nothing_was_written() {
     assert!(!err.contains("(step 0)"), "{err}");
     assert!(!diffusion_nn::checkpoint::exists(&out));
 }
+
+#[test]
+fn train_cov_checks_sizes_up_front() {
+    let dir = scratch("train-checks", "cov");
+    let out = dir.join("ckpt");
+    let (code, err) = train(&out, &["--steps", "1", "--batch-size", "8"]);
+    assert_eq!(code, Some(0), "{err}");
+    let res = kexue(
+        &[
+            "diffusion",
+            "train-cov",
+            "--ckpt",
+            s(&out),
+            "--kind",
+            "sn",
+            "--batch-size",
+            "1000000000",
+        ],
+        "",
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("use at most --batch-size"), "{err}");
+    let res = kexue(
+        &[
+            "diffusion",
+            "train-cov",
+            "--ckpt",
+            s(&out),
+            "--kind",
+            "npr",
+            "--grad-clip=-1",
+        ],
+        "",
+    );
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("grad_clip"), "{err}");
+    assert!(!diffusion_nn::cov::has_head(&out, diffusion::CovKind::Sn));
+}
