@@ -187,6 +187,36 @@ impl CovNet {
     }
 }
 
+/// The architecture of a covariance head for an imported diffusers `UNet2DModel` whose
+/// `config.json` text is `config` (`path` names it in errors): the same network as a kexue
+/// [`EpsNetConfig::DiffusersUnet`], with one output per input channel (a learned-variance
+/// model's second half is not part of the head), unconditional and without input centring,
+/// so that [`CovNet::new`] builds it with fresh weights. The building block of training a head
+/// against an imported ε-network.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a configuration kexue does not implement (field named).
+pub fn head_config_for_diffusers(config: &str, path: &Path) -> Result<EpsNetConfig> {
+    let parsed = crate::diffusers::UNet2DConfig::from_json(config, path)?;
+    let mut value: serde_json::Value = serde_json::from_str(config)
+        .map_err(|e| Error::checkpoint(path, format!("not valid JSON: {e}")))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("out_channels".into(), parsed.in_channels.into());
+        map.insert("center_input_sample".into(), false.into());
+        map.remove("num_class_embeds");
+        map.remove("class_embed_type");
+    }
+    let (h, w) = parsed.sample_size;
+    let head = crate::model::DiffusersUnetConfig {
+        channels: parsed.in_channels,
+        height: h,
+        width: w,
+        unet: value,
+    };
+    head.validate()?;
+    Ok(EpsNetConfig::DiffusersUnet(head))
+}
+
 /// FNV-1a (64 bit) over every variable's name and f32 bytes, in name order, as 16 hex digits:
 /// identifies a set of weights (equal weights ⇔ equal hash, up to collisions).
 ///

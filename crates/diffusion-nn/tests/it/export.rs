@@ -289,3 +289,41 @@ fn covariance_heads_of_a_diffusers_unet_train_and_export() {
         assert!(max_abs_diff(&ours, &theirs) < 1e-5, "{kind:?}");
     }
 }
+
+/// Issue 14 leftover, library level: a covariance head copies an imported diffusers U-Net's
+/// architecture (the three diffusers fixtures: attention at one level; scale-shift, ResNet
+/// resampling, learned variance and class labels; a centred 16×16 pipeline folder). The head
+/// has the ε-network's layers minus the class table, one output per channel, and runs.
+#[test]
+fn covariance_heads_copy_imported_diffusers_unets() {
+    use diffusion::CovKind;
+    use diffusion_nn::cov::{self, CovNet};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/diffusers");
+    for (name, unet_dir) in [("ddpm", ""), ("iddpm", ""), ("vpred", "unet")] {
+        let folder = root.join(name);
+        let pre = diffusers::load(&folder, &Device::Cpu).unwrap();
+        let path = folder.join(unet_dir).join("config.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = cov::head_config_for_diffusers(&text, &path).unwrap();
+        let c = pre.unet.config();
+        assert_eq!(config.dim(), c.dim(), "{name}");
+        let head = CovNet::new(CovKind::Npr, &config, 0, &Device::Cpu).unwrap();
+        // Same layers as the imported network, less the class table and the variance half of
+        // conv_out.
+        let (hh, ww) = c.sample_size;
+        let mut want = pre.unet.n_params();
+        if let Some(n) = c.num_class_embeds {
+            want -= n * c.time_embed_dim();
+        }
+        let extra_out = c.out_channels - c.in_channels;
+        want -= extra_out * (c.block_out_channels[0] * 9 + 1);
+        assert_eq!(head.model().n_params(), want, "{name}");
+        let x = Tensor::randn(0f32, 1.0, (2, c.in_channels * hh * ww), &Device::Cpu).unwrap();
+        let g = head.forward(&x, &[1.0, 500.0]).unwrap();
+        assert_eq!(g.dims(), &[2, c.in_channels * hh * ww]);
+        assert!(
+            g.min_all().unwrap().to_scalar::<f32>().unwrap() >= 0.0,
+            "softplus ≥ 0"
+        );
+    }
+}
