@@ -10,9 +10,29 @@
 //! | `optim.safetensors` | `adam.m.<name>`, `adam.v.<name>` | AdamW first and second moments |
 //! | both | `kexue.step` | i64 `[1]`, the step the file belongs to |
 //!
-//! Every file is written to a temporary name in the same folder and renamed into place, optimizer
-//! first, weights second, JSON last; loading checks that the three steps agree, so an interrupted
-//! write is detected instead of silently mixing two steps.
+//! # Crash-safe layout (generations)
+//!
+//! Training writes every checkpoint as a complete *generation* folder and switches one pointer
+//! file, the same design as `cws train` (`cws::ckpt`):
+//!
+//! ```text
+//! OUT/gen-00000250/{checkpoint.json, model.safetensors, optim.safetensors}
+//! OUT/gen-00000500/…
+//! OUT/CURRENT          "gen-00000500\n"
+//! ```
+//!
+//! Generation k is written into `OUT/gen-k.partial/` (each file flushed to disk), renamed to
+//! `OUT/gen-k` (atomic), then `CURRENT` is replaced by an atomic rename of `CURRENT.tmp`; only
+//! then are older generations removed, keeping the previous one. A kill at any moment therefore
+//! leaves `CURRENT` naming a complete generation (or no `CURRENT` yet, before the first
+//! checkpoint). [`resolve`] follows `CURRENT`, falls back to the newest complete `gen-*` folder
+//! when `CURRENT` is missing or names an incomplete folder, and otherwise reads the folder itself:
+//! the flat layout of older checkpoints and of the shipped `models/digits` still loads.
+//! Covariance heads use the same scheme in a subfolder `cov-<kind>/` ([`crate::cov`]).
+//!
+//! Files are created with the process umask (normally 0644), not the 0600 of a temporary file.
+//! The step stamps are still checked on loading, so a hand-mixed folder is reported instead of
+//! silently mixing two steps.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -176,12 +196,12 @@ pub(crate) fn read_json<T: DeserializeOwned>(
     Ok((path, value))
 }
 
-/// Reads `checkpoint.json`.
+/// Reads `checkpoint.json` of the checkpoint `dir` (its current generation, see [`resolve`]).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the folder has no checkpoint or the JSON is malformed.
 pub fn read_meta(dir: &Path) -> Result<CheckpointMeta> {
-    let (path, meta): (_, CheckpointMeta) = read_json(dir, META_FILE, || {
+    let (path, meta): (_, CheckpointMeta) = read_json(&resolve(dir), META_FILE, || {
         format!("no {META_FILE} here (not a checkpoint folder)")
     })?;
     check_format(&path, meta.format, FORMAT)?;
@@ -291,6 +311,7 @@ impl TensorFile {
 }
 
 /// Loads a checkpoint for inference: its metadata and a model holding the chosen weights.
+/// `dir` is the checkpoint folder (its current generation is read, see [`resolve`]).
 ///
 /// # Errors
 /// [`Error::Checkpoint`] for a missing or corrupt folder, truncated safetensors, missing tensors
@@ -300,7 +321,8 @@ pub fn load_model(
     weights: Weights,
     device: &Device,
 ) -> Result<(CheckpointMeta, Model)> {
-    let meta = read_meta(dir)?;
+    let dir = resolve(dir);
+    let meta = read_meta(&dir)?;
     let model = Model::new(&meta.model, 0, device)?;
     TensorFile::open(dir.join(MODEL_FILE), device, meta.step, META_FILE)?
         .set_weights(&model, weights)?;
@@ -312,7 +334,8 @@ pub(crate) fn load_train_state(
     dir: &Path,
     device: &Device,
 ) -> Result<(CheckpointMeta, Model, TrainState)> {
-    let meta = read_meta(dir)?;
+    let dir = resolve(dir);
+    let meta = read_meta(&dir)?;
     let model = Model::new(&meta.model, 0, device)?;
     let weights = TensorFile::open(dir.join(MODEL_FILE), device, meta.step, META_FILE)?;
     weights.set_weights(&model, Weights::Raw)?;
@@ -338,14 +361,7 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&Path) -> Result<()>)
     })
 }
 
-pub(crate) fn save_tensors(path: &Path, tensors: HashMap<String, Tensor>) -> Result<()> {
-    write_atomic(path, |tmp| {
-        candle_core::safetensors::save(&tensors, tmp)
-            .map_err(|e| Error::checkpoint(tmp, format!("cannot write: {e}")))
-    })
-}
-
-/// Writes a whole training checkpoint atomically (see the module docs for the order).
+/// Writes a whole training checkpoint as a new generation of `dir` (module docs).
 pub(crate) fn save(
     dir: &Path,
     meta: &CheckpointMeta,
@@ -359,37 +375,213 @@ pub(crate) fn save(
         moments,
     } = state.to_tensors(&model.named_vars())?;
     weights.extend(ema);
-    save_stamped(
+    write_generation(
         dir,
         meta.step,
-        [(OPTIM_FILE, moments), (MODEL_FILE, weights)],
-        META_FILE,
-        &json,
-    )
+        vec![
+            (META_FILE.to_string(), Content::Json(json)),
+            (MODEL_FILE.to_string(), Content::Tensors(weights)),
+            (OPTIM_FILE.to_string(), Content::Tensors(moments)),
+        ],
+    )?;
+    Ok(())
 }
 
 fn cpu(t: &Tensor) -> Result<Tensor> {
     Ok(t.to_device(&Device::Cpu)?)
 }
 
-/// Writes tensor files (in the given order, each stamped with `step`) and then the JSON
-/// `meta_file`, every one through a temporary file and a rename: the JSON names a step only
-/// once all its tensors are in place.
-pub(crate) fn save_stamped<const K: usize>(
-    dir: &Path,
-    step: u64,
-    files: [(&str, HashMap<String, Tensor>); K],
-    meta_file: &str,
-    json: &str,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let stamp = Tensor::new(&[step as i64], &Device::Cpu)?;
-    for (name, mut tensors) in files {
-        tensors.insert(STEP_TENSOR.to_string(), stamp.clone());
-        save_tensors(&dir.join(name), tensors)?;
+/// Name of the pointer file of a generation folder.
+pub const CURRENT: &str = "CURRENT";
+const GEN_PREFIX: &str = "gen-";
+const PARTIAL: &str = ".partial";
+
+/// One file of a generation.
+pub(crate) enum Content {
+    /// A JSON document (a newline is appended).
+    Json(String),
+    /// Tensors, saved as safetensors with the step stamp `kexue.step` added.
+    Tensors(HashMap<String, Tensor>),
+}
+
+/// Every `gen-<step>` folder of `root` (no partial ones), by step.
+fn generations(root: &Path) -> Vec<(u64, PathBuf)> {
+    let Ok(rd) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut gens: Vec<(u64, PathBuf)> = rd
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let digits = name.strip_prefix(GEN_PREFIX)?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((digits.parse::<u64>().ok()?, e.path()))
+        })
+        .filter(|(_, p)| p.is_dir())
+        .collect();
+    gens.sort();
+    gens
+}
+
+/// The generation `CURRENT` of `root` names, when it holds every file of `files`.
+fn current_generation(root: &Path, files: &[&str]) -> Option<PathBuf> {
+    let name = std::fs::read_to_string(root.join(CURRENT)).ok()?;
+    let name = name.trim();
+    if !name.starts_with(GEN_PREFIX) || name.contains(['/', '\\']) {
+        return None;
     }
-    let text = format!("{json}\n");
-    write_atomic(&dir.join(meta_file), |tmp| {
-        std::fs::write(tmp, text).map_err(|e| Error::io(tmp, e))
+    let g = root.join(name);
+    files.iter().all(|f| g.join(f).is_file()).then_some(g)
+}
+
+/// The current generation of `root` whose folders hold `files`: the one `CURRENT` names, else
+/// the newest complete `gen-*` folder; `None` when there is none.
+pub(crate) fn resolve_generation(root: &Path, files: &[&str]) -> Option<PathBuf> {
+    current_generation(root, files).or_else(|| {
+        generations(root)
+            .into_iter()
+            .rev()
+            .map(|(_, p)| p)
+            .find(|p| files.iter().all(|f| p.join(f).is_file()))
     })
+}
+
+/// The folder holding the files of the checkpoint `dir`: its current generation (module docs),
+/// else `dir` itself (the flat layout, or not a checkpoint at all: loading then says so).
+pub fn resolve(dir: &Path) -> PathBuf {
+    resolve_generation(dir, &[META_FILE, MODEL_FILE]).unwrap_or_else(|| dir.to_path_buf())
+}
+
+/// Whether `dir` holds a checkpoint (a complete generation or a flat `checkpoint.json`).
+pub fn exists(dir: &Path) -> bool {
+    resolve(dir).join(META_FILE).is_file()
+}
+
+fn sync_file(path: &Path) -> Result<()> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(path, e))
+}
+
+fn sync_dir(dir: &Path) {
+    // Directory fsync makes the renames durable across power loss; not every platform can open
+    // a directory, and a kill (the case this guards) does not need it.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes `content` to `path` (new file, flushed to disk), with the permissions `mode` when
+/// given (safetensors files are written through a 0600 temporary file).
+fn write_content(
+    path: &Path,
+    step: u64,
+    content: Content,
+    mode: Option<&std::fs::Permissions>,
+) -> Result<()> {
+    match content {
+        Content::Json(text) => {
+            std::fs::write(path, format!("{text}\n")).map_err(|e| Error::io(path, e))?;
+        }
+        Content::Tensors(mut tensors) => {
+            tensors.insert(
+                STEP_TENSOR.to_string(),
+                Tensor::new(&[step as i64], &Device::Cpu)?,
+            );
+            candle_core::safetensors::save(&tensors, path)
+                .map_err(|e| Error::checkpoint(path, format!("cannot write: {e}")))?;
+            if let Some(mode) = mode {
+                std::fs::set_permissions(path, mode.clone()).map_err(|e| Error::io(path, e))?;
+            }
+        }
+    }
+    sync_file(path)
+}
+
+/// Saves `tensors` as a safetensors file at `path` with the mode a new file gets under the
+/// process umask (candle writes through a 0600 temporary file).
+///
+/// # Errors
+/// I/O errors.
+pub(crate) fn save_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mode = umask_mode(dir)?;
+    candle_core::safetensors::save(tensors, path)
+        .map_err(|e| Error::checkpoint(path, format!("cannot write: {e}")))?;
+    std::fs::set_permissions(path, mode).map_err(|e| Error::io(path, e))
+}
+
+/// The permissions a new file in `dir` gets under the process umask.
+fn umask_mode(dir: &Path) -> Result<std::fs::Permissions> {
+    let probe = dir.join(".mode-probe");
+    let file = std::fs::File::create(&probe).map_err(|e| Error::io(&probe, e))?;
+    let mode = file
+        .metadata()
+        .map_err(|e| Error::io(&probe, e))?
+        .permissions();
+    drop(file);
+    let _ = std::fs::remove_file(&probe);
+    Ok(mode)
+}
+
+/// Writes generation `step` of `root` with `files` (module docs), points `CURRENT` at it and
+/// removes generations older than the previous one. Returns the new generation's folder.
+pub(crate) fn write_generation(
+    root: &Path,
+    step: u64,
+    files: Vec<(String, Content)>,
+) -> Result<PathBuf> {
+    let name = format!("{GEN_PREFIX}{step:08}");
+    let final_dir = root.join(&name);
+    let partial = root.join(format!("{name}{PARTIAL}"));
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| Error::io(&p, e)
+    };
+    if partial.exists() {
+        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
+    }
+    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+    let mode = umask_mode(&partial)?;
+    let names: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    for (file, content) in files {
+        write_content(&partial.join(file), step, content, Some(&mode))?;
+    }
+    sync_dir(&partial);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let previous = current_generation(root, &refs);
+    if final_dir.exists() {
+        if previous.as_deref() == Some(final_dir.as_path()) {
+            return Err(Error::checkpoint(
+                &final_dir,
+                "is the current checkpoint and would be overwritten",
+            ));
+        }
+        std::fs::remove_dir_all(&final_dir).map_err(io(&final_dir))?;
+    }
+    std::fs::rename(&partial, &final_dir).map_err(io(&final_dir))?;
+    sync_dir(root);
+    let tmp = root.join(format!("{CURRENT}.tmp"));
+    std::fs::write(&tmp, format!("{name}\n")).map_err(io(&tmp))?;
+    sync_file(&tmp)?;
+    std::fs::rename(&tmp, root.join(CURRENT)).map_err(io(root))?;
+    sync_dir(root);
+    // Keep the new generation and the previous one; remove the rest and stray partials.
+    for (_, p) in generations(root) {
+        if p != final_dir && Some(&p) != previous.as_ref() {
+            let _ = std::fs::remove_dir_all(&p);
+        }
+    }
+    if let Ok(rd) = std::fs::read_dir(root) {
+        for e in rd.filter_map(|e| e.ok()) {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if n.starts_with(GEN_PREFIX) && n.ends_with(PARTIAL) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    Ok(final_dir)
 }

@@ -19,17 +19,21 @@
 //!
 //! # Files (in the ε-checkpoint folder)
 //!
+//! A head of `kind` is a generation folder `cov-<kind>/gen-<step>/` with a pointer
+//! `cov-<kind>/CURRENT`, written as ε-checkpoints are (crash-safe, see [`crate::checkpoint`]).
+//! A head stored flat beside `checkpoint.json` (the shipped `models/digits`, or a head written
+//! by an older build) is read when there is no such folder. Each generation holds:
+//!
 //! | file | contents |
 //! |---|---|
 //! | `cov-<kind>.json` | [`CovHeadMeta`]: kind, step, network, training settings, and the ε-weights it was trained against (step + hash of the EMA tensors) |
 //! | `cov-<kind>.safetensors` | `ema.<name>`: the EMA weights used for sampling, and `kexue.step` |
 //! | `cov-<kind>.train.safetensors` | raw weights `<name>`, `adam.m.<name>`, `adam.v.<name>` and `kexue.step`, needed only by `--resume` |
 //!
-//! Written through temporary files and renames, training file first, weights second, JSON last;
-//! loading checks the step stamps agree, the tensor shapes, and that the ε-weights beside the
+//! Loading checks the step stamps agree, the tensor shapes, and that the ε-weights beside the
 //! head are the ones it was trained against. A shipped head needs only the first two files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
 use diffusion::NoiseLevel;
@@ -37,7 +41,9 @@ use diffusion::covariance::{CovKind, CovPredictor};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{self, CheckpointMeta, StateTensors, TensorFile, TrainState, Weights};
+use crate::checkpoint::{
+    self, CheckpointMeta, Content, StateTensors, TensorFile, TrainState, Weights,
+};
 use crate::config::{ScheduleConfig, TrainConfig, TrainOverrides};
 use crate::data::Dataset;
 use crate::model::{EpsNetConfig, Model};
@@ -60,9 +66,23 @@ pub fn head_files(kind: CovKind) -> (String, String, String) {
     )
 }
 
-/// Whether `dir` holds a head of `kind` (its JSON file exists).
+/// The folder a head of `kind` is written to: `dir/cov-<kind>` (of generation folders).
+pub fn head_root(dir: &Path, kind: CovKind) -> PathBuf {
+    dir.join(format!("cov-{}", kind.name()))
+}
+
+/// The folder holding the files of the head of `kind` of the checkpoint `dir`: the current
+/// generation under [`head_root`], else `dir` itself when the head's JSON is there (flat
+/// layout); `None` when there is no head.
+pub fn head_dir(dir: &Path, kind: CovKind) -> Option<PathBuf> {
+    let (json, weights, _) = head_files(kind);
+    checkpoint::resolve_generation(&head_root(dir, kind), &[&json, &weights])
+        .or_else(|| dir.join(&json).is_file().then(|| dir.to_path_buf()))
+}
+
+/// Whether `dir` holds a head of `kind`.
 pub fn has_head(dir: &Path, kind: CovKind) -> bool {
-    dir.join(head_files(kind).0).is_file()
+    head_dir(dir, kind).is_some()
 }
 
 /// Which ε-weights a head was trained against.
@@ -167,6 +187,36 @@ impl CovNet {
     }
 }
 
+/// The architecture of a covariance head for an imported diffusers `UNet2DModel` whose
+/// `config.json` text is `config` (`path` names it in errors): the same network as a kexue
+/// [`EpsNetConfig::DiffusersUnet`], with one output per input channel (a learned-variance
+/// model's second half is not part of the head), unconditional and without input centring,
+/// so that [`CovNet::new`] builds it with fresh weights. The building block of training a head
+/// against an imported ε-network.
+///
+/// # Errors
+/// [`Error::Checkpoint`] for a configuration kexue does not implement (field named).
+pub fn head_config_for_diffusers(config: &str, path: &Path) -> Result<EpsNetConfig> {
+    let parsed = crate::diffusers::UNet2DConfig::from_json(config, path)?;
+    let mut value: serde_json::Value = serde_json::from_str(config)
+        .map_err(|e| Error::checkpoint(path, format!("not valid JSON: {e}")))?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("out_channels".into(), parsed.in_channels.into());
+        map.insert("center_input_sample".into(), false.into());
+        map.remove("num_class_embeds");
+        map.remove("class_embed_type");
+    }
+    let (h, w) = parsed.sample_size;
+    let head = crate::model::DiffusersUnetConfig {
+        channels: parsed.in_channels,
+        height: h,
+        width: w,
+        unet: value,
+    };
+    head.validate()?;
+    Ok(EpsNetConfig::DiffusersUnet(head))
+}
+
 /// FNV-1a (64 bit) over every variable's name and f32 bytes, in name order, as 16 hex digits:
 /// identifies a set of weights (equal weights ⇔ equal hash, up to collisions).
 ///
@@ -195,7 +245,8 @@ pub fn weights_hash(model: &Model) -> Result<String> {
 /// [`Error::Checkpoint`] when it is missing, malformed, of another format or kind.
 pub fn read_head_meta(dir: &Path, kind: CovKind) -> Result<CovHeadMeta> {
     let json = head_files(kind).0;
-    let (path, meta): (_, CovHeadMeta) = checkpoint::read_json(dir, &json, || {
+    let at = head_dir(dir, kind).unwrap_or_else(|| dir.to_path_buf());
+    let (path, meta): (_, CovHeadMeta) = checkpoint::read_json(&at, &json, || {
         format!(
             "no {} covariance head here ({json} is missing)",
             label(kind)
@@ -264,6 +315,7 @@ pub fn load_head(
     device: &Device,
 ) -> Result<(CovHeadMeta, CovNet)> {
     let meta = read_head_meta(dir, kind)?;
+    let dir = &head_dir(dir, kind).unwrap_or_else(|| dir.to_path_buf());
     let (json, weights, _) = head_files(kind);
     check_pairing(&dir.join(&json), &meta, eps_meta, &weights_hash(eps)?)?;
     let net = CovNet::new(kind, &meta.model, 0, device)?;
@@ -279,6 +331,7 @@ fn load_head_train_state(
     device: &Device,
 ) -> Result<(CovHeadMeta, CovNet, TrainState)> {
     let meta = read_head_meta(dir, kind)?;
+    let dir = &head_dir(dir, kind).unwrap_or_else(|| dir.to_path_buf());
     let (json, weights, train) = head_files(kind);
     let net = CovNet::new(kind, &meta.model, 0, device)?;
     let ema = TensorFile::open(dir.join(weights), device, meta.step, &json)?;
@@ -315,7 +368,9 @@ pub fn head_train_config(
             format!(
                 "already holds an {} head: continue it with --resume, or remove {}",
                 label(kind),
-                dir.join(head_files(kind).0).display()
+                head_dir(dir, kind)
+                    .map_or_else(|| dir.to_path_buf(), |d| d.join(head_files(kind).0))
+                    .display()
             ),
         )),
         Start::Fresh => {
@@ -365,9 +420,11 @@ pub struct HeadReport {
 }
 
 impl HeadReport {
-    /// The report of `report`, a run of the `kind` head in `dir`.
+    /// The report of `report`, a run of the `kind` head in `dir` (the files of its current
+    /// generation).
     pub fn new(dir: &Path, kind: CovKind, report: &TrainReport) -> Self {
         let (json, weights, train_file) = head_files(kind);
+        let at = head_dir(dir, kind).unwrap_or_else(|| head_root(dir, kind));
         Self {
             checkpoint: dir.display().to_string(),
             kind: kind.name(),
@@ -380,7 +437,7 @@ impl HeadReport {
             n_params: report.n_params,
             files: [json, weights, train_file]
                 .iter()
-                .map(|f| dir.join(f).display().to_string())
+                .map(|f| at.join(f).display().to_string())
                 .collect(),
         }
     }
@@ -424,6 +481,9 @@ pub fn train_cov(
     on_step: &mut dyn FnMut(&Progress),
 ) -> Result<TrainReport> {
     cfg.validate()?;
+    let eps_meta = checkpoint::read_meta(dir)?;
+    // Head, frozen ε-network and their batches must fit (checked before loading anything).
+    crate::train::check_run(cfg, &eps_meta.model, eps_meta.schedule.n_timesteps)?;
     let (eps_meta, eps) = checkpoint::load_model(dir, Weights::Ema, device)?;
     if eps_meta.model.dim() != data.dim() {
         return Err(Error::config(
@@ -443,7 +503,7 @@ pub fn train_cov(
     let (json, weights, train_file) = head_files(kind);
     let (net, from) = match start {
         Start::Fresh => {
-            if dir.join(&json).exists() {
+            if has_head(dir, kind) {
                 return Err(Error::checkpoint(
                     dir,
                     format!(
@@ -458,10 +518,11 @@ pub fn train_cov(
         }
         Start::Resume => {
             let (meta, net, state) = load_head_train_state(dir, kind, device)?;
-            check_pairing(&dir.join(&json), &meta, &eps_meta, &eps_hash)?;
+            let at = head_dir(dir, kind).unwrap_or_else(|| dir.to_path_buf());
+            check_pairing(&at.join(&json), &meta, &eps_meta, &eps_hash)?;
             if meta.model != eps_meta.model || meta.data != data.spec.to_string() {
                 return Err(Error::checkpoint(
-                    dir.join(&json),
+                    at.join(&json),
                     "was trained with another network or data",
                 ));
             }
@@ -507,13 +568,16 @@ pub fn train_cov(
         } = state.to_tensors(&vars)?;
         train.extend(moments);
         let text = serde_json::to_string_pretty(&meta).expect("head metadata always serialises");
-        checkpoint::save_stamped(
-            dir,
+        checkpoint::write_generation(
+            &head_root(dir, kind),
             step,
-            [(train_file.as_str(), train), (weights.as_str(), ema)],
-            &json,
-            &text,
-        )
+            vec![
+                (json.clone(), Content::Json(text)),
+                (weights.clone(), Content::Tensors(ema)),
+                (train_file.clone(), Content::Tensors(train)),
+            ],
+        )?;
+        Ok(())
     };
     optimise(cfg, &vars, from, &mut loss_of, &mut save, on_step)
 }

@@ -46,9 +46,7 @@ pub enum Error {
     },
     /// Training produced a non-finite loss or gradient; the last checkpoint on disk is the last
     /// good one.
-    #[error(
-        "non-finite {what} ({value}) at step {step}: training stopped, the last good checkpoint (step {last_good}) is kept"
-    )]
+    #[error("non-finite {what} ({value}) at step {step}: training stopped, {}", kept(*last_good))]
     NonFiniteLoss {
         /// The step whose loss was not finite (1-based).
         step: u64,
@@ -96,5 +94,15 @@ impl Error {
             what,
             msg: msg.into(),
         }
+    }
+}
+
+/// What [`Error::NonFiniteLoss`] leaves on disk: the checkpoint of step `last_good`, or nothing.
+fn kept(last_good: u64) -> String {
+    if last_good == 0 {
+        "no checkpoint was written (none is due before the first --checkpoint-every steps)"
+            .to_string()
+    } else {
+        format!("the last good checkpoint (step {last_good}) is kept")
     }
 }

@@ -26,6 +26,7 @@ use fused_ops::shape::upsample_nearest2x;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
+use crate::diffusers::{UNet2D, UNet2DConfig};
 use crate::{Error, Result};
 
 /// Shapes of an ε-network (saved as JSON beside each checkpoint).
@@ -36,6 +37,200 @@ pub enum EpsNetConfig {
     Mlp(MlpConfig),
     /// A U-Net on `channels × height × width` images (rows are flattened CHW).
     Unet(UnetConfig),
+    /// diffusers' `UNet2DModel` ([`crate::diffusers::UNet2D`], the network kexue also imports)
+    /// on `channels × height × width` images: exportable to diffusers.
+    DiffusersUnet(DiffusersUnetConfig),
+}
+
+/// Shapes of a diffusers `UNet2DModel` ε-network: its diffusers `config.json` object, which
+/// [`crate::diffusers::export`] writes as `unet/config.json`.
+///
+/// The network's output is ε̂ at diffusers timestep τ = t − 1 for kexue's time t (diffusers
+/// counts τ from 0), so an exported folder runs under diffusers' schedulers unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiffusersUnetConfig {
+    /// Image channels.
+    pub channels: usize,
+    /// Image height.
+    pub height: usize,
+    /// Image width.
+    pub width: usize,
+    /// The `UNet2DModel` configuration (diffusers' `config.json`).
+    pub unet: serde_json::Value,
+}
+
+impl DiffusersUnetConfig {
+    /// The default network for `channels × height × width` images: two levels (32, 64
+    /// channels) for images up to 16 pixels a side, three (32, 64, 64) up to 28, four
+    /// (32, 64, 128, 128) above; attention (heads of 32 channels) at the lowest resolution and
+    /// in the middle block; two ResNets per level, GroupNorm(8), diffusers' positional time
+    /// embedding (`flip_sin_to_cos`, `freq_shift` 0).
+    ///
+    /// | images | levels | parameters |
+    /// |---|---|---|
+    /// | 8×8×1 (digits) | 32, 64 | see `kexue diffusion train --net diffusers-unet` |
+    /// | 28×28×1 (MNIST) | 32, 64, 64 | |
+    /// | 32×32×3 (CIFAR-10) | 32, 64, 128, 128 | |
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the image size is not divisible by 2^(levels − 1).
+    pub fn default_for(channels: usize, height: usize, width: usize) -> Result<Self> {
+        let side = height.max(width);
+        let channels_per_level: &[usize] = if side <= 16 {
+            &[32, 64]
+        } else if side <= 28 {
+            &[32, 64, 64]
+        } else {
+            &[32, 64, 128, 128]
+        };
+        let levels = channels_per_level.len();
+        let down: Vec<&str> = (0..levels)
+            .map(|i| {
+                if i + 1 == levels {
+                    "AttnDownBlock2D"
+                } else {
+                    "DownBlock2D"
+                }
+            })
+            .collect();
+        let up: Vec<&str> = (0..levels)
+            .map(|i| if i == 0 { "AttnUpBlock2D" } else { "UpBlock2D" })
+            .collect();
+        let sample_size = if height == width {
+            serde_json::json!(height)
+        } else {
+            serde_json::json!([height, width])
+        };
+        let unet = serde_json::json!({
+            "_class_name": "UNet2DModel",
+            "sample_size": sample_size,
+            "in_channels": channels,
+            "out_channels": channels,
+            "center_input_sample": false,
+            "time_embedding_type": "positional",
+            "freq_shift": 0,
+            "flip_sin_to_cos": true,
+            "down_block_types": down,
+            "up_block_types": up,
+            "block_out_channels": channels_per_level,
+            "layers_per_block": 2,
+            "mid_block_scale_factor": 1,
+            "downsample_padding": 1,
+            "downsample_type": "conv",
+            "upsample_type": "conv",
+            "dropout": 0.0,
+            "act_fn": "silu",
+            "attention_head_dim": 32,
+            "norm_num_groups": 8,
+            "attn_norm_num_groups": null,
+            "norm_eps": 1e-5,
+            "resnet_time_scale_shift": "default",
+            "add_attention": true,
+            "class_embed_type": null,
+            "num_class_embeds": null
+        });
+        let config = DiffusersUnetConfig {
+            channels,
+            height,
+            width,
+            unet,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The network of a diffusers `config.json` text (a `UNet2DModel`), checked against images
+    /// of `channels × height × width`.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] for an unsupported or malformed configuration (named by `path`);
+    /// [`Error::Config`] when it does not fit the images or is not an unconditional ε-network.
+    pub fn from_json(
+        text: &str,
+        path: &std::path::Path,
+        channels: usize,
+        height: usize,
+        width: usize,
+    ) -> Result<Self> {
+        // Parse first so the error names the file and field.
+        UNet2DConfig::from_json(text, path)?;
+        let unet: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::checkpoint(path, format!("not valid JSON: {e}")))?;
+        let config = DiffusersUnetConfig {
+            channels,
+            height,
+            width,
+            unet,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The parsed and checked `UNet2DModel` configuration.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] for an unsupported configuration.
+    pub fn parse(&self) -> Result<UNet2DConfig> {
+        UNet2DConfig::from_json(
+            &self.unet.to_string(),
+            std::path::Path::new("model.unet (diffusers config)"),
+        )
+    }
+
+    /// Checks that the network is an unconditional ε-network for these images.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming what does not fit.
+    pub fn validate(&self) -> Result<()> {
+        let c = self
+            .parse()
+            .map_err(|e| Error::config("unet", e.to_string()))?;
+        let want = (self.channels, self.height, self.width);
+        if (c.in_channels, c.sample_size.0, c.sample_size.1) != want {
+            return Err(Error::config(
+                "unet",
+                format!(
+                    "the network takes {}×{}×{} images (in_channels × sample_size), the data are \
+                     {}×{}×{}",
+                    c.in_channels, c.sample_size.0, c.sample_size.1, want.0, want.1, want.2
+                ),
+            ));
+        }
+        if c.out_channels != c.in_channels {
+            return Err(Error::config(
+                "unet",
+                format!(
+                    "out_channels {} must equal in_channels {} (kexue trains ε-prediction)",
+                    c.out_channels, c.in_channels
+                ),
+            ));
+        }
+        if c.num_class_embeds.is_some() || c.center_input_sample {
+            return Err(Error::config(
+                "unet",
+                "kexue trains unconditional networks without center_input_sample",
+            ));
+        }
+        Ok(())
+    }
+
+    fn activations_per_row(&self) -> usize {
+        let Ok(c) = self.parse() else {
+            return 0;
+        };
+        let mut total = 4 * self.channels * self.height * self.width;
+        let per_level = c.layers_per_block * 2 + 2;
+        for (i, &ch) in c.block_out_channels.iter().enumerate() {
+            let hw = (self.height >> i).max(1) * (self.width >> i).max(1);
+            total += 4 * 8 * ch * hw * per_level;
+            let attention = c.down.get(i).is_some_and(|k| k.attention)
+                || (i + 1 == c.block_out_channels.len() && c.mid_attention);
+            if attention {
+                total += 3 * c.heads(ch) * hw * hw * per_level;
+            }
+        }
+        total
+    }
 }
 
 /// Shapes of the MLP ε-network.
@@ -113,6 +308,8 @@ pub enum NetKind {
     Mlp,
     /// The U-Net (image data only).
     Unet,
+    /// diffusers' `UNet2DModel` with [`DiffusersUnetConfig::default_for`] (image data only).
+    DiffusersUnet,
 }
 
 impl EpsNetConfig {
@@ -141,7 +338,17 @@ impl EpsNetConfig {
                 base_channels,
                 ..UnetConfig::reference(channels, height, width)
             }),
-            (NetKind::Unet, DataShape::Vector { .. }) => {
+            (
+                NetKind::DiffusersUnet,
+                DataShape::Image {
+                    channels,
+                    height,
+                    width,
+                },
+            ) => EpsNetConfig::DiffusersUnet(DiffusersUnetConfig::default_for(
+                channels, height, width,
+            )?),
+            (NetKind::Unet | NetKind::DiffusersUnet, DataShape::Vector { .. }) => {
                 return Err(Error::config(
                     "net",
                     "the U-Net needs image data; this is a vector data set",
@@ -160,6 +367,16 @@ impl EpsNetConfig {
         match self {
             EpsNetConfig::Mlp(c) => c.dim,
             EpsNetConfig::Unet(c) => c.channels * c.height * c.width,
+            EpsNetConfig::DiffusersUnet(c) => c.channels * c.height * c.width,
+        }
+    }
+
+    /// A short name of the architecture for messages (`MLP`, `U-Net`, `diffusers U-Net`).
+    pub fn label(&self) -> &'static str {
+        match self {
+            EpsNetConfig::Mlp(_) => "MLP",
+            EpsNetConfig::Unet(_) => "U-Net",
+            EpsNetConfig::DiffusersUnet(_) => "diffusers U-Net",
         }
     }
 
@@ -224,7 +441,102 @@ impl EpsNetConfig {
                 }
                 check_time_dim(c.time_dim)
             }
+            EpsNetConfig::DiffusersUnet(c) => c.validate(),
         }
+    }
+}
+
+impl EpsNetConfig {
+    /// Number of scalar parameters, counted from the layer shapes without allocating them (so a
+    /// too large configuration can be refused before it is built).
+    ///
+    /// # Errors
+    /// As [`EpsNet::new`] for an invalid configuration.
+    pub fn count_params(&self) -> Result<usize> {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let backend = ShapeCounter(count.clone());
+        let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
+        EpsNet::new(self, vb)?;
+        Ok(count.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A rough count of the f32 values one training row keeps alive for the backward pass
+    /// (every layer's output, ×4 for the intermediates of normalisation and activations,
+    /// attention score matrices included): what the memory of a batch scales with.
+    pub fn activations_per_row(&self) -> usize {
+        match self {
+            EpsNetConfig::Mlp(c) => 4 * (c.dim + c.time_dim + c.depth * c.hidden) + 4 * c.dim,
+            EpsNetConfig::Unet(c) => {
+                let mut total = 4 * c.channels * c.height * c.width;
+                for (i, m) in c.channel_mult.iter().enumerate() {
+                    let hw = (c.height >> i).max(1) * (c.width >> i).max(1);
+                    total += 4 * 8 * m * c.base_channels * hw * (2 * c.num_res_blocks + 1);
+                }
+                total
+            }
+            EpsNetConfig::DiffusersUnet(c) => c.activations_per_row(),
+        }
+    }
+}
+
+/// The network of `--unet-config FILE`: a diffusers `UNet2DModel` `config.json` for images of
+/// `shape` (`kind` must be [`NetKind::DiffusersUnet`] or [`NetKind::Auto`]).
+///
+/// # Errors
+/// [`Error::Io`] reading the file; [`Error::Config`] for another network kind, vector data or a
+/// configuration that does not fit the images; [`Error::Checkpoint`] naming an unsupported
+/// field.
+pub fn config_from_file(
+    kind: NetKind,
+    path: &std::path::Path,
+    shape: crate::data::DataShape,
+) -> Result<EpsNetConfig> {
+    if !matches!(kind, NetKind::DiffusersUnet | NetKind::Auto) {
+        return Err(Error::config(
+            "net",
+            "--unet-config describes a diffusers UNet2DModel: use it with --net diffusers-unet",
+        ));
+    }
+    let crate::data::DataShape::Image {
+        channels,
+        height,
+        width,
+    } = shape
+    else {
+        return Err(Error::config(
+            "net",
+            "the U-Net needs image data; this is a vector data set",
+        ));
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(EpsNetConfig::DiffusersUnet(DiffusersUnetConfig::from_json(
+        &text, path, channels, height, width,
+    )?))
+}
+
+/// A var-builder backend that hands out broadcast zeros (no allocation) and sums the sizes.
+struct ShapeCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl candle_nn::var_builder::SimpleBackend for ShapeCounter {
+    fn get(
+        &self,
+        s: candle_core::Shape,
+        _: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
+        self.0
+            .fetch_add(s.elem_count(), std::sync::atomic::Ordering::Relaxed);
+        Tensor::zeros((), dtype, dev)?.broadcast_as(s)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle_core::Result<Tensor> {
+        candle_core::bail!("shape counter: `{name}` requested without a shape")
+    }
+
+    fn contains_tensor(&self, _: &str) -> bool {
+        true
     }
 }
 
@@ -518,6 +830,8 @@ pub enum EpsNet {
     Mlp(Mlp),
     /// See [`UnetConfig`].
     Unet(Box<Unet>),
+    /// See [`DiffusersUnetConfig`].
+    DiffusersUnet(Box<UNet2D>),
 }
 
 impl EpsNet {
@@ -530,6 +844,9 @@ impl EpsNet {
         Ok(match config {
             EpsNetConfig::Mlp(c) => EpsNet::Mlp(Mlp::new(c, vb)?),
             EpsNetConfig::Unet(c) => EpsNet::Unet(Box::new(Unet::new(c, vb)?)),
+            EpsNetConfig::DiffusersUnet(c) => {
+                EpsNet::DiffusersUnet(Box::new(UNet2D::from_var_builder(&c.parse()?, vb)?))
+            }
         })
     }
 
@@ -550,6 +867,15 @@ impl EpsNet {
         match self {
             EpsNet::Mlp(m) => m.forward(x_t, t),
             EpsNet::Unet(u) => u.forward(x_t, t),
+            EpsNet::DiffusersUnet(u) => {
+                let c = u.config();
+                let (b, (h, w)) = (t.len(), c.sample_size);
+                let x = x_t.reshape((b, c.in_channels, h, w))?;
+                // kexue's time t is diffusers' timestep τ = t − 1.
+                let tau: Vec<f64> = t.iter().map(|t| t - 1.0).collect();
+                Ok(u.forward(&x, &tau, None)?
+                    .reshape((b, c.in_channels * h * w))?)
+            }
         }
     }
 }

@@ -32,7 +32,7 @@ use rand_distr::{Distribution, StandardNormal};
 use crate::checkpoint::{self, CheckpointMeta, DataInfo, TrainState};
 pub use crate::config::{ScheduleConfig, ScheduleKind, TrainConfig, TrainOverrides, TrainSetup};
 use crate::data::Dataset;
-use crate::model::Model;
+use crate::model::{EpsNetConfig, Model};
 use crate::{Error, Result};
 
 /// Start from fresh weights or continue the checkpoint in the output folder.
@@ -93,6 +93,77 @@ pub fn resume_setup(out: &Path, overrides: &TrainOverrides) -> Result<(TrainSetu
     Ok((setup, meta.data.spec))
 }
 
+/// Memory assumed available when the system does not say (no `/proc/meminfo`).
+const FALLBACK_MEMORY: u64 = 8 << 30;
+
+/// The memory available for a run, in bytes: `MemAvailable` of `/proc/meminfo` (Linux), else
+/// [`FALLBACK_MEMORY`].
+fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kib.saturating_mul(1024))
+        })
+        .unwrap_or(FALLBACK_MEMORY)
+}
+
+fn gib(bytes: f64) -> f64 {
+    bytes / (1u64 << 30) as f64
+}
+
+/// Checks, before anything is allocated, the settings [`TrainConfig::validate`] leaves open:
+/// `grad_clip` must be ≥ 0 (0 disables clipping), and the network (weights, EMA, two AdamW
+/// moments and the gradient: 5 copies), the schedule tables and one batch's activations
+/// ([`EpsNetConfig::activations_per_row`] f32 values per row, an estimate) must fit in the
+/// memory available (`MemAvailable`), so that `--batch-size 1000000000` is a clear error instead
+/// of an out-of-memory kill.
+///
+/// # Errors
+/// [`Error::Config`] naming the setting, the estimate and the largest value that fits.
+pub fn check_run(cfg: &TrainConfig, model: &EpsNetConfig, n_timesteps: usize) -> Result<()> {
+    if cfg.grad_clip.is_nan() || cfg.grad_clip < 0.0 {
+        return Err(Error::config(
+            "grad_clip",
+            format!(
+                "{} must be ≥ 0 (the largest gradient norm allowed; 0 disables clipping)",
+                cfg.grad_clip
+            ),
+        ));
+    }
+    let available = available_memory() as f64;
+    let per_row = 4.0 * (model.activations_per_row() as f64 + 3.0 * model.dim() as f64);
+    let fixed = 4.0 * 5.0 * model.count_params()? as f64 + 40.0 * n_timesteps as f64;
+    if fixed > available {
+        return Err(Error::config(
+            "model",
+            format!(
+                "the network and schedule need about {:.1} GiB (weights, EMA, optimizer state, \
+                 gradient; N = {n_timesteps}), more than the {:.1} GiB of memory available",
+                gib(fixed),
+                gib(available)
+            ),
+        ));
+    }
+    let need = fixed + per_row * cfg.batch_size as f64;
+    if need > available {
+        let max = ((available - fixed) / per_row).floor().max(0.0);
+        return Err(Error::config(
+            "batch_size",
+            format!(
+                "{} rows need about {:.1} GiB per step (an estimated {:.0} KiB of activations per \
+                 row), more than the {:.1} GiB of memory available: use at most --batch-size {max}",
+                cfg.batch_size,
+                gib(need),
+                per_row / 1024.0,
+                gib(available)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn step_rng(seed: u64, step: u64) -> StdRng {
     // SplitMix-style mixing so (seed, step) pairs give unrelated streams.
     let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -122,6 +193,7 @@ pub fn train(
     let cfg = &setup.train;
     cfg.validate()?;
     setup.model.validate()?;
+    check_run(cfg, &setup.model, setup.schedule.n_timesteps)?;
     if setup.model.dim() != data.dim() {
         return Err(Error::config(
             "model",
@@ -144,7 +216,7 @@ pub fn train(
 
     let (model, from) = match start {
         Start::Fresh => {
-            if out.join(checkpoint::META_FILE).exists() {
+            if checkpoint::exists(out) {
                 return Err(Error::checkpoint(
                     out,
                     "already holds a checkpoint: resume it (--resume) or choose another output folder",

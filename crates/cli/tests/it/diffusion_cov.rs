@@ -205,7 +205,7 @@ fn heads_that_do_not_match_are_refused() {
         "{err}"
     );
     let head: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cov-npr.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(head_file(&dir, "npr")).unwrap()).unwrap();
     assert!(
         head["step"].as_u64().is_some_and(|k| (1..50).contains(&k)),
         "{head}"
@@ -216,7 +216,7 @@ fn heads_that_do_not_match_are_refused() {
     ok(&args);
 
     // Mismatched shapes: the head's JSON claims a wider network than its tensors hold.
-    let json = dir.join("cov-sn.json");
+    let json = head_file(&dir, "sn");
     let text = std::fs::read_to_string(&json).unwrap();
     std::fs::write(&json, text.replace("\"hidden\": 32", "\"hidden\": 48")).unwrap();
     let err = fails(&args);
@@ -231,4 +231,16 @@ fn heads_that_do_not_match_are_refused() {
         err.contains("trained against other ε-weights") && err.contains("train-cov"),
         "{err}"
     );
+}
+
+/// The JSON file of the current `kind` head of the checkpoint `dir`.
+fn head_file(dir: &std::path::Path, kind: &str) -> std::path::PathBuf {
+    let k = if kind == "sn" {
+        diffusion::CovKind::Sn
+    } else {
+        diffusion::CovKind::Npr
+    };
+    diffusion_nn::cov::head_dir(dir, k)
+        .expect("a head")
+        .join(format!("cov-{kind}.json"))
 }

@@ -31,7 +31,10 @@ fn eval_json(dir: &Path, extra: &[&str]) -> serde_json::Value {
 fn toy_pipeline_train_gamma_sample_eval() {
     let dir = scratch("moons");
     train_tiny(&dir, "moons", "20");
-    assert!(dir.join("model.safetensors").is_file() && dir.join("checkpoint.json").is_file());
+    let current = diffusion_nn::checkpoint::resolve(&dir);
+    assert!(
+        current.join("model.safetensors").is_file() && current.join("checkpoint.json").is_file()
+    );
 
     let text = ok(&["diffusion", "gamma", "--ckpt", s(&dir), "--m", "10"]);
     assert!(
@@ -102,9 +105,11 @@ fn digits_pipeline_and_resume() {
     train_tiny(&dir, "digits", "10");
     let text = resume_training(&dir, "20");
     assert!(text.contains("trained steps 11..20"), "{text}");
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("checkpoint.json")).unwrap())
-            .unwrap();
+    let meta: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(diffusion_nn::checkpoint::resolve(&dir).join("checkpoint.json"))
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(meta["step"], 20);
 
     let png = dir.join("grid.png");
@@ -231,7 +236,7 @@ fn bad_input_is_one_clean_line() {
     }
 
     // A truncated checkpoint is reported, never half-loaded.
-    let model = dir.join("model.safetensors");
+    let model = diffusion_nn::checkpoint::resolve(&dir).join("model.safetensors");
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 3]).unwrap();
     let err = fails(&[

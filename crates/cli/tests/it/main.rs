@@ -2,15 +2,18 @@
 
 mod cws;
 mod diffusion_cov;
+mod diffusion_export;
 mod diffusion_flags;
 mod diffusion_gamma;
 mod diffusion_golden;
 mod diffusion_imported;
+mod diffusion_kill;
 mod diffusion_lab;
 mod diffusion_library;
 mod diffusion_likelihood;
 mod diffusion_menu;
 mod diffusion_nn;
+mod diffusion_train_checks;
 mod diffusion_trajectory;
 mod probmap;
 mod series;

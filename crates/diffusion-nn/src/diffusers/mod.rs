@@ -73,6 +73,7 @@
 //! checked against the model with [`check_images`] first.
 
 pub mod config;
+pub mod export;
 pub mod predictor;
 pub mod scheduler;
 pub mod unet;

@@ -33,8 +33,76 @@ use super::config::{Resample, TimeShift, UNet2DConfig};
 use super::weights::Weights;
 use crate::{Error, Result};
 
+/// Where the network's tensors come from, by diffusers name: a loaded file ([`Weights`]) or
+/// trainable variables ([`VarSource`]).
+pub(crate) trait Source {
+    /// The tensor of the first name found in `names` (current name first, older spellings
+    /// after), of shape `shape`.
+    fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<Tensor>;
+    /// The tensor `name` of shape `shape`.
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        self.get_any(&[name], shape)
+    }
+    /// Number of scalar values handed out so far.
+    fn n_used_values(&self) -> usize;
+    /// Whether the tensors may change after construction (variables updated in place by an
+    /// optimiser or a checkpoint load): then nothing may be precomputed from them.
+    fn live(&self) -> bool;
+}
+
+impl Source for Weights {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        Weights::get(self, name, shape)
+    }
+    fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
+        Weights::get_any(self, names, shape)
+    }
+    fn n_used_values(&self) -> usize {
+        Weights::n_used_values(self)
+    }
+    fn live(&self) -> bool {
+        false
+    }
+}
+
+/// Tensors created (or looked up) through a candle [`candle_nn::VarBuilder`] under their
+/// diffusers names: a trainable network whose variable names are the names of
+/// `diffusion_pytorch_model.safetensors`. GroupNorm scales start at 1, everything else at 0
+/// (the caller draws the initial weights).
+pub(crate) struct VarSource<'a> {
+    vb: candle_nn::VarBuilder<'a>,
+    used: std::cell::Cell<usize>,
+}
+
+impl<'a> VarSource<'a> {
+    pub(crate) fn new(vb: candle_nn::VarBuilder<'a>) -> Self {
+        VarSource {
+            vb,
+            used: std::cell::Cell::new(0),
+        }
+    }
+}
+
+impl Source for VarSource<'_> {
+    fn get_any(&self, names: &[&str], shape: &[usize]) -> Result<Tensor> {
+        let name = names[0];
+        let is_norm_scale = name.ends_with(".weight")
+            && (name.contains(".norm") || name.contains("norm_out") || name.contains("group_norm"));
+        let init = candle_nn::Init::Const(if is_norm_scale { 1.0 } else { 0.0 });
+        self.used
+            .set(self.used.get() + shape.iter().product::<usize>());
+        Ok(self.vb.get_with_hints(shape, name, init)?)
+    }
+    fn n_used_values(&self) -> usize {
+        self.used.get()
+    }
+    fn live(&self) -> bool {
+        true
+    }
+}
+
 fn conv(
-    w: &Weights,
+    w: &dyn Source,
     p: &str,
     cin: usize,
     cout: usize,
@@ -46,7 +114,7 @@ fn conv(
     Ok(Conv2d::new(weight, Some(bias), cfg))
 }
 
-fn conv3(w: &Weights, p: &str, cin: usize, cout: usize) -> Result<Conv2d> {
+fn conv3(w: &dyn Source, p: &str, cin: usize, cout: usize) -> Result<Conv2d> {
     let cfg = Conv2dConfig {
         padding: 1,
         ..Default::default()
@@ -54,14 +122,14 @@ fn conv3(w: &Weights, p: &str, cin: usize, cout: usize) -> Result<Conv2d> {
     conv(w, p, cin, cout, 3, cfg)
 }
 
-fn linear(w: &Weights, p: &str, cin: usize, cout: usize, act: Activation) -> Result<Linear> {
+fn linear(w: &dyn Source, p: &str, cin: usize, cout: usize, act: Activation) -> Result<Linear> {
     let weight = w.get(&format!("{p}.weight"), &[cout, cin])?;
     let bias = w.get(&format!("{p}.bias"), &[cout])?;
     Ok(Linear::new(weight, Some(bias)).with_activation(act))
 }
 
 fn norm(
-    w: &Weights,
+    w: &dyn Source,
     p: &str,
     groups: usize,
     c: usize,
@@ -99,7 +167,7 @@ struct Resnet {
 impl Resnet {
     #[allow(clippy::too_many_arguments)]
     fn new(
-        w: &Weights,
+        w: &dyn Source,
         p: &str,
         c: &UNet2DConfig,
         cin: usize,
@@ -182,15 +250,52 @@ struct Attention {
     norm: Option<GroupNorm>,
     /// q (pre-scaled by 1/√d), k, v as one 1×1 convolution, channels ordered head by head:
     /// [q_h, k_h, v_h] for h = 0..heads.
-    qkv: Conv2d,
+    qkv: Qkv,
     out: Conv2d,
     heads: usize,
     out_scale: f64,
 }
 
+/// The attention's q, k, v projection: fused once (fixed weights), or fused at every call from
+/// the separate variables (live weights: training, or weights set after construction).
+#[derive(Debug)]
+enum Qkv {
+    Fused(Conv2d),
+    Live {
+        /// (weight `[c, c]`, bias `[c]`) of q, k, v.
+        parts: [(Tensor, Tensor); 3],
+        heads: usize,
+    },
+}
+
+/// One 1×1 convolution computing q·(1/√d), k, v, channels ordered head by head.
+fn fuse_qkv(parts: &[(Tensor, Tensor); 3], heads: usize) -> Result<Conv2d> {
+    let c = parts[0].1.dim(0)?;
+    let d = c / heads;
+    let scale = 1.0 / (d as f64).sqrt();
+    let q = ((&parts[0].0 * scale)?, (&parts[0].1 * scale)?);
+    let all = [&q, &parts[1], &parts[2]];
+    let mut ws = Vec::with_capacity(3 * heads);
+    let mut bs = Vec::with_capacity(3 * heads);
+    for h in 0..heads {
+        for (m, b) in all {
+            ws.push(m.narrow(0, h * d, d)?);
+            bs.push(b.narrow(0, h * d, d)?);
+        }
+    }
+    let qkv_w = Tensor::cat(&ws, 0)?
+        .reshape((3 * c, c, 1, 1))?
+        .contiguous()?;
+    Ok(Conv2d::new(
+        qkv_w,
+        Some(Tensor::cat(&bs, 0)?),
+        Default::default(),
+    ))
+}
+
 impl Attention {
     fn new(
-        w: &Weights,
+        w: &dyn Source,
         p: &str,
         c: usize,
         heads: usize,
@@ -210,33 +315,28 @@ impl Attention {
                 )
             })
             .transpose()?;
-        let d = c / heads;
         let get = |new: &str, old: &str, shape: &[usize]| {
             w.get_any(&[&format!("{p}.{new}"), &format!("{p}.{old}")], shape)
         };
-        let scale = 1.0 / (d as f64).sqrt();
-        let q = (get("to_q.weight", "query.weight", &[c, c])? * scale)?;
-        let qb = (get("to_q.bias", "query.bias", &[c])? * scale)?;
-        let (k, kb) = (
-            get("to_k.weight", "key.weight", &[c, c])?,
-            get("to_k.bias", "key.bias", &[c])?,
-        );
-        let (v, vb) = (
-            get("to_v.weight", "value.weight", &[c, c])?,
-            get("to_v.bias", "value.bias", &[c])?,
-        );
-        let mut ws = Vec::with_capacity(3 * heads);
-        let mut bs = Vec::with_capacity(3 * heads);
-        for h in 0..heads {
-            for (m, b) in [(&q, &qb), (&k, &kb), (&v, &vb)] {
-                ws.push(m.narrow(0, h * d, d)?);
-                bs.push(b.narrow(0, h * d, d)?);
-            }
-        }
-        let qkv_w = Tensor::cat(&ws, 0)?
-            .reshape((3 * c, c, 1, 1))?
-            .contiguous()?;
-        let qkv = Conv2d::new(qkv_w, Some(Tensor::cat(&bs, 0)?), Default::default());
+        let parts = [
+            (
+                get("to_q.weight", "query.weight", &[c, c])?,
+                get("to_q.bias", "query.bias", &[c])?,
+            ),
+            (
+                get("to_k.weight", "key.weight", &[c, c])?,
+                get("to_k.bias", "key.bias", &[c])?,
+            ),
+            (
+                get("to_v.weight", "value.weight", &[c, c])?,
+                get("to_v.bias", "value.bias", &[c])?,
+            ),
+        ];
+        let qkv = if w.live() {
+            Qkv::Live { parts, heads }
+        } else {
+            Qkv::Fused(fuse_qkv(&parts, heads)?)
+        };
         let out_w = get("to_out.0.weight", "proj_attn.weight", &[c, c])?.reshape((c, c, 1, 1))?;
         let out_b = get("to_out.0.bias", "proj_attn.bias", &[c])?;
         Ok(Attention {
@@ -257,12 +357,23 @@ impl Attention {
             None => x.clone(),
         };
         // [B·heads, 3, d, HW]: per head, q, k and v as d × HW matrices.
-        let qkv = self.qkv.forward(&h)?.reshape((b * self.heads, 3, d, n))?;
+        let qkv = match &self.qkv {
+            Qkv::Fused(conv) => conv.forward(&h)?,
+            Qkv::Live { parts, heads } => fuse_qkv(parts, *heads)?.forward(&h)?,
+        };
+        let qkv = qkv.reshape((b * self.heads, 3, d, n))?;
         let q = qkv.narrow(1, 0, 1)?.squeeze(1)?;
         let k = qkv.narrow(1, 1, 1)?.squeeze(1)?;
         let v = qkv.narrow(1, 2, 1)?.squeeze(1)?;
         // Scores [B·heads, HW (queries), HW (keys)] = qᵀk (q carries 1/√d).
-        let p = candle_nn::ops::softmax_last_dim(&q.t()?.matmul(&k)?)?;
+        let scores = q.t()?.matmul(&k)?;
+        // candle's fused last-dimension softmax has no backward pass: while training (tracked
+        // scores) the composed one is used, which autograd differentiates.
+        let p = if scores.track_op() {
+            candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&scores)?
+        };
         // Output [B·heads, d, HW] = v·pᵀ: channel head·d + j, as diffusers splits heads.
         let o = v.matmul(&p.t()?)?.reshape((b, c, hh, ww))?;
         if self.out_scale == 1.0 {
@@ -320,18 +431,34 @@ pub struct UNet2D {
 impl UNet2D {
     /// Builds the network of `config` from `weights`; every tensor must be used and match.
     pub(crate) fn from_weights(config: &UNet2DConfig, w: Weights, device: &Device) -> Result<Self> {
+        let net = Self::build(config, &w, device)?;
+        w.finish()?;
+        Ok(net)
+    }
+
+    /// Builds a trainable network of `config` whose weights are variables of `vb` named as in
+    /// diffusers (`conv_in.weight`, `down_blocks.0.resnets.0.conv1.weight`, …): the network of
+    /// a kexue ε-checkpoint with `"kind": "diffusers-unet"`. The weights may be changed in place
+    /// after construction (optimiser steps, checkpoint loads); every forward pass uses them as
+    /// they are then.
+    ///
+    /// # Errors
+    /// Candle errors from the var builder (e.g. a tensor of another shape under a name).
+    pub(crate) fn from_var_builder(
+        config: &UNet2DConfig,
+        vb: candle_nn::VarBuilder,
+    ) -> Result<Self> {
+        let device = vb.device().clone();
+        Self::build(config, &VarSource::new(vb), &device)
+    }
+
+    fn build(config: &UNet2DConfig, w: &dyn Source, device: &Device) -> Result<Self> {
         let c = config;
         let boc = &c.block_out_channels;
         let levels = boc.len();
         let temb = c.time_embed_dim();
-        let conv_in = conv3(&w, "conv_in", c.in_channels, boc[0])?;
-        let linear_1 = linear(
-            &w,
-            "time_embedding.linear_1",
-            boc[0],
-            temb,
-            Activation::Silu,
-        )?;
+        let conv_in = conv3(w, "conv_in", c.in_channels, boc[0])?;
+        let linear_1 = linear(w, "time_embedding.linear_1", boc[0], temb, Activation::Silu)?;
         // Without a class embedding to add, the SiLU every ResNet applies to the embedding is
         // fused into linear_2.
         let act2 = if c.num_class_embeds.is_some() {
@@ -339,14 +466,14 @@ impl UNet2D {
         } else {
             Activation::Silu
         };
-        let linear_2 = linear(&w, "time_embedding.linear_2", temb, temb, act2)?;
+        let linear_2 = linear(w, "time_embedding.linear_2", temb, temb, act2)?;
         let class_embedding = c
             .num_class_embeds
             .map(|n| w.get("class_embedding.weight", &[n, temb]))
             .transpose()?;
 
         let attention = |p: &str, ch: usize, groups: Option<usize>, scale: f64| {
-            Attention::new(&w, p, ch, c.heads(ch), groups, c.norm_eps, scale)
+            Attention::new(w, p, ch, c.heads(ch), groups, c.norm_eps, scale)
         };
         let mut down = Vec::with_capacity(levels);
         let mut out = boc[0];
@@ -359,7 +486,7 @@ impl UNet2D {
             for j in 0..c.layers_per_block {
                 let cin = if j == 0 { input } else { out };
                 resnets.push(Resnet::new(
-                    &w,
+                    w,
                     &format!("{p}.resnets.{j}"),
                     c,
                     cin,
@@ -388,19 +515,13 @@ impl UNet2D {
                             ..Default::default()
                         };
                         Down::Conv(
-                            conv(&w, &format!("{q}.conv"), out, out, 3, cfg)?,
+                            conv(w, &format!("{q}.conv"), out, out, 3, cfg)?,
                             c.downsample_padding,
                         )
                     }
-                    Resample::Resnet => Down::Resnet(Box::new(Resnet::new(
-                        &w,
-                        &q,
-                        c,
-                        out,
-                        out,
-                        Inner::Down,
-                        1.0,
-                    )?)),
+                    Resample::Resnet => {
+                        Down::Resnet(Box::new(Resnet::new(w, &q, c, out, out, Inner::Down, 1.0)?))
+                    }
                 })
             };
             down.push(DownLevel {
@@ -413,7 +534,7 @@ impl UNet2D {
         let mc = boc[levels - 1];
         let ms = c.mid_block_scale_factor;
         let mid = (
-            Resnet::new(&w, "mid_block.resnets.0", c, mc, mc, Inner::None, ms)?,
+            Resnet::new(w, "mid_block.resnets.0", c, mc, mc, Inner::None, ms)?,
             if c.mid_attention {
                 Some(attention(
                     "mid_block.attentions.0",
@@ -424,7 +545,7 @@ impl UNet2D {
             } else {
                 None
             },
-            Resnet::new(&w, "mid_block.resnets.1", c, mc, mc, Inner::None, ms)?,
+            Resnet::new(w, "mid_block.resnets.1", c, mc, mc, Inner::None, ms)?,
         );
 
         let rev: Vec<usize> = boc.iter().rev().copied().collect();
@@ -442,7 +563,7 @@ impl UNet2D {
                 let skip = if j + 1 == n { input } else { out };
                 let cin = if j == 0 { prev } else { out };
                 resnets.push(Resnet::new(
-                    &w,
+                    w,
                     &format!("{p}.resnets.{j}"),
                     c,
                     cin + skip,
@@ -464,9 +585,9 @@ impl UNet2D {
             } else {
                 let q = format!("{p}.upsamplers.0");
                 Some(match kind.resample {
-                    Resample::Conv => Up::Conv(conv3(&w, &format!("{q}.conv"), out, out)?),
+                    Resample::Conv => Up::Conv(conv3(w, &format!("{q}.conv"), out, out)?),
                     Resample::Resnet => {
-                        Up::Resnet(Box::new(Resnet::new(&w, &q, c, out, out, Inner::Up, 1.0)?))
+                        Up::Resnet(Box::new(Resnet::new(w, &q, c, out, out, Inner::Up, 1.0)?))
                     }
                 })
             };
@@ -477,16 +598,15 @@ impl UNet2D {
             });
         }
         let norm_out = norm(
-            &w,
+            w,
             "conv_norm_out",
             c.norm_num_groups,
             boc[0],
             c.norm_eps,
             Activation::Silu,
         )?;
-        let conv_out = conv3(&w, "conv_out", boc[0], c.out_channels)?;
+        let conv_out = conv3(w, "conv_out", boc[0], c.out_channels)?;
         let n_params = w.n_used_values();
-        w.finish()?;
         Ok(UNet2D {
             config: c.clone(),
             conv_in,

@@ -164,18 +164,30 @@ fn resume_is_bit_identical() {
         assert_eq!(report.first_step, 5);
         let (json, weights, train_file) = cov::head_files(kind);
         for file in [&weights, &train_file] {
-            assert_same_tensors(&whole.join(file), &split.join(file));
+            assert_same_tensors(
+                &cov::head_dir(&whole, kind).unwrap().join(file),
+                &cov::head_dir(&split, kind).unwrap().join(file),
+            );
         }
         let read = |d: &Path| -> CovHeadMeta {
-            serde_json::from_str(&std::fs::read_to_string(d.join(&json)).unwrap()).unwrap()
+            let at = cov::head_dir(d, kind).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(at.join(&json)).unwrap()).unwrap()
         };
         assert_eq!(read(&whole), read(&split));
         assert_eq!(read(&whole).step, 8);
     }
     // The two kinds really differ (the comparison above can fail).
     let (sn, npr) = (
-        tensor_bits(&whole.join(cov::head_files(CovKind::Sn).1)),
-        tensor_bits(&whole.join(cov::head_files(CovKind::Npr).1)),
+        tensor_bits(
+            &cov::head_dir(&whole, CovKind::Sn)
+                .unwrap()
+                .join(cov::head_files(CovKind::Sn).1),
+        ),
+        tensor_bits(
+            &cov::head_dir(&whole, CovKind::Npr)
+                .unwrap()
+                .join(cov::head_files(CovKind::Npr).1),
+        ),
     );
     assert!(sn.iter().any(|(k, v)| k != "kexue.step" && npr[k] != *v));
 }
@@ -193,6 +205,7 @@ fn non_finite_loss_stops_and_keeps_last_good_head() {
     let (head_meta, _) = cov::load_head(&dir, CovKind::Sn, &meta, &eps, &Device::Cpu).unwrap();
     assert_eq!(head_meta.step, last_good);
     assert_no_temp_files(&dir);
+    assert_no_temp_files(&cov::head_root(&dir, CovKind::Sn));
 }
 
 #[test]
@@ -245,7 +258,8 @@ fn mismatched_heads_are_refused_with_clear_errors() {
     // Wrong shapes: a head JSON that claims a wider network than its tensors.
     let dir = eps_ckpt("cov-shapes", &data, 2);
     fit_head(CovKind::Npr, &head_cfg(2, 2), &dir, &data, Start::Fresh).unwrap();
-    let json_path = dir.join(cov::head_files(CovKind::Npr).0);
+    let npr_dir = cov::head_dir(&dir, CovKind::Npr).unwrap();
+    let json_path = npr_dir.join(cov::head_files(CovKind::Npr).0);
     let text = std::fs::read_to_string(&json_path).unwrap();
     std::fs::write(&json_path, text.replace("\"hidden\": 16", "\"hidden\": 24")).unwrap();
     let err = load(&dir, CovKind::Npr).unwrap_err();
@@ -254,13 +268,13 @@ fn mismatched_heads_are_refused_with_clear_errors() {
     assert_eq!(load(&dir, CovKind::Npr).unwrap().step, 2);
 
     // A shipped head (EMA weights only) samples but cannot be resumed.
-    std::fs::remove_file(dir.join(cov::head_files(CovKind::Npr).2)).unwrap();
+    std::fs::remove_file(npr_dir.join(cov::head_files(CovKind::Npr).2)).unwrap();
     assert!(load(&dir, CovKind::Npr).is_ok());
     let err = fit_head(CovKind::Npr, &head_cfg(4, 2), &dir, &data, Start::Resume).unwrap_err();
     assert!(err.to_string().contains("cannot be resumed"), "{err}");
 
     // Step stamps that disagree (an interrupted write) are detected.
-    let meta_path = dir.join(cov::head_files(CovKind::Npr).0);
+    let meta_path = npr_dir.join(cov::head_files(CovKind::Npr).0);
     let text = std::fs::read_to_string(&meta_path).unwrap();
     std::fs::write(&meta_path, text.replacen("\"step\": 2", "\"step\": 7", 1)).unwrap();
     let err = load(&dir, CovKind::Npr).unwrap_err();

@@ -4,6 +4,7 @@ mod checkpoint;
 mod cov;
 mod data;
 mod diffusers;
+mod export;
 mod fused;
 mod imported;
 mod support;

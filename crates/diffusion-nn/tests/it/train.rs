@@ -34,7 +34,10 @@ fn resume_is_bit_identical() {
 
     // Bit identity, not closeness: the f32 bit patterns are compared.
     for file in [checkpoint::MODEL_FILE, checkpoint::OPTIM_FILE] {
-        assert_same_tensors(&whole.join(file), &split.join(file));
+        assert_same_tensors(
+            &checkpoint::resolve(&whole).join(file),
+            &checkpoint::resolve(&split).join(file),
+        );
     }
     let (ma, mb) = (
         checkpoint::read_meta(&whole).unwrap(),
@@ -47,8 +50,8 @@ fn resume_is_bit_identical() {
     setup.train.seed = 1;
     let other = trained("resume-other-seed", &setup, &data);
     assert_ne!(
-        tensor_bits(&whole.join(checkpoint::MODEL_FILE)),
-        tensor_bits(&other.join(checkpoint::MODEL_FILE))
+        tensor_bits(&checkpoint::resolve(&whole).join(checkpoint::MODEL_FILE)),
+        tensor_bits(&checkpoint::resolve(&other).join(checkpoint::MODEL_FILE))
     );
 }
 
@@ -107,4 +110,54 @@ fn training_lowers_the_loss() {
     let tail: f64 = losses[losses.len() - 50..].iter().sum::<f64>() / 50.0;
     // L_simple of ε̂ = 0 is E‖ε‖² = d = 2; a network that learned anything is well below it.
     assert!(tail < 0.8 * head && tail < 1.6, "loss {head} → {tail}");
+}
+
+/// Issue 20 item 12: a NaN before the first checkpoint says that nothing was written (not
+/// "the last good checkpoint (step 0) is kept"), and indeed nothing is.
+#[test]
+fn non_finite_loss_before_any_checkpoint_says_nothing_was_written() {
+    let data = data::load(&DataSpec::Toy(Toy::EightGaussians)).unwrap();
+    let dir = scratch("nan-first");
+    let mut setup = tiny_setup(50, 100);
+    explode(&mut setup.train);
+    let err = fit(&setup, &data, &dir, Start::Fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no checkpoint was written"), "{err}");
+    assert!(!err.contains("step 0"), "{err}");
+    assert!(!checkpoint::exists(&dir));
+}
+
+/// Issue 20 items 7 and 16: sizes that cannot fit in memory and a negative gradient clip are
+/// refused before anything is allocated or written.
+#[test]
+fn impossible_sizes_and_bad_grad_clip_are_refused_up_front() {
+    let data = data::load(&DataSpec::Toy(Toy::Moons)).unwrap();
+    let dir = scratch("sizes");
+    let mut setup = tiny_setup(2, 1);
+    setup.train.batch_size = 1_000_000_000;
+    let err = fit(&setup, &data, &dir, Start::Fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("batch_size") && err.contains("use at most --batch-size"),
+        "{err}"
+    );
+    for clip in [-1.0, f64::NAN] {
+        let mut setup = tiny_setup(2, 1);
+        setup.train.grad_clip = clip;
+        let err = fit(&setup, &data, &dir, Start::Fresh)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("grad_clip"), "{err}");
+    }
+    let mut setup = tiny_setup(2, 1);
+    if let diffusion_nn::EpsNetConfig::Mlp(m) = &mut setup.model {
+        m.hidden = 10_000_000;
+    }
+    let err = fit(&setup, &data, &dir, Start::Fresh)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("GiB"), "{err}");
+    assert!(!checkpoint::exists(&dir));
 }

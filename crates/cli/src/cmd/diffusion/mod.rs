@@ -6,6 +6,7 @@
 //! parses flags, drives progress bars from the libraries' callbacks, and prints.
 
 mod exact;
+mod export;
 mod nn;
 
 use std::path::Path;
@@ -38,6 +39,8 @@ enum Command {
     Sample(nn::SampleArgs),
     /// NELBO in bits/dim on the held-out split for each sampler and step count.
     Eval(nn::EvalArgs),
+    /// Write a checkpoint trained with --net diffusers-unet as a diffusers folder.
+    Export(export::ExportArgs),
     /// The README's main job: sample and evaluate the shipped digits checkpoint (an MLP).
     Demo(nn::DemoArgs),
     /// Exact log-likelihood through the probability-flow ODE.
@@ -56,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Sample(a) => nn::sample(a),
         Command::Eval(a) => nn::eval(a),
         Command::Demo(a) => nn::demo(a),
+        Command::Export(a) => export::run(a),
         Command::Likelihood(a) => exact::likelihood(a),
         Command::Trajectory(a) => exact::trajectory(a),
     }

@@ -150,6 +150,8 @@ enum NetArg {
     Mlp,
     /// The U-Net ε-network (image data only).
     Unet,
+    /// diffusers' UNet2DModel (image data only; exportable with `kexue diffusion export`).
+    DiffusersUnet,
 }
 
 /// Arguments of `kexue diffusion train`.
@@ -190,6 +192,10 @@ pub struct TrainArgs {
     /// U-Net channels of the first level (levels ×1 and ×2).
     #[arg(long, default_value = "32")]
     base_channels: usize,
+    /// With --net diffusers-unet: a diffusers UNet2DModel config.json instead of the default
+    /// for the data's image size.
+    #[arg(long, value_name = "FILE")]
+    unet_config: Option<PathBuf>,
     /// Noise schedule.
     #[arg(long, default_value = "linear", value_parser = schedule_parser())]
     schedule: ScheduleKind,
@@ -203,7 +209,12 @@ fn net_config(args: &TrainArgs, data: &Dataset) -> anyhow::Result<EpsNetConfig> 
         NetArg::Auto => NetKind::Auto,
         NetArg::Mlp => NetKind::Mlp,
         NetArg::Unet => NetKind::Unet,
+        NetArg::DiffusersUnet => NetKind::DiffusersUnet,
     };
+    if let Some(path) = &args.unet_config {
+        return diffusion_nn::model::config_from_file(kind, path, data.shape)
+            .with_context(|| format!("--unet-config {}", path.display()));
+    }
     let (h, d, b) = (args.hidden, args.depth, args.base_channels);
     EpsNetConfig::for_data(kind, data.shape, h, d, b)
         .with_context(|| format!("--net, --data {}", data.spec))
@@ -220,7 +231,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
         let Some(spec) = &args.data else {
             bail!("--data is required (unless --resume)")
         };
-        if args.out.join(checkpoint::META_FILE).exists() {
+        if checkpoint::exists(&args.out) {
             bail!(
                 "{} already holds a checkpoint: resume it with --resume or choose another --out",
                 args.out.display()
@@ -250,10 +261,7 @@ pub fn train(args: TrainArgs) -> anyhow::Result<()> {
     let params = Model::new(&setup.model, 0, &diffusion_nn::Device::Cpu)?.n_params();
     eprintln!(
         "training {} ({} parameters) on {} ({} train rows of {}) for {} steps, batch {}",
-        match setup.model {
-            EpsNetConfig::Mlp(_) => "MLP",
-            EpsNetConfig::Unet(_) => "U-Net",
-        },
+        setup.model.label(),
         params,
         data.spec,
         data.n_train(),
