@@ -947,6 +947,7 @@ pub fn trajectories(
     on_progress: &mut dyn FnMut(Progress<'_>),
 ) -> Result<TrajectoryReport> {
     diffusion::draw::check_steps(k, ck.schedule())?;
+    crate::output::check_memory("samples", samples, ck.dim(), 4)?;
     let n = ck.schedule().n_steps();
     let (file, cached) = ck.gamma(gamma, &mut |i| {
         on_progress(Progress {
@@ -998,6 +999,10 @@ pub fn likelihood(
     likelihood_with_progress(ck, sde, config, samples, seed, &mut |_| {})
 }
 
+/// Copies of the batch the likelihood's RK45 solve holds at once (state, seven stages, error
+/// estimate, probes): what `--samples` is checked against before anything runs.
+pub const LIKELIHOOD_COPIES: usize = 12;
+
 /// [`likelihood`] reporting the solve's progress (time reached, NFE).
 ///
 /// # Errors
@@ -1011,6 +1016,7 @@ pub fn likelihood_with_progress(
     on_progress: &mut dyn FnMut(diffusion::likelihood::LikelihoodProgress),
 ) -> Result<LikelihoodReport> {
     let started = Instant::now();
+    crate::output::check_memory("samples", samples, ck.dim(), LIKELIHOOD_COPIES)?;
     let sde = sde.unwrap_or_else(|| Sde::from_schedule(ck.schedule()));
     let mut rng = StdRng::seed_from_u64(seed);
     let rows = ck.held_out(samples)?;

@@ -106,7 +106,7 @@ struct TrainArgs {
     #[arg(long)]
     restart: bool,
     /// Device: cpu, or cuda (the first CUDA GPU; needs a build with
-    /// `cargo build --release --features cli/cuda`), the same flag as the diffusion commands.
+    /// `cargo build --release -p cli --features cuda`), the same flag as the diffusion commands.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
     /// Old spelling of `--device cuda` (hidden; kept so existing scripts work).
@@ -119,7 +119,7 @@ struct TrainArgs {
 enum DeviceArg {
     /// The CPU.
     Cpu,
-    /// The first CUDA GPU (needs a build with `--features cli/cuda`).
+    /// The first CUDA GPU (needs a build with `--features cuda`).
     Cuda,
 }
 
@@ -424,7 +424,7 @@ fn train(a: TrainArgs) -> anyhow::Result<()> {
     let dev = if a.cuda || a.device == DeviceArg::Cuda {
         cws::Device::new_cuda(0).context(
             "opening CUDA device 0 for --device cuda (needs a build with \
-             `cargo build --release --features cli/cuda` and a GPU)",
+             `cargo build --release -p cli --features cuda` and a GPU)",
         )?
     } else {
         cws::Device::Cpu

@@ -585,7 +585,7 @@ fn train_device_flag_matches_the_diffusion_commands() {
             assert_eq!(out.status.code(), Some(2), "{flag:?}: {}", stderr(&out));
             let err = stderr(&out);
             assert!(
-                err.contains("--features cli/cuda") && !err.contains("unexpected argument"),
+                err.contains("-p cli --features cuda") && !err.contains("unexpected argument"),
                 "{flag:?}: {err}"
             );
         }

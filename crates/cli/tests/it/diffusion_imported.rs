@@ -550,6 +550,57 @@ fn huge_sizes_are_refused_up_front() {
     );
 }
 
+/// Issue 20 item 7, the exact-law commands: a huge `--samples` on `lab`, `trajectory` and
+/// `likelihood` (law and checkpoint) is one clear error before anything is allocated.
+#[test]
+fn law_commands_refuse_samples_that_do_not_fit() {
+    let root = scratch("imported", "law-sizes");
+    let digits = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/digits");
+    let huge = "1000000000000000";
+    let cases: [&[&str]; 5] = [
+        &["diffusion", "lab", "--data", "gmm", "--samples", huge],
+        &[
+            "diffusion",
+            "trajectory",
+            "--data",
+            "gmm",
+            "--steps",
+            "3",
+            "--samples",
+            huge,
+        ],
+        &[
+            "diffusion",
+            "trajectory",
+            "--ckpt",
+            s(&digits),
+            "--steps",
+            "3",
+            "--samples",
+            huge,
+        ],
+        &[
+            "diffusion",
+            "likelihood",
+            "--data",
+            "gauss",
+            "--samples",
+            huge,
+        ],
+        &[
+            "diffusion",
+            "likelihood",
+            "--ckpt",
+            s(&digits),
+            "--samples",
+            huge,
+        ],
+    ];
+    for args in cases {
+        fails_in(&root, args, "use at most");
+    }
+}
+
 /// Issue 20 item 16: `--png x.jpg` used to write PNG bytes under a JPEG name.
 #[test]
 fn image_paths_must_be_png() {

@@ -15,6 +15,7 @@ mod diffusion_menu;
 mod diffusion_nn;
 mod diffusion_train_checks;
 mod diffusion_trajectory;
+mod gpu_flags;
 mod probmap;
 mod series;
 

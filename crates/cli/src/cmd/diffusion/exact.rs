@@ -139,6 +139,7 @@ pub fn lab(args: LabArgs) -> anyhow::Result<()> {
             },
         )?,
     };
+    diffusion_nn::output::check_memory("samples", args.samples, law.dim(), 4)?;
     let report = with_progress(|p| experiment::lab(&law, &spec, p))?;
     if args.json {
         return print_json(&report);
@@ -234,6 +235,7 @@ pub fn trajectory(args: TrajectoryArgs) -> anyhow::Result<()> {
         }
         None => {
             let law = open_law(args.data, args.gmm_file.as_deref())?;
+            diffusion_nn::output::check_memory("samples", args.samples, law.dim(), 4)?;
             with_progress(|p| {
                 let setup = experiment::law_trajectories(
                     &law,
@@ -366,6 +368,12 @@ pub fn likelihood(args: LikelihoodArgs) -> anyhow::Result<()> {
     let report = match (args.data, &args.ckpt) {
         (Some(name), None) => {
             let law = open_law(name, args.gmm_file.as_deref())?;
+            diffusion_nn::output::check_memory(
+                "samples",
+                args.samples,
+                law.dim(),
+                pipeline::LIKELIHOOD_COPIES,
+            )?;
             let sde = match sde {
                 Some(sde) => sde,
                 None => Sde::from_name("vp")?,
